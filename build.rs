@@ -1,0 +1,38 @@
+//! Link-time settings for libtorch taken from PyPI's `torch` wheel.
+//!
+//! Why: torch-sys finds the libraries but leaves the runtime search path to the
+//! user; an rpath makes `target/*/exp` runnable without `LD_LIBRARY_PATH`, and
+//! `--no-as-needed` keeps `libtorch_cuda` linked although no symbol of it is
+//! referenced directly, otherwise CUDA looks absent at run time.
+use std::path::PathBuf;
+use std::process::Command;
+
+fn torch_lib_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("LIBTORCH") {
+        return Some(PathBuf::from(dir).join("lib"));
+    }
+    let python = std::env::var("PYTHON_SYS_EXECUTABLE").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .args(["-c", "import torch, os; print(os.path.dirname(torch.__file__))"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let dir = String::from_utf8(out.stdout).ok()?;
+    Some(PathBuf::from(dir.trim()).join("lib"))
+}
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-env-changed=PYTHON_SYS_EXECUTABLE");
+    println!("cargo:rerun-if-changed=build.rs");
+    let Some(lib) = torch_lib_dir() else { return };
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if lib.join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-L{}", lib.display());
+        println!("cargo:rustc-link-arg=-ltorch_cuda");
+        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+}

@@ -1,0 +1,1 @@
+//! Scoring: metrics and statistics. (Being built: issues 5, 7.)

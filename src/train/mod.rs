@@ -1,0 +1,1 @@
+//! Training: optimizers, schedules, phases, early stopping. (Being built: issue 5.)
