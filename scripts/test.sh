@@ -3,6 +3,7 @@
 # formatting, lints and every test. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/build_deps.sh
 source scripts/env.sh
 ./scripts/ci_deps.sh
 cargo fmt --check
