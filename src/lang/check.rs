@@ -117,6 +117,7 @@ pub fn check(env: &Env, diags: &mut Vec<Diag>) -> Checked {
     let mut sweeps = Vec::new();
     for (name, m) in &env.merged {
         c.info(m);
+        let before = c.v.diags.len();
         match m.kind {
             DeclKind::Data => {
                 if let Some(s) = c.data(m) {
@@ -144,6 +145,18 @@ pub fn check(env: &Env, diags: &mut Vec<Diag>) -> Checked {
                 }
             }
             DeclKind::Sweep => sweeps.push(m),
+        }
+        if m.incomplete {
+            // Why: a failed `extends` already has its error; the fields the
+            // parent would have given are not missing twice.
+            let mut i = before;
+            while i < c.v.diags.len() {
+                if c.v.diags[i].code() == "exp::check::missing_field" {
+                    c.v.diags.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
         }
     }
     for m in sweeps {
