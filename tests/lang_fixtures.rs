@@ -34,14 +34,21 @@ fn fixtures(dir: &str) -> Vec<PathBuf> {
 
 fn read_fixture(path: &Path) -> Fixture {
     let text = std::fs::read_to_string(path).expect("read fixture");
-    let mut f = Fixture { path: path.to_path_buf(), expects: Vec::new(), sets: Vec::new(), data: false };
+    let mut f = Fixture {
+        path: path.to_path_buf(),
+        expects: Vec::new(),
+        sets: Vec::new(),
+        data: false,
+    };
     for line in text.lines().take_while(|l| l.starts_with("//")) {
         if let Some(rest) = line.strip_prefix("// expect:") {
             let (code, at) = match rest.split_once('@') {
                 Some((c, at)) => {
                     let at = at.trim();
                     let at = match at.rsplit_once(':') {
-                        Some((file, line)) => (Some(file.to_string()), line.parse().expect("line number")),
+                        Some((file, line)) => {
+                            (Some(file.to_string()), line.parse().expect("line number"))
+                        }
                         None => (None, at.parse().expect("line number")),
                     };
                     (c.trim().to_string(), Some(at))
@@ -69,12 +76,25 @@ fn invalid_fixtures_produce_their_codes_at_their_lines() {
     let mut failures = Vec::new();
     for path in &files {
         let f = read_fixture(path);
-        assert!(!f.expects.is_empty(), "{} has no `// expect:` line", path.display());
+        assert!(
+            !f.expects.is_empty(),
+            "{} has no `// expect:` line",
+            path.display()
+        );
         let o = run(&f);
         let got: Vec<(String, String, usize)> = o
             .diagnostics
             .iter()
-            .map(|d| (d.code(), o.sources.get(d.file).map(|s| s.name.clone()).unwrap_or_default(), d.line(&o.sources)))
+            .map(|d| {
+                (
+                    d.code(),
+                    o.sources
+                        .get(d.file)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default(),
+                    d.line(&o.sources),
+                )
+            })
             .collect();
         for e in &f.expects {
             let found = got.iter().any(|(code, file, line)| {
@@ -86,14 +106,23 @@ fn invalid_fixtures_produce_their_codes_at_their_lines() {
                     }
             });
             if !found {
-                failures.push(format!("{}: expected {} at {:?}, got {:?}", path.display(), e.code, e.at, got));
+                failures.push(format!(
+                    "{}: expected {} at {:?}, got {:?}",
+                    path.display(),
+                    e.code,
+                    e.at,
+                    got
+                ));
             }
         }
         // Errors in the fixture besides the expected ones would hide mistakes.
         let expected: BTreeSet<&str> = f.expects.iter().map(|e| e.code.as_str()).collect();
         for (code, _, line) in &got {
             if !expected.contains(code.as_str()) {
-                failures.push(format!("{}: unexpected {code} at line {line}", path.display()));
+                failures.push(format!(
+                    "{}: unexpected {code} at line {line}",
+                    path.display()
+                ));
             }
         }
     }
@@ -110,7 +139,11 @@ fn invalid_fixture_diagnostics_render_as_snapshotted() {
         // only in data messages.
         let cwd = std::env::current_dir().expect("cwd").display().to_string();
         let rendered = rendered.replace(&cwd, "<repo>");
-        let name = path.file_stem().expect("stem").to_string_lossy().into_owned();
+        let name = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
         insta::assert_snapshot!(name, rendered);
     }
 }
@@ -133,8 +166,14 @@ fn every_code_is_covered_by_a_fixture() {
         "exp::lint::unknown_column",
         "exp::lint::test_split_power",
     ];
-    let missing: Vec<&str> = exp::lint::all_codes().into_iter().filter(|c| !covered.contains(*c) && !elsewhere.contains(c)).collect();
-    assert!(missing.is_empty(), "codes without an invalid fixture: {missing:?}");
+    let missing: Vec<&str> = exp::lint::all_codes()
+        .into_iter()
+        .filter(|c| !covered.contains(*c) && !elsewhere.contains(c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without an invalid fixture: {missing:?}"
+    );
 }
 
 #[test]
