@@ -231,3 +231,36 @@ fn subsets_depend_only_on_seed_data_and_budget_and_keep_class_shares() {
     assert_eq!((count(0), count(1), count(2)), (5, 3, 2));
     assert!(pick.windows(2).all(|w| w[0] < w[1]), "sorted, distinct");
 }
+
+#[test]
+#[ignore = "needs a CUDA device: cargo test --test data_loader -- --ignored on a GPU machine"]
+fn cuda_batches_match_cpu_batches_and_are_channels_last() {
+    assert!(tch::Cuda::is_available(), "this test needs CUDA");
+    let t = tempfile::tempdir().expect("tempdir");
+    let d = prepared(t.path());
+    for train in [true, false] {
+        let augs = if train { all_augments() } else { vec![] };
+        let cpu = collect(&d, if train { "train" } else { "val" }, &cfg(train, 2, augs.clone()));
+        let mut c = cfg(train, 4, augs);
+        c.device = Device::Cuda(0);
+        c.channels_last = true;
+        let mut l = loader(&d, if train { "train" } else { "val" }, &c).expect("loader");
+        let mut n = 0;
+        for (b, want) in l.by_ref().zip(&cpu) {
+            let b = b.expect("batch");
+            assert_eq!(b.images.device(), Device::Cuda(0));
+            assert_eq!(b.images.stride()[1], 1, "channels-last on the device");
+            let got = b.images.to_device(Device::Cpu);
+            assert!(got.allclose(&want.0, 1e-5, 1e-5, false), "CUDA batch differs from CPU batch");
+            assert!(b.labels.to_device(Device::Cpu).equal(&want.1));
+            if let (Some(s), Some(w)) = (&b.soft_targets, &want.2) {
+                assert!(s.to_device(Device::Cpu).allclose(w, 1e-6, 1e-6, false));
+            }
+            n += 1;
+        }
+        assert_eq!(n, cpu.len());
+        let f = l.wait_fraction();
+        assert!((0.0..=1.0).contains(&f));
+        println!("train={train}: {n} CUDA batches match CPU; wait fraction {f:.3}");
+    }
+}
