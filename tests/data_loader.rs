@@ -240,7 +240,11 @@ fn cuda_batches_match_cpu_batches_and_are_channels_last() {
     let d = prepared(t.path());
     for train in [true, false] {
         let augs = if train { all_augments() } else { vec![] };
-        let cpu = collect(&d, if train { "train" } else { "val" }, &cfg(train, 2, augs.clone()));
+        let cpu = collect(
+            &d,
+            if train { "train" } else { "val" },
+            &cfg(train, 2, augs.clone()),
+        );
         let mut c = cfg(train, 4, augs);
         c.device = Device::Cuda(0);
         c.channels_last = true;
@@ -251,7 +255,10 @@ fn cuda_batches_match_cpu_batches_and_are_channels_last() {
             assert_eq!(b.images.device(), Device::Cuda(0));
             assert_eq!(b.images.stride()[1], 1, "channels-last on the device");
             let got = b.images.to_device(Device::Cpu);
-            assert!(got.allclose(&want.0, 1e-5, 1e-5, false), "CUDA batch differs from CPU batch");
+            assert!(
+                got.allclose(&want.0, 1e-5, 1e-5, false),
+                "CUDA batch differs from CPU batch"
+            );
             assert!(b.labels.to_device(Device::Cpu).equal(&want.1));
             if let (Some(s), Some(w)) = (&b.soft_targets, &want.2) {
                 assert!(s.to_device(Device::Cpu).allclose(w, 1e-6, 1e-6, false));
