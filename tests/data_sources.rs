@@ -185,3 +185,71 @@ fn image_folder_layout_has_sorted_classes_and_relative_ids() {
     assert_eq!(sum.split_sizes["train"], 10);
     assert!(sum.columns.is_empty());
 }
+
+/// Nearest-centroid accuracy on the mean colour of each val image's centre,
+/// with centroids from the train split.
+fn centroid_accuracy(signal: f64) -> f64 {
+    let t = tempfile::tempdir().expect("tempdir");
+    let mut spec = generated(&t.path().join("shapes"), &t.path().join("cache"));
+    if let DataSource::Generated(g) = &mut spec.source {
+        g.image_signal = signal;
+        g.train = 150;
+        g.val = 60;
+    }
+    let d = prepare(&spec, &budget(None, None), 1, false).expect("prepare");
+    let feats = |split: &str| -> Vec<[f64; 3]> {
+        (0..d.split_len(split).expect("len"))
+            .map(|i| {
+                let v = d.cached_image(split, i).expect("img");
+                let (w, h) = (v.w as usize, v.h as usize);
+                let mut m = [0.0; 3];
+                let mut n = 0.0;
+                for y in h / 3..2 * h / 3 {
+                    for x in w / 3..2 * w / 3 {
+                        for (c, mc) in m.iter_mut().enumerate() {
+                            *mc += f64::from(v.data[(y * w + x) * 3 + c]);
+                        }
+                        n += 1.0;
+                    }
+                }
+                m.map(|s| s / n)
+            })
+            .collect()
+    };
+    let (tr, trl) = (feats("train"), d.split_labels("train").expect("labels"));
+    let mut cent = [[0.0; 3]; 3];
+    let mut cnt = [0.0; 3];
+    for (f, &l) in tr.iter().zip(&trl) {
+        for c in 0..3 {
+            cent[l as usize][c] += f[c];
+        }
+        cnt[l as usize] += 1.0;
+    }
+    for k in 0..3 {
+        cent[k] = cent[k].map(|s| s / cnt[k]);
+    }
+    let (va, val) = (feats("val"), d.split_labels("val").expect("labels"));
+    let hits = va
+        .iter()
+        .zip(&val)
+        .filter(|(f, &l)| {
+            let dist = |k: usize| (0..3).map(|c| (f[c] - cent[k][c]).powi(2)).sum::<f64>();
+            (0..3).min_by(|&a, &b| dist(a).total_cmp(&dist(b))) == Some(l as usize)
+        })
+        .count();
+    hits as f64 / va.len() as f64
+}
+
+#[test]
+fn generated_images_carry_a_class_signal_scaled_by_image_signal() {
+    let strong = centroid_accuracy(0.8);
+    let none = centroid_accuracy(0.0);
+    assert!(
+        strong > 0.9,
+        "a trivial colour classifier should separate the classes: {strong}"
+    );
+    assert!(
+        none < 0.6,
+        "image_signal = 0 leaves no colour signal: {none}"
+    );
+}
