@@ -136,7 +136,7 @@ pub fn embed(req: &EmbedRequest) -> Result<Tensor, ModelError> {
     if let Some(w) = &req.weights {
         load_safetensors(&mut vs, w, BACKBONE_PREFIX)?;
     }
-    let cuda = req.device.is_cuda();
+    let cuda = runtime::use_channels_last(req.device);
     if cuda {
         runtime::vs_to_channels_last(&vs);
     }
