@@ -1,5 +1,6 @@
 //! `exp embed` end to end: the file it writes, row order, metadata, that an
 //! image already at the image size is used pixel for pixel, and its errors.
+#![allow(clippy::unwrap_used)] // Why: tests fail loudly on unexpected errors.
 
 use exp::models::{build_backbone, load_safetensors, IMAGENET_MEAN, IMAGENET_STD};
 use safetensors::SafeTensors;
@@ -8,7 +9,9 @@ use std::process::Command;
 use tch::{nn, Device, Kind, Tensor};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
 }
 
 /// A deterministic noisy RGB image.
@@ -29,7 +32,10 @@ fn write_png(path: &Path, w: u32, h: u32, seed: u32) -> Vec<u8> {
 }
 
 fn exp(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_exp")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_exp"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -41,9 +47,33 @@ fn embed_writes_features_in_argument_order_with_paths_in_metadata() {
     write_png(&b, 100, 80, 2);
     let out = tmp.path().join("feats.safetensors");
     let weights = fixture("resnet_basic.safetensors");
-    let (a_s, b_s, out_s, w_s) = (a.to_str().unwrap(), b.to_str().unwrap(), out.to_str().unwrap(), weights.to_str().unwrap());
-    let run = exp(&["embed", "--backbone", "resnet_test", "--weights", w_s, "--image-size", "64", "--device", "cpu", "--out", out_s, a_s, b_s, a_s]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (a_s, b_s, out_s, w_s) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        out.to_str().unwrap(),
+        weights.to_str().unwrap(),
+    );
+    let run = exp(&[
+        "embed",
+        "--backbone",
+        "resnet_test",
+        "--weights",
+        w_s,
+        "--image-size",
+        "64",
+        "--device",
+        "cpu",
+        "--out",
+        out_s,
+        a_s,
+        b_s,
+        a_s,
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert!(String::from_utf8_lossy(&run.stdout).contains("wrote 3 × 64 features"));
 
     let bytes = std::fs::read(&out).unwrap();
@@ -65,9 +95,17 @@ fn embed_writes_features_in_argument_order_with_paths_in_metadata() {
     let mut vs = nn::VarStore::new(Device::Cpu);
     let backbone = build_backbone(&(vs.root() / "backbone"), "resnet_test", 0.0).unwrap();
     load_safetensors(&mut vs, &weights, "backbone.").unwrap();
-    let x = Tensor::from_slice(&a_pixels).reshape([1, 64, 64, 3]).permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0;
-    let mean = Tensor::from_slice(&IMAGENET_MEAN).to_kind(Kind::Float).view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&IMAGENET_STD).to_kind(Kind::Float).view([1, 3, 1, 1]);
+    let x = Tensor::from_slice(&a_pixels)
+        .reshape([1, 64, 64, 3])
+        .permute([0, 3, 1, 2])
+        .to_kind(Kind::Float)
+        / 255.0;
+    let mean = Tensor::from_slice(&IMAGENET_MEAN)
+        .to_kind(Kind::Float)
+        .view([1, 3, 1, 1]);
+    let std = Tensor::from_slice(&IMAGENET_STD)
+        .to_kind(Kind::Float)
+        .view([1, 3, 1, 1]);
     let want = tch::no_grad(|| backbone.forward_features(&((x - mean) / std), false)).get(0);
     assert!(f64::try_from((row(0) - want).abs().max()).unwrap() < 1e-5);
 }
@@ -78,14 +116,36 @@ fn unreadable_image_and_unknown_backbone_fail_with_codes() {
     let out = tmp.path().join("o.safetensors");
     let bad = tmp.path().join("not_an_image.png");
     std::fs::write(&bad, b"definitely not a png").unwrap();
-    let run = exp(&["embed", "--backbone", "resnet_test", "--device", "cpu", "--out", out.to_str().unwrap(), bad.to_str().unwrap()]);
+    let run = exp(&[
+        "embed",
+        "--backbone",
+        "resnet_test",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(run.status.code(), Some(2));
     let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("exp::model::bad_image") && err.contains("not_an_image.png"), "{err}");
+    assert!(
+        err.contains("exp::model::bad_image") && err.contains("not_an_image.png"),
+        "{err}"
+    );
     assert!(!out.exists());
 
-    let run = exp(&["embed", "--backbone", "resnet_tset", "--out", out.to_str().unwrap(), bad.to_str().unwrap()]);
+    let run = exp(&[
+        "embed",
+        "--backbone",
+        "resnet_tset",
+        "--out",
+        out.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
     assert_eq!(run.status.code(), Some(2));
     let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("exp::model::unknown_arch") && err.contains("resnet_test"), "{err}");
+    assert!(
+        err.contains("exp::model::unknown_arch") && err.contains("resnet_test"),
+        "{err}"
+    );
 }

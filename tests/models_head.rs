@@ -1,6 +1,7 @@
 //! The bake-off model's training behaviour: gradients, frozen backbone,
 //! metadata branch, dropout switches, and the GPU code paths (channels-last,
 //! bf16 autocast regions) run on CPU.
+#![allow(clippy::unwrap_used)] // Why: tests fail loudly on unexpected errors.
 
 use exp::models::{is_no_decay, runtime, BakeoffModel, HeadConfig, ARCHS};
 use exp::spec::{BackboneSpec, Dropout, Family};
@@ -23,7 +24,10 @@ fn build(arch: &str, size: u32, meta: i64, drop_path: f64) -> (nn::VarStore, Bak
         num_classes: 4,
         metadata_dim: meta,
         metadata_hidden: if meta > 0 { 8 } else { 0 },
-        dropout: Dropout { head: 0.3, metadata: 0.2 },
+        dropout: Dropout {
+            head: 0.3,
+            metadata: 0.2,
+        },
     };
     let m = BakeoffModel::new(&vs.root(), &spec, size, &head).unwrap();
     (vs, m)
@@ -53,8 +57,14 @@ fn every_test_arch_trains_end_to_end_under_autocast() {
         let logits = runtime::autocast_bf16(true, || m.forward(&x, &meta, true, false));
         assert_eq!(logits.size(), vec![3, 4], "{arch}");
         logits.sum(Kind::Float).backward();
-        assert!(grad_norm(&vs, "backbone.") > 0.0, "{arch}: backbone gets gradients");
-        assert!(grad_norm(&vs, "meta.") > 0.0, "{arch}: metadata branch gets gradients");
+        assert!(
+            grad_norm(&vs, "backbone.") > 0.0,
+            "{arch}: backbone gets gradients"
+        );
+        assert!(
+            grad_norm(&vs, "meta.") > 0.0,
+            "{arch}: metadata branch gets gradients"
+        );
         assert!(grad_norm(&vs, "head.") > 0.0, "{arch}: head gets gradients");
     }
 }
@@ -73,7 +83,10 @@ fn channels_last_forward_matches_nchw_for_every_test_arch() {
         let key = format!("backbone.{}", first_conv(arch));
         assert!(runtime::is_channels_last(&vs.variables()[&key]), "{arch}");
         let got = tch::no_grad(|| m.forward(&runtime::to_channels_last(&x), &none, false, false));
-        assert!(f64::try_from((got - want).abs().max()).unwrap() < 1e-4, "{arch}");
+        assert!(
+            f64::try_from((got - want).abs().max()).unwrap() < 1e-4,
+            "{arch}"
+        );
     }
     assert!(!runtime::use_channels_last(Device::Cpu));
     assert!(runtime::use_channels_last(Device::Cuda(0)));
@@ -93,14 +106,24 @@ fn frozen_backbone_gets_no_gradient_and_keeps_its_batch_norm_statistics() {
     let (vs, m) = build("resnet_test", 64, 0, 0.0);
     let before = vs.variables()["backbone.bn1.running_mean"].copy();
     let x = Tensor::randn([4, 3, 64, 64], (Kind::Float, Device::Cpu));
-    let logits = m.forward(&x, &Tensor::zeros([4, 0], (Kind::Float, Device::Cpu)), true, true);
+    let logits = m.forward(
+        &x,
+        &Tensor::zeros([4, 0], (Kind::Float, Device::Cpu)),
+        true,
+        true,
+    );
     logits.sum(Kind::Float).backward();
     assert_eq!(grad_norm(&vs, "backbone."), 0.0);
     assert!(grad_norm(&vs, "head.") > 0.0);
     let after = &vs.variables()["backbone.bn1.running_mean"];
     assert_eq!(f64::try_from((after - before).abs().max()).unwrap(), 0.0);
     // Unfrozen training does update them.
-    let _ = m.forward(&x, &Tensor::zeros([4, 0], (Kind::Float, Device::Cpu)), true, false);
+    let _ = m.forward(
+        &x,
+        &Tensor::zeros([4, 0], (Kind::Float, Device::Cpu)),
+        true,
+        false,
+    );
     let moved = &vs.variables()["backbone.bn1.running_mean"];
     assert!(f64::try_from(moved.abs().max()).unwrap() > 0.0);
 }
@@ -121,13 +144,23 @@ fn eval_forward_is_deterministic_and_train_forward_applies_dropout() {
 fn no_decay_covers_biases_norms_and_vit_tokens() {
     let (vs, _m) = build("vit_test", 56, 0, 0.0);
     let vars = vs.variables();
-    let decayed: Vec<_> = vars.iter().filter(|(k, v)| !is_no_decay(k, &v.size())).map(|(k, _)| k.clone()).collect();
-    assert!(decayed.iter().all(|k| k.ends_with(".weight")), "{decayed:?}");
+    let decayed: Vec<_> = vars
+        .iter()
+        .filter(|(k, v)| !is_no_decay(k, &v.size()))
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert!(
+        decayed.iter().all(|k| k.ends_with(".weight")),
+        "{decayed:?}"
+    );
     assert!(!decayed.iter().any(|k| k.contains("norm")), "{decayed:?}");
     assert!(is_no_decay("backbone.pos_embed", &[1, 17, 64]));
     assert!(is_no_decay("backbone.cls_token", &[1, 1, 64]));
     assert!(is_no_decay("backbone.blocks.0.ls1.gamma", &[64]));
-    assert!(!is_no_decay("backbone.blocks.0.attn.qkv.weight", &[192, 64]));
+    assert!(!is_no_decay(
+        "backbone.blocks.0.attn.qkv.weight",
+        &[192, 64]
+    ));
 }
 
 #[test]
@@ -143,10 +176,21 @@ fn vit_rejects_sizes_that_are_not_patch_multiples() {
         std: [0.5; 3],
         family: Family::Vit,
     };
-    let head = HeadConfig { num_classes: 2, metadata_dim: 0, metadata_hidden: 0, dropout: Dropout { head: 0.0, metadata: 0.0 } };
+    let head = HeadConfig {
+        num_classes: 2,
+        metadata_dim: 0,
+        metadata_hidden: 0,
+        dropout: Dropout {
+            head: 0.0,
+            metadata: 0.0,
+        },
+    };
     let err = BakeoffModel::new(&vs.root(), &spec, 60, &head).unwrap_err();
     let text = format!("{:?}", miette::Report::new(err));
-    assert!(text.contains("exp::model::image_size") && text.contains("multiple of 14"), "{text}");
+    assert!(
+        text.contains("exp::model::image_size") && text.contains("multiple of 14"),
+        "{text}"
+    );
     spec.arch = "nonet".into();
     assert!(BakeoffModel::new(&vs.root(), &spec, 64, &head).is_err());
 }

@@ -1,5 +1,6 @@
 //! Pretrained weights: loading into the bake-off model (from a file and from
 //! the Hugging Face cache) and a clear error for every kind of bad file.
+#![allow(clippy::unwrap_used)] // Why: tests fail loudly on unexpected errors.
 
 use exp::models::{load_pretrained, load_safetensors, BakeoffModel, HeadConfig, ModelError};
 use exp::spec::{BackboneSpec, Dropout, Family, Weights};
@@ -7,7 +8,9 @@ use std::path::{Path, PathBuf};
 use tch::{nn, Device, Tensor};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
 }
 
 fn spec(arch: &str) -> BackboneSpec {
@@ -24,7 +27,15 @@ fn spec(arch: &str) -> BackboneSpec {
 }
 
 fn head() -> HeadConfig {
-    HeadConfig { num_classes: 3, metadata_dim: 0, metadata_hidden: 0, dropout: Dropout { head: 0.0, metadata: 0.0 } }
+    HeadConfig {
+        num_classes: 3,
+        metadata_dim: 0,
+        metadata_hidden: 0,
+        dropout: Dropout {
+            head: 0.0,
+            metadata: 0.0,
+        },
+    }
 }
 
 fn model(arch: &str, size: u32) -> (nn::VarStore, BakeoffModel) {
@@ -66,18 +77,33 @@ fn hf_reference_is_resolved_in_the_local_cache_without_network() {
     std::fs::create_dir_all(&snap).unwrap();
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), "0123abcd").unwrap();
-    std::fs::copy(fixture("convnextv2_convmlp.safetensors"), snap.join("model.safetensors")).unwrap();
+    std::fs::copy(
+        fixture("convnextv2_convmlp.safetensors"),
+        snap.join("model.safetensors"),
+    )
+    .unwrap();
     // Why only here: this is the one test of this binary reading the variable.
     std::env::set_var("HF_HUB_CACHE", tmp.path());
     let (mut vs, m) = model("convnextv2_test", 64);
-    let w = Weights::Hf { repo: "timm/convnextv2_test.fake".into(), revision: None, file: None };
+    let w = Weights::Hf {
+        repo: "timm/convnextv2_test.fake".into(),
+        revision: None,
+        file: None,
+    };
     load_pretrained(&mut vs, &w).unwrap();
     let (x, want) = expected_features("convnextv2_convmlp");
     assert!(f64::try_from((m.features(&x, false, true) - want).abs().max()).unwrap() <= 1e-4);
 
-    let missing = Weights::Hf { repo: "timm/not_cached".into(), revision: None, file: None };
+    let missing = Weights::Hf {
+        repo: "timm/not_cached".into(),
+        revision: None,
+        file: None,
+    };
     let text = render(load_pretrained(&mut vs, &missing).unwrap_err());
-    assert!(text.contains("exp::model::hf_not_cached") && text.contains("models--timm--not_cached"), "{text}");
+    assert!(
+        text.contains("exp::model::hf_not_cached") && text.contains("models--timm--not_cached"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -98,25 +124,45 @@ fn wrong_shapes_name_the_tensors() {
     // Same keys, but ConvNeXt-V2 with linear MLP weights `[out, in]` where
     // the network has 1×1 convolutions `[out, in, 1, 1]`.
     let (mut vs, _m) = model("convnextv2_test", 64);
-    let e = load_pretrained(&mut vs, &Weights::File(fixture("convnextv2_linear.safetensors"))).unwrap_err();
+    let e = load_pretrained(
+        &mut vs,
+        &Weights::File(fixture("convnextv2_linear.safetensors")),
+    )
+    .unwrap_err();
     assert!(matches!(&e, ModelError::ShapeMismatch { .. }));
     let text = render(e);
     assert!(text.contains("exp::model::shape_mismatch"), "{text}");
     assert!(text.contains("stages.0.blocks.0.mlp.fc1.weight"), "{text}");
-    assert!(text.contains("checkpoint [32, 8], network [32, 8, 1, 1]"), "{text}");
+    assert!(
+        text.contains("checkpoint [32, 8], network [32, 8, 1, 1]"),
+        "{text}"
+    );
 }
 
 #[test]
 fn wrong_architecture_lists_missing_and_unexpected_keys() {
     let (mut vs, _m) = model("vit_test", 56);
-    let e = load_pretrained(&mut vs, &Weights::File(fixture("resnet_basic.safetensors"))).unwrap_err();
-    let ModelError::KeyMismatch { missing, unexpected, .. } = &e else { panic!("{e:?}") };
+    let e =
+        load_pretrained(&mut vs, &Weights::File(fixture("resnet_basic.safetensors"))).unwrap_err();
+    let ModelError::KeyMismatch {
+        missing,
+        unexpected,
+        ..
+    } = &e
+    else {
+        panic!("{e:?}")
+    };
     assert!(missing.contains(&"cls_token".to_string()));
     assert!(unexpected.contains(&"conv1.weight".to_string()));
     // The checkpoint's classifier is ignored, not reported.
     assert!(!unexpected.iter().any(|k| k.starts_with("fc.")));
     let text = render(e);
-    assert!(text.contains("exp::model::key_mismatch") && text.contains("`conv1.weight`") && text.contains("… and"), "{text}");
+    assert!(
+        text.contains("exp::model::key_mismatch")
+            && text.contains("`conv1.weight`")
+            && text.contains("… and"),
+        "{text}"
+    );
 }
 
 fn pickle_error(path: &Path) -> String {
@@ -132,7 +178,10 @@ fn pickle_checkpoints_are_refused_with_the_conversion_command() {
         std::fs::write(&path, b"\x80\x02}q\x00.").unwrap();
         let text = pickle_error(&path);
         assert!(text.contains("exp::model::pickle_weights"), "{text}");
-        assert!(text.contains("safetensors.torch") && text.contains("save_file"), "{text}");
+        assert!(
+            text.contains("safetensors.torch") && text.contains("save_file"),
+            "{text}"
+        );
     }
     // A torch.save zip renamed to .safetensors is recognised too.
     let renamed = tmp.path().join("renamed.safetensors");
@@ -143,5 +192,9 @@ fn pickle_checkpoints_are_refused_with_the_conversion_command() {
 #[test]
 fn missing_file_names_the_path() {
     let text = pickle_error(Path::new("/nonexistent/weights.safetensors"));
-    assert!(text.contains("exp::model::weights_not_found") && text.contains("/nonexistent/weights.safetensors"), "{text}");
+    assert!(
+        text.contains("exp::model::weights_not_found")
+            && text.contains("/nonexistent/weights.safetensors"),
+        "{text}"
+    );
 }

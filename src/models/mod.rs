@@ -167,6 +167,7 @@ pub fn check_image_size(arch: &str, image_size: u32) -> Result<(), ModelError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -160,6 +160,7 @@ pub fn vs_to_channels_last(vs: &nn::VarStore) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use tch::{Device, Kind};
