@@ -194,3 +194,32 @@ fn vit_rejects_sizes_that_are_not_patch_multiples() {
     spec.arch = "nonet".into();
     assert!(BakeoffModel::new(&vs.root(), &spec, 64, &head).is_err());
 }
+
+#[test]
+fn param_groups_scale_lr_by_layer_and_flag_no_decay() {
+    let (vs, m) = build("vit_test", 56, 2, 0.0);
+    let groups = m.param_groups(&vs, Some(0.5));
+    let get = |n: &str| groups.iter().find(|g| g.name == n).unwrap();
+    // vit_test: patch embed = 0, blocks 1..=2, final norm = 3, head = 4.
+    assert_eq!(m.num_layers(), 4);
+    assert_eq!(
+        get("backbone.patch_embed.proj.weight").lr_scale,
+        0.5f64.powi(4)
+    );
+    assert_eq!(
+        get("backbone.blocks.1.attn.qkv.weight").lr_scale,
+        0.5f64.powi(2)
+    );
+    assert_eq!(get("backbone.norm.weight").lr_scale, 0.5);
+    assert_eq!(get("head.fc.weight").lr_scale, 1.0);
+    assert_eq!(get("meta.fc.weight").lr_scale, 1.0);
+    assert!(get("backbone.pos_embed").no_decay && !get("head.fc.weight").no_decay);
+    assert!(get("backbone.cls_token").backbone && !get("head.fc.bias").backbone);
+    assert!(m.param_groups(&vs, None).iter().all(|g| g.lr_scale == 1.0));
+    // Running statistics are not parameters.
+    let (vs, m) = build("resnet_test", 64, 0, 0.0);
+    assert!(!m
+        .param_groups(&vs, None)
+        .iter()
+        .any(|g| g.name.contains("running_")));
+}
