@@ -149,3 +149,51 @@ fn unreadable_image_and_unknown_backbone_fail_with_codes() {
         "{err}"
     );
 }
+
+#[test]
+fn embed_reads_hf_weights_from_the_local_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("hub/models--timm--resnet_test.fake");
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::create_dir_all(repo.join("snapshots/feed")).unwrap();
+    std::fs::write(repo.join("refs/main"), "feed").unwrap();
+    std::fs::copy(
+        fixture("resnet_basic.safetensors"),
+        repo.join("snapshots/feed/model.safetensors"),
+    )
+    .unwrap();
+    let img = tmp.path().join("a.png");
+    write_png(&img, 64, 64, 3);
+    let (via_hf, via_file) = (
+        tmp.path().join("hf.safetensors"),
+        tmp.path().join("file.safetensors"),
+    );
+    let fixture_path = fixture("resnet_basic.safetensors");
+    for (out, weights) in [
+        (&via_hf, "hf:timm/resnet_test.fake"),
+        (&via_file, fixture_path.to_str().unwrap()),
+    ] {
+        let run = Command::new(env!("CARGO_BIN_EXE_exp"))
+            .env("HF_HUB_CACHE", tmp.path().join("hub"))
+            .args([
+                "embed",
+                "--backbone",
+                "resnet_test",
+                "--device",
+                "cpu",
+                "--weights",
+                weights,
+            ])
+            .args(["--out", out.to_str().unwrap(), img.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let a = Tensor::read_safetensors(&via_hf).unwrap().remove(0).1;
+    let b = Tensor::read_safetensors(&via_file).unwrap().remove(0).1;
+    assert_eq!(f64::try_from((a - b).abs().max()).unwrap(), 0.0);
+}
