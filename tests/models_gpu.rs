@@ -94,3 +94,41 @@ fn cuda_forward_backward_bf16_channels_last_every_backbone() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs a CUDA device; run with --ignored on a GPU machine"]
+fn cuda_vit_at_non_native_size_trains_under_deterministic_algorithms() {
+    // The position-embedding resize must not use a kernel without a
+    // deterministic CUDA backward (518 px grid → 224 px grid).
+    assert!(Cuda::is_available(), "no CUDA device visible to libtorch");
+    runtime::set_deterministic(true);
+    let device = Device::Cuda(0);
+    let vs = nn::VarStore::new(device);
+    let spec = BackboneSpec {
+        name: "v".into(),
+        arch: "vit_small_patch14_dinov2".into(),
+        pretrained: None,
+        drop_path: 0.0,
+        input_size: SIZE,
+        mean: [0.5; 3],
+        std: [0.5; 3],
+        family: Family::Vit,
+    };
+    let head = HeadConfig {
+        num_classes: 3,
+        metadata_dim: 0,
+        metadata_hidden: 0,
+        dropout: Dropout {
+            head: 0.0,
+            metadata: 0.0,
+        },
+    };
+    let model = BakeoffModel::new(&vs.root(), &spec, SIZE, &head).unwrap();
+    let x = Tensor::randn([2, 3, SIZE as i64, SIZE as i64], (Kind::Float, device));
+    let none = Tensor::zeros([2, 0], (Kind::Float, device));
+    let logits = runtime::autocast_bf16(true, || model.forward(&x, &none, true, false));
+    logits.to_kind(Kind::Float).sum(Kind::Float).backward();
+    let g = vs.variables()["backbone.pos_embed"].grad();
+    assert!(g.defined() && f64::try_from(g.abs().sum(Kind::Float)).unwrap() > 0.0);
+    runtime::set_deterministic(false);
+}
