@@ -5,7 +5,6 @@
 //! `train` flag that reaches batch norm need a forward signature `tch::nn`
 //! does not have for convolutions.
 
-use tch::nn::init::{FanInOut, NonLinearity, NormalOrUniform};
 use tch::nn::{self, Init};
 use tch::{Kind, Tensor};
 
@@ -58,15 +57,14 @@ impl Default for ConvOpts {
 }
 
 pub fn conv2d(p: &nn::Path, cin: i64, cout: i64, kernel: i64, o: ConvOpts) -> Conv2d {
-    // Why fan-out normal: timm's init for CNN convolutions (and torchvision's).
-    let init = match o.init_std {
-        Some(stdev) => Init::Randn { mean: 0.0, stdev },
-        None => Init::Kaiming {
-            dist: NormalOrUniform::Normal,
-            fan: FanInOut::FanOut,
-            non_linearity: NonLinearity::ReLU,
-        },
-    };
+    // Why fan-out normal over `cout / groups`: timm's init for CNN
+    // convolutions (`_init_weight_goog`; torchvision's Kaiming fan-out for
+    // ungrouped ones), which keeps depthwise filters at a useful scale.
+    let stdev = o.init_std.unwrap_or_else(|| {
+        let fan_out = (cout / o.groups.max(1)) * kernel * kernel;
+        (2.0 / fan_out.max(1) as f64).sqrt()
+    });
+    let init = Init::Randn { mean: 0.0, stdev };
     let weight = p.var("weight", &[cout, cin / o.groups, kernel, kernel], init);
     let bias = o.bias.then(|| p.var("bias", &[cout], Init::Const(0.0)));
     Conv2d {
