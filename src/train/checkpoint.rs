@@ -112,7 +112,8 @@ impl View for &HostTensor {
 }
 
 /// Serialise named tensors (+ string metadata) as safetensors and write the
-/// file atomically. Names must be unique.
+/// file atomically. Names must be unique. Pass at most one metadata key when
+/// the bytes must be reproducible (safetensors orders metadata by hash).
 pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: BTreeMap<String, String>) -> Result<(), TrainError> {
     let host = tensors
         .iter()

@@ -53,10 +53,13 @@ struct LoopState {
     optim_phase: Option<String>,
     samples_seen: u64,
     /// Wall time trained before this process (time-limit budget).
+    #[serde(deserialize_with = "history::f64_or_nan")]
     elapsed_s: f64,
+    #[serde(deserialize_with = "history::f64_or_nan")]
     epoch_loss_sum: f64,
     epoch_samples: u64,
     first_epoch_loss: Option<f64>,
+    #[serde(deserialize_with = "history::f64_or_nan")]
     last_lr: f64,
     selection: Selection,
     early: EarlyStopper,
@@ -302,10 +305,11 @@ fn save_checkpoint(path: &Path, vars: &BTreeMap<String, Tensor>, opt: Option<&Op
 
 pub(crate) fn save_best(path: &Path, vars: &BTreeMap<String, Tensor>, cell: &Cell, epoch: u32) -> Result<(), TrainError> {
     let tensors: Vec<(String, Tensor)> = vars.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+    // Why one key: safetensors keeps metadata in a HashMap, whose order would
+    // make two identical runs write different header bytes.
+    let info = serde_json::json!({ "cell": cell.id, "epoch": epoch, "version": env!("CARGO_PKG_VERSION") });
     let mut meta = BTreeMap::new();
-    meta.insert("exp.cell".to_string(), cell.id.clone());
-    meta.insert("exp.epoch".to_string(), epoch.to_string());
-    meta.insert("exp.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
+    meta.insert("exp".to_string(), info.to_string());
     save_tensors(path, &tensors, meta)
 }
 

@@ -15,7 +15,7 @@
 //! reference trainer.
 //!
 //! Weight decay is not applied to 1-D variables (norm scales and shifts,
-//! biases, ViT tokens) nor to anything named `*.bias`.
+//! biases), ViT's `pos_embed`/`cls_token`, nor to anything named `*.bias`.
 
 use super::optim::ParamSpec;
 use crate::spec::{BudgetSpec, OptimizerSpec};
@@ -74,9 +74,10 @@ pub fn is_head_var(name: &str) -> bool {
     name.starts_with("meta.") || name.starts_with("head.")
 }
 
-/// Norms, biases and other 1-D variables get no weight decay.
+/// Norms, biases, other 1-D variables and ViT's position embedding and
+/// class token get no weight decay (timm's exemption list).
 pub fn no_weight_decay(name: &str, t: &Tensor) -> bool {
-    t.dim() <= 1 || name.ends_with(".bias")
+    crate::models::is_no_decay(name, &t.size()) || name.ends_with(".bias")
 }
 
 /// Parameters the optimizer of `kind` updates, with their lr scale and
