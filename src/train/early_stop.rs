@@ -46,7 +46,12 @@ pub struct Selection {
 
 impl Default for Selection {
     fn default() -> Self {
-        Self { best: None, best_epoch: 0, best_val_loss: f64::NAN, best_val_top1: f64::NAN }
+        Self {
+            best: None,
+            best_epoch: 0,
+            best_val_loss: f64::NAN,
+            best_val_top1: f64::NAN,
+        }
     }
 }
 

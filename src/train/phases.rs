@@ -56,7 +56,12 @@ impl Phase {
 pub fn plan(budget: &BudgetSpec, optimizer: &OptimizerSpec) -> Vec<Phase> {
     let mut out = Vec::new();
     if budget.frozen_epochs > 0 {
-        out.push(Phase { kind: PhaseKind::Frozen, start_epoch: 0, epochs: budget.frozen_epochs, base_lr: optimizer.lr });
+        out.push(Phase {
+            kind: PhaseKind::Frozen,
+            start_epoch: 0,
+            epochs: budget.frozen_epochs,
+            base_lr: optimizer.lr,
+        });
     }
     if budget.finetune_epochs > 0 {
         out.push(Phase {
@@ -94,15 +99,34 @@ pub fn param_specs(
         .filter(|(n, _)| trainable.contains(*n))
         .filter(|(n, _)| kind == PhaseKind::Finetune || is_head_var(n))
         .map(|(n, t)| {
-            let wd = if no_weight_decay(n, t) { 0.0 } else { weight_decay };
-            let lr_scale = if kind == PhaseKind::Finetune { layer_scale(n) } else { 1.0 };
-            (ParamSpec { name: n.clone(), lr_scale, weight_decay: wd }, t.shallow_clone())
+            let wd = if no_weight_decay(n, t) {
+                0.0
+            } else {
+                weight_decay
+            };
+            let lr_scale = if kind == PhaseKind::Finetune {
+                layer_scale(n)
+            } else {
+                1.0
+            };
+            (
+                ParamSpec {
+                    name: n.clone(),
+                    lr_scale,
+                    weight_decay: wd,
+                },
+                t.shallow_clone(),
+            )
         })
         .collect()
 }
 
 /// Switch gradient tracking so only the phase's parameters record grads.
-pub fn set_trainable(kind: PhaseKind, vars: &BTreeMap<String, Tensor>, trainable: &BTreeSet<String>) {
+pub fn set_trainable(
+    kind: PhaseKind,
+    vars: &BTreeMap<String, Tensor>,
+    trainable: &BTreeSet<String>,
+) {
     for (n, t) in vars {
         if trainable.contains(n) {
             let on = kind == PhaseKind::Finetune || is_head_var(n);
