@@ -4,6 +4,7 @@
 //! tests look at is what a user sees: status, metrics.csv, best.safetensors,
 //! checkpoints and predictions.
 
+#![allow(clippy::unwrap_used)] // Why: tests fail loudly by design.
 use exp::data::{prepare, PreparedData};
 use exp::models::{BakeoffModel, HeadConfig};
 use exp::plan::seeds::{derive_seed, SeedPurpose};
@@ -139,9 +140,15 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// CPU, unless `EXP_TEST_DEVICE=cuda` asks for the GPU (bf16 autocast and
+/// channels-last; the manual GPU check, never in CI).
 fn opts() -> TrainOptions {
+    let device = match std::env::var("EXP_TEST_DEVICE").as_deref() {
+        Ok("cuda") => Device::Cuda(0),
+        _ => Device::Cpu,
+    };
     TrainOptions {
-        device: Device::Cpu,
+        device,
         deterministic: true,
         workers: 2,
         progress: false,
@@ -204,7 +211,7 @@ fn a_run_learns_and_predicts() {
     let c = cell("learns");
     let data = prepared(&c);
     let dir = tempfile::tempdir().unwrap();
-    let out = train_cell(&c, &data, dir.path(), &opts()).unwrap();
+    let out = train_cell(&c, data, dir.path(), &opts()).unwrap();
     assert_eq!(out.status, TrainStatus::Done);
     let rows = metrics_rows(dir.path());
     assert_eq!(rows.len(), 4);
@@ -218,7 +225,7 @@ fn a_run_learns_and_predicts() {
         out.best_val_top1
     );
     assert!(dir.path().join("best.safetensors").is_file());
-    let probs = predict(&c, &data, dir.path(), "test", &opts()).unwrap();
+    let probs = predict(&c, data, dir.path(), "test", &opts()).unwrap();
     let labels = data.split_labels("test").unwrap();
     assert_eq!(probs.len(), labels.len() * 3);
     for row in probs.chunks(3) {
@@ -227,7 +234,7 @@ fn a_run_learns_and_predicts() {
     let acc = top1(&probs, &labels, 3);
     assert!(acc > 0.6, "test top-1 {acc} (chance 0.33)");
     // A finished cell is not retrained: the same outcome comes back.
-    let again = train_cell(&c, &data, dir.path(), &opts()).unwrap();
+    let again = train_cell(&c, data, dir.path(), &opts()).unwrap();
     assert_eq!(again.status, out.status);
     assert_eq!(again.best_epoch, out.best_epoch);
 }
@@ -246,7 +253,7 @@ fn a_huge_lr_diverges_and_keeps_metrics() {
     c.recipe.schedule = Schedule::Constant;
     let data = prepared(&c);
     let dir = tempfile::tempdir().unwrap();
-    let out = train_cell(&c, &data, dir.path(), &opts()).unwrap();
+    let out = train_cell(&c, data, dir.path(), &opts()).unwrap();
     let TrainStatus::Diverged {
         epoch,
         step,
@@ -285,7 +292,7 @@ fn early_stopping_ends_the_cell() {
     });
     let data = prepared(&c);
     let dir = tempfile::tempdir().unwrap();
-    let out = train_cell(&c, &data, dir.path(), &opts()).unwrap();
+    let out = train_cell(&c, data, dir.path(), &opts()).unwrap();
     assert_eq!(out.status, TrainStatus::EarlyStopped { epoch: 3 });
     assert_eq!(metrics_rows(dir.path()).len(), 3);
 }
@@ -298,11 +305,11 @@ fn the_frozen_phase_leaves_the_backbone_unchanged() {
     c.budget.finetune_epochs = 0;
     let data = prepared(&c);
     let dir = tempfile::tempdir().unwrap();
-    let out = train_cell(&c, &data, dir.path(), &opts()).unwrap();
+    let out = train_cell(&c, data, dir.path(), &opts()).unwrap();
     assert_eq!(out.status, TrainStatus::Done);
     // The initial weights, built exactly as the trainer builds them.
     tch::manual_seed(derive_seed(c.seed, SeedPurpose::Init, &[&c.id]) as i64);
-    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let vs = tch::nn::VarStore::new(opts().device);
     let head = HeadConfig {
         num_classes: 3,
         metadata_dim: data.metadata_dim as i64,
@@ -318,14 +325,16 @@ fn the_frozen_phase_leaves_the_backbone_unchanged() {
         if name.starts_with("backbone.") {
             backbone += 1;
             assert!(
-                t.equal(&trained[name]),
+                t.to_device(Device::Cpu).equal(&trained[name]),
                 "backbone variable `{name}` changed in the frozen phase"
             );
         }
     }
     assert!(backbone > 10);
     assert!(
-        !init["head.fc.weight"].equal(&trained["head.fc.weight"]),
+        !init["head.fc.weight"]
+            .to_device(Device::Cpu)
+            .equal(&trained["head.fc.weight"]),
         "the head trained"
     );
 }
@@ -337,7 +346,7 @@ fn budget_caps_stop_training() {
     c.budget.max_samples = Some(32);
     let data = prepared(&c);
     let dir = tempfile::tempdir().unwrap();
-    let out = train_cell(&c, &data, dir.path(), &opts()).unwrap();
+    let out = train_cell(&c, data, dir.path(), &opts()).unwrap();
     assert_eq!(out.status, TrainStatus::Done);
     assert_eq!(
         metrics_rows(dir.path()).len(),
@@ -348,7 +357,7 @@ fn budget_caps_stop_training() {
     let mut c = cell("time_limit");
     c.budget.time_limit_s = Some(0);
     let dir = tempfile::tempdir().unwrap();
-    let out = train_cell(&c, &data, dir.path(), &opts()).unwrap();
+    let out = train_cell(&c, data, dir.path(), &opts()).unwrap();
     assert_eq!(out.status, TrainStatus::TimeLimit { epoch: 1 });
     assert!(
         dir.path().join("best.safetensors").is_file(),
@@ -381,11 +390,11 @@ fn resume_after_crashes_is_bit_identical_and_reruns_too() {
     let c = stateful_cell("resume");
     let data = prepared(&c);
     let straight = tempfile::tempdir().unwrap();
-    let out_a = train_cell(&c, &data, straight.path(), &opts()).unwrap();
+    let out_a = train_cell(&c, data, straight.path(), &opts()).unwrap();
 
     // Same command again in a fresh directory: the same bytes.
     let rerun = tempfile::tempdir().unwrap();
-    let out_b = train_cell(&c, &data, rerun.path(), &opts()).unwrap();
+    let out_b = train_cell(&c, data, rerun.path(), &opts()).unwrap();
     assert_eq!(out_a.status, out_b.status);
     assert!(
         std::fs::read(straight.path().join("best.safetensors")).unwrap()
@@ -405,13 +414,13 @@ fn resume_after_crashes_is_bit_identical_and_reruns_too() {
             flag: None,
             crash_after_steps: Some(at),
         };
-        let end = train_cell_with(&c, &data, crashed.path(), &opts(), &stop).unwrap();
+        let end = train_cell_with(&c, data, crashed.path(), &opts(), &stop).unwrap();
         assert!(
             matches!(end, RunEnd::Interrupted { step, .. } if step == at),
             "{end:?}"
         );
     }
-    let out_c = train_cell(&c, &data, crashed.path(), &opts()).unwrap();
+    let out_c = train_cell(&c, data, crashed.path(), &opts()).unwrap();
     assert_eq!(out_a.status, out_c.status);
     assert_eq!(out_a.best_epoch, out_c.best_epoch);
     assert_eq!(out_a.best_val_loss.to_bits(), out_c.best_val_loss.to_bits());
@@ -437,12 +446,12 @@ fn a_stop_request_checkpoints_and_resumes() {
     let c = stateful_cell("requeue");
     let data = prepared(&c);
     let straight = tempfile::tempdir().unwrap();
-    train_cell(&c, &data, straight.path(), &opts()).unwrap();
+    train_cell(&c, data, straight.path(), &opts()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let end = train_cell_with(
         &c,
-        &data,
+        data,
         dir.path(),
         &opts(),
         &StopSignal {
@@ -456,7 +465,7 @@ fn a_stop_request_checkpoints_and_resumes() {
         "{end:?}"
     );
     assert!(dir.path().join("ckpt/last.safetensors").is_file());
-    train_cell(&c, &data, dir.path(), &opts()).unwrap();
+    train_cell(&c, data, dir.path(), &opts()).unwrap();
     assert_eq!(metrics_values(straight.path()), metrics_values(dir.path()));
     assert_same_tensors(
         &tensors(&straight.path().join("best.safetensors")),

@@ -2,6 +2,7 @@
 //! numbers: optimizer updates, gradient clipping, lr schedules, selection and
 //! early stopping, parameter groups, checkpoint files.
 
+#![allow(clippy::unwrap_used)] // Why: tests fail loudly by design.
 use exp::spec::{EarlyStop, Monitor, OptimizerKind, Schedule, Warmup};
 use exp::train::early_stop::{EarlyStopper, Selection};
 use exp::train::optim::{Optimizer, ParamSpec};
