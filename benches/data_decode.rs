@@ -4,9 +4,12 @@
 //! Usage: `data_decode decode DIR SIZE ROUNDS` prints `images seconds` for
 //! decoding every `*.jpg` in DIR to shorter side SIZE, ROUNDS times;
 //! `data_decode cache DIR SIZE CROP READS CACHE_DIR` builds the decode cache of
-//! DIR's JPEGs, then times READS random crop + flip reads on one thread.
+//! DIR's JPEGs, then times READS random crop + flip reads on one thread;
+//! `data_decode loader DIR SIZE CROP BATCH WORKERS EPOCHS CACHE_DIR cpu|cuda`
+//! times the full loader (random-resized crop + flip, device copy and
+//! normalisation) and prints `images seconds wait_fraction`.
 
-use exp::data::{augment, decode, prepare};
+use exp::data::{augment, decode, loader, prepare, LoaderConfig, PreparedData};
 use exp::plan::seeds::SampleRng;
 use exp::spec::{BadImagePolicy, BudgetSpec, Columns, DataSource, DataSpec};
 use std::path::{Path, PathBuf};
@@ -23,6 +26,43 @@ fn jpegs(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// The decode cache of DIR's JPEGs (one `train` split), built if needed.
+fn prepared(dir: &Path, size: u32, crop: u32, cache_dir: PathBuf) -> PreparedData {
+    let files = jpegs(dir);
+    let manifest = cache_dir.join("bench_manifest.csv");
+    let mut text = String::from("path,label,split\n");
+    for f in &files {
+        text.push_str(&format!("{},a,train\n", f.display()));
+    }
+    std::fs::create_dir_all(&cache_dir).expect("cache dir");
+    std::fs::write(&manifest, text).expect("manifest");
+    let spec = DataSpec {
+        name: "bench".into(),
+        source: DataSource::Manifest {
+            manifest,
+            root: dir.to_path_buf(),
+        },
+        image_size: crop,
+        cache_size: size,
+        metadata: vec![],
+        columns: Columns::default(),
+        stratify: false,
+        on_bad_image: BadImagePolicy::Fail,
+        cache_dir: Some(cache_dir),
+    };
+    let budget = BudgetSpec {
+        name: "all".into(),
+        train_samples: None,
+        val_samples: None,
+        frozen_epochs: 0,
+        finetune_epochs: 1,
+        time_limit_s: None,
+        max_samples: None,
+        checkpoint_every_steps: None,
+    };
+    prepare(&spec, &budget, 0, false).expect("prepare")
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, name: &str) -> T {
@@ -63,45 +103,71 @@ fn main() {
             }
             println!("{n} {:.6}", t.elapsed().as_secs_f64());
         }
+        Some("loader") => {
+            let dir = PathBuf::from(arg::<String>(&args, 1, "DIR"));
+            let size: u32 = arg(&args, 2, "SIZE");
+            let crop: u32 = arg(&args, 3, "CROP");
+            let batch: usize = arg(&args, 4, "BATCH");
+            let workers: usize = arg(&args, 5, "WORKERS");
+            let epochs: u64 = arg(&args, 6, "EPOCHS");
+            let cache_dir = PathBuf::from(arg::<String>(&args, 7, "CACHE_DIR"));
+            let device = if arg::<String>(&args, 8, "DEVICE") == "cuda" {
+                tch::Device::Cuda(0)
+            } else {
+                tch::Device::Cpu
+            };
+            let data = prepared(&dir, size, crop, cache_dir);
+            if device.is_cuda() {
+                // Start CUDA outside the timed region.
+                let _ = tch::Tensor::zeros([1], (tch::Kind::Float, device));
+                tch::Cuda::synchronize(0);
+            }
+            let mut n = 0usize;
+            let mut waited = 0.0;
+            let t = Instant::now();
+            for epoch in 0..epochs {
+                let cfg = LoaderConfig {
+                    batch_size: batch,
+                    image_size: crop,
+                    mean: [0.485, 0.456, 0.406],
+                    std: [0.229, 0.224, 0.225],
+                    train: true,
+                    augment: vec![
+                        exp::spec::Augment::RandomResizedCrop {
+                            scale: (0.08, 1.0),
+                            ratio: (0.75, 4.0 / 3.0),
+                        },
+                        exp::spec::Augment::HFlip { p: 0.5 },
+                    ],
+                    seed: 1,
+                    epoch,
+                    workers,
+                    prefetch: 4,
+                    device,
+                    drop_last: true,
+                    start_batch: 0,
+                    channels_last: true,
+                };
+                let mut l = loader(&data, "train", &cfg).expect("loader");
+                for b in l.by_ref() {
+                    let b = b.expect("batch");
+                    n += b.index.len();
+                }
+                waited += l.wait_time().as_secs_f64();
+            }
+            if device.is_cuda() {
+                tch::Cuda::synchronize(0);
+            }
+            let secs = t.elapsed().as_secs_f64();
+            println!("{n} {secs:.6} {:.3}", waited / secs);
+        }
         Some("cache") => {
             let dir = PathBuf::from(arg::<String>(&args, 1, "DIR"));
             let size: u32 = arg(&args, 2, "SIZE");
             let crop: u32 = arg(&args, 3, "CROP");
             let reads: usize = arg(&args, 4, "READS");
             let cache_dir = PathBuf::from(arg::<String>(&args, 5, "CACHE_DIR"));
-            let files = jpegs(&dir);
-            let manifest = cache_dir.join("bench_manifest.csv");
-            let mut text = String::from("path,label,split\n");
-            for f in &files {
-                text.push_str(&format!("{},a,train\n", f.display()));
-            }
-            std::fs::create_dir_all(&cache_dir).expect("cache dir");
-            std::fs::write(&manifest, text).expect("manifest");
-            let spec = DataSpec {
-                name: "bench".into(),
-                source: DataSource::Manifest {
-                    manifest,
-                    root: dir.clone(),
-                },
-                image_size: crop,
-                cache_size: size,
-                metadata: vec![],
-                columns: Columns::default(),
-                stratify: false,
-                on_bad_image: BadImagePolicy::Fail,
-                cache_dir: Some(cache_dir),
-            };
-            let budget = BudgetSpec {
-                name: "all".into(),
-                train_samples: None,
-                val_samples: None,
-                frozen_epochs: 0,
-                finetune_epochs: 1,
-                time_limit_s: None,
-                max_samples: None,
-                checkpoint_every_steps: None,
-            };
-            let data = prepare(&spec, &budget, 0, false).expect("prepare");
+            let data = prepared(&dir, size, crop, cache_dir);
             let n = data.split_len("train").expect("train split");
             let mut rng = SampleRng::new(7);
             let mut out = vec![0u8; (crop * crop * 3) as usize];

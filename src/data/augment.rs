@@ -9,7 +9,7 @@
 //! first; then the listed ops in the order written; random erasing last.
 //! Mixup and cutmix mix whole batches and live in the loader.
 
-use super::decode::{resize_rgb, Rgb};
+use super::decode::{resize_slice, Rgb};
 use crate::plan::seeds::SampleRng;
 use crate::spec::Augment;
 
@@ -24,16 +24,6 @@ pub struct View<'a> {
     pub data: &'a [u8],
 }
 
-impl View<'_> {
-    fn to_rgb(self) -> Rgb {
-        Rgb {
-            w: self.w,
-            h: self.h,
-            data: self.data.to_vec(),
-        }
-    }
-}
-
 /// Eval transform: the central `size × size` square of the cached image (whose
 /// shorter side is the cache size), resized if the cache is smaller.
 pub fn eval_transform(src: View<'_>, size: u32) -> Result<Rgb, String> {
@@ -43,8 +33,10 @@ pub fn eval_transform(src: View<'_>, size: u32) -> Result<Rgb, String> {
     if c == size {
         return Ok(crop_view(src, x, y, size, size));
     }
-    resize_rgb(
-        &src.to_rgb(),
+    resize_slice(
+        src.w,
+        src.h,
+        src.data,
         (f64::from(x), f64::from(y), f64::from(c), f64::from(c)),
         size,
         size,
@@ -79,8 +71,10 @@ pub fn train_transform(
             if w == size && h == size {
                 crop_view(src, x, y, w, h)
             } else {
-                resize_rgb(
-                    &src.to_rgb_crop_source(),
+                resize_slice(
+                    src.w,
+                    src.h,
+                    src.data,
                     (f64::from(x), f64::from(y), f64::from(w), f64::from(h)),
                     size,
                     size,
@@ -138,15 +132,6 @@ pub fn train_transform(
     Ok(img)
 }
 
-impl View<'_> {
-    // Why a copy: fast_image_resize wants an owned-or-borrowed typed buffer;
-    // the cached bytes are borrowed from the memory map, which is fine, but
-    // `resize_rgb` takes an `Rgb`. The copy is of the cached (small) image.
-    fn to_rgb_crop_source(self) -> Rgb {
-        self.to_rgb()
-    }
-}
-
 /// torchvision's RandomResizedCrop box: (x, y, w, h).
 pub fn rrc_box(
     w: u32,
@@ -188,12 +173,12 @@ pub fn rrc_box(
 
 pub fn hflip(img: &mut Rgb) {
     let w = img.w as usize;
+    // Why reverse + swap: reversing a row's bytes (vectorised) mirrors the
+    // pixels but also turns RGB into BGR; one swap per pixel puts it back.
     for row in img.data.chunks_exact_mut(w * 3) {
-        for x in 0..w / 2 {
-            let (a, b) = (x * 3, (w - 1 - x) * 3);
-            for c in 0..3 {
-                row.swap(a + c, b + c);
-            }
+        row.reverse();
+        for px in row.chunks_exact_mut(3) {
+            px.swap(0, 2);
         }
     }
 }

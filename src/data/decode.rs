@@ -131,12 +131,37 @@ fn decode_inner(bytes: &[u8], short: u32) -> Result<Rgb, String> {
 /// Resize the crop box `(left, top, width, height)` of `src` to `dw × dh`
 /// (antialiased bilinear; a plain copy when no scaling is needed).
 pub fn resize_rgb(src: &Rgb, crop: (f64, f64, f64, f64), dw: u32, dh: u32) -> Result<Rgb, String> {
+    resize_slice(src.w, src.h, &src.data, crop, dw, dh)
+}
+
+/// As `resize_rgb`, from a borrowed `w × h` RGB buffer (no copy of it).
+pub fn resize_slice(
+    w: u32,
+    h: u32,
+    data: &[u8],
+    crop: (f64, f64, f64, f64),
+    dw: u32,
+    dh: u32,
+) -> Result<Rgb, String> {
     let (l, t, cw, ch) = crop;
     if cw == f64::from(dw) && ch == f64::from(dh) && l.fract() == 0.0 && t.fract() == 0.0 {
-        return Ok(copy_crop(src, l as u32, t as u32, dw, dh));
+        let mut out = Vec::with_capacity(dw as usize * dh as usize * 3);
+        let row = w as usize * 3;
+        for r in t as usize..t as usize + dh as usize {
+            let s = r * row + l as usize * 3;
+            out.extend_from_slice(
+                data.get(s..s + dw as usize * 3)
+                    .ok_or("crop box outside the image")?,
+            );
+        }
+        return Ok(Rgb {
+            w: dw,
+            h: dh,
+            data: out,
+        });
     }
-    let view = fir::images::ImageRef::new(src.w, src.h, &src.data, fir::PixelType::U8x3)
-        .map_err(|e| e.to_string())?;
+    let view =
+        fir::images::ImageRef::new(w, h, data, fir::PixelType::U8x3).map_err(|e| e.to_string())?;
     let mut dst = fir::images::Image::new(dw, dh, fir::PixelType::U8x3);
     let opts = fir::ResizeOptions::new()
         .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear))
@@ -190,9 +215,9 @@ fn decode_other(bytes: &[u8]) -> Result<(Rgb, Orientation), String> {
     if reader.format().is_none() {
         return Err("not a JPEG or PNG file".into());
     }
+    // Side limits are checked below from the header, with a clearer message;
+    // the allocation cap guards whatever the decoder allocates besides.
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_PIXELS * 4);
     reader.limits(limits);
     let mut dec = reader.into_decoder().map_err(|e| e.to_string())?;

@@ -338,7 +338,10 @@ impl Job {
             .f_view([rows.len() as i64, s as i64, s as i64, 3])
             .map_err(dev)?;
         if self.cfg.device.is_cuda() {
-            images = images.f_pin_memory(self.cfg.device).map_err(dev)?;
+            // Why the internal op: `pin_memory(device)` logs a deprecation
+            // warning on every call in libtorch 2.11; `_pin_memory` is what it
+            // forwards to (the fresh buffer is never pinned already).
+            images = images.f_internal_pin_memory(self.cfg.device).map_err(dev)?;
         }
         Ok(HostBatch {
             images,
