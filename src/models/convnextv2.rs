@@ -61,6 +61,8 @@ impl ConvNeXtV2Config {
 }
 
 const LN_EPS: f64 = 1e-6;
+/// timm initialises ConvNeXt convolutions and linears with trunc-normal(0.02).
+const INIT_STD: f64 = 0.02;
 
 /// The MLP's two projections: 1×1 convolutions (NCHW) or linear layers (NHWC).
 #[derive(Debug)]
@@ -78,6 +80,7 @@ impl Proj {
                 cout,
                 1,
                 ConvOpts {
+                    init_std: Some(INIT_STD),
                     bias: true,
                     pad: Pad::Fixed(0),
                     ..Default::default()
@@ -127,6 +130,7 @@ impl Block {
                 dim,
                 7,
                 ConvOpts {
+                    init_std: Some(INIT_STD),
                     groups: dim,
                     bias: true,
                     pad: Pad::Fixed(3),
@@ -184,6 +188,7 @@ impl ConvNeXtV2 {
             cfg.dims[0],
             4,
             ConvOpts {
+                init_std: Some(INIT_STD),
                 stride: 4,
                 bias: true,
                 pad: Pad::Fixed(0),
@@ -208,6 +213,7 @@ impl ConvNeXtV2 {
                         dim,
                         2,
                         ConvOpts {
+                            init_std: Some(INIT_STD),
                             stride: 2,
                             bias: true,
                             pad: Pad::Fixed(0),

@@ -220,6 +220,7 @@ impl EfficientNetV2 {
                     groups,
                     bias: false,
                     pad,
+                    init_std: None,
                 },
             ),
             bn: batch_norm(&bp, cout, eps, mom),

@@ -37,6 +37,15 @@ pub fn parse_device(s: &str) -> Result<Device, ModelError> {
     }
 }
 
+/// `hf:org/name` (the repo's `model.safetensors` in the local Hugging Face
+/// cache) or a file path.
+pub fn weights_path(arg: &Path) -> Result<PathBuf, ModelError> {
+    match arg.to_str().and_then(|s| s.strip_prefix("hf:")) {
+        Some(repo) => super::hf_cache::resolve(repo, None, None),
+        None => Ok(arg.to_path_buf()),
+    }
+}
+
 /// Decode `path` and return its `size × size` centre crop as RGB bytes.
 pub fn load_center_crop(path: &Path, size: u32) -> Result<Vec<u8>, ModelError> {
     let bad = |reason: String| ModelError::BadImage {
@@ -134,9 +143,9 @@ pub fn embed(req: &EmbedRequest) -> Result<Tensor, ModelError> {
     let mut vs = nn::VarStore::new(req.device);
     let backbone = build_backbone(&(vs.root() / "backbone"), info.name, 0.0)?;
     if let Some(w) = &req.weights {
-        load_safetensors(&mut vs, w, BACKBONE_PREFIX)?;
+        load_safetensors(&mut vs, &weights_path(w)?, BACKBONE_PREFIX)?;
     }
-    let cuda = req.device.is_cuda();
+    let cuda = runtime::use_channels_last(req.device);
     if cuda {
         runtime::vs_to_channels_last(&vs);
     }

@@ -119,6 +119,47 @@ impl BakeoffModel {
     }
 }
 
+/// One trainable variable with the optimiser settings the model suggests.
+#[derive(Debug)]
+pub struct ParamInfo {
+    pub name: String,
+    pub tensor: Tensor,
+    /// Under `backbone.` (frozen in the first phase).
+    pub backbone: bool,
+    /// Exempt from weight decay ([`is_no_decay`]).
+    pub no_decay: bool,
+    /// Layer-wise lr multiplier (1 without layer decay and for the head).
+    pub lr_scale: f64,
+}
+
+impl BakeoffModel {
+    /// Every trainable variable of `vs` (sorted by name) with its layer-decay
+    /// lr multiplier `decay^(num_layers() - layer_id)` and weight-decay flag.
+    /// Batch-norm running statistics are not trainable and not listed.
+    pub fn param_groups(&self, vs: &nn::VarStore, layer_decay: Option<f64>) -> Vec<ParamInfo> {
+        let mut out: Vec<ParamInfo> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .map(|(name, tensor)| {
+                let lr_scale = match (layer_decay, self.layer_id(&name)) {
+                    (Some(decay), Some(id)) => decay.powi((self.num_layers() - id) as i32),
+                    _ => 1.0,
+                };
+                ParamInfo {
+                    no_decay: is_no_decay(&name, &tensor.size()),
+                    backbone: Self::is_backbone_var(&name),
+                    name,
+                    tensor,
+                    lr_scale,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
+
 /// timm's weight-decay exemption: biases, norm and LayerScale/GRN parameters
 /// (every tensor of rank ≤ 1) and ViT's position embedding and class token.
 pub fn is_no_decay(var_name: &str, shape: &[i64]) -> bool {

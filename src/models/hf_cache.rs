@@ -100,6 +100,7 @@ fn commit_of(repo_dir: &Path, revision: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

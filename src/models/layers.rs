@@ -5,7 +5,6 @@
 //! `train` flag that reaches batch norm need a forward signature `tch::nn`
 //! does not have for convolutions.
 
-use tch::nn::init::{FanInOut, NonLinearity, NormalOrUniform};
 use tch::nn::{self, Init};
 use tch::{Kind, Tensor};
 
@@ -40,6 +39,9 @@ pub struct ConvOpts {
     pub groups: i64,
     pub bias: bool,
     pub pad: Pad,
+    /// Normal init with this std (timm's trunc-normal for ConvNeXt) instead
+    /// of Kaiming fan-out.
+    pub init_std: Option<f64>,
 }
 
 impl Default for ConvOpts {
@@ -49,17 +51,20 @@ impl Default for ConvOpts {
             groups: 1,
             bias: false,
             pad: Pad::Symmetric,
+            init_std: None,
         }
     }
 }
 
 pub fn conv2d(p: &nn::Path, cin: i64, cout: i64, kernel: i64, o: ConvOpts) -> Conv2d {
-    // Why fan-out normal: timm's init for CNN convolutions (and torchvision's).
-    let init = Init::Kaiming {
-        dist: NormalOrUniform::Normal,
-        fan: FanInOut::FanOut,
-        non_linearity: NonLinearity::ReLU,
-    };
+    // Why fan-out normal over `cout / groups`: timm's init for CNN
+    // convolutions (`_init_weight_goog`; torchvision's Kaiming fan-out for
+    // ungrouped ones), which keeps depthwise filters at a useful scale.
+    let stdev = o.init_std.unwrap_or_else(|| {
+        let fan_out = (cout / o.groups.max(1)) * kernel * kernel;
+        (2.0 / fan_out.max(1) as f64).sqrt()
+    });
+    let init = Init::Randn { mean: 0.0, stdev };
     let weight = p.var("weight", &[cout, cin / o.groups, kernel, kernel], init);
     let bias = o.bias.then(|| p.var("bias", &[cout], Init::Const(0.0)));
     Conv2d {
@@ -142,6 +147,20 @@ pub fn batch_norm(p: &nn::Path, dim: i64, eps: f64, momentum: f64) -> BatchNorm 
     let cfg = nn::BatchNormConfig {
         eps,
         momentum,
+        ..Default::default()
+    };
+    BatchNorm {
+        inner: nn::batch_norm2d(p, dim, cfg),
+    }
+}
+
+/// Batch norm whose scale starts at zero, so a residual block starts as the
+/// identity (timm's `zero_init_last` for ResNets).
+pub fn batch_norm_zero_gamma(p: &nn::Path, dim: i64, eps: f64, momentum: f64) -> BatchNorm {
+    let cfg = nn::BatchNormConfig {
+        eps,
+        momentum,
+        ws_init: Init::Const(0.0),
         ..Default::default()
     };
     BatchNorm {

@@ -19,7 +19,7 @@ pub mod weights;
 
 pub use embed::cmd_embed;
 pub use error::ModelError;
-pub use head::{is_no_decay, BakeoffModel, HeadConfig, BACKBONE_PREFIX};
+pub use head::{is_no_decay, BakeoffModel, HeadConfig, ParamInfo, BACKBONE_PREFIX};
 pub use weights::{load_pretrained, load_safetensors};
 
 use crate::spec::Family;
@@ -167,6 +167,7 @@ pub fn check_image_size(arch: &str, image_size: u32) -> Result<(), ModelError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

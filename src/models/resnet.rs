@@ -3,7 +3,9 @@
 //! `layer{i}.0.downsample.{0,1}`. The stride of a bottleneck sits on its 3×3
 //! convolution ("ResNet v1.5"), as in timm.
 
-use super::layers::{batch_norm, conv2d, drop_path, BatchNorm, Conv2d, ConvOpts, Pad};
+use super::layers::{
+    batch_norm, batch_norm_zero_gamma, conv2d, drop_path, BatchNorm, Conv2d, ConvOpts, Pad,
+};
 use super::Backbone;
 use tch::{nn, Tensor};
 
@@ -147,7 +149,7 @@ impl ResNet {
                         ),
                         (
                             conv2d(&(&bp / "conv3"), width, cout, 1, opts(1)),
-                            batch_norm(&(&bp / "bn3"), cout, BN_EPS, BN_MOMENTUM),
+                            batch_norm_zero_gamma(&(&bp / "bn3"), cout, BN_EPS, BN_MOMENTUM),
                         ),
                     ]
                 } else {
@@ -158,7 +160,7 @@ impl ResNet {
                         ),
                         (
                             conv2d(&(&bp / "conv2"), width, cout, 3, opts(1)),
-                            batch_norm(&(&bp / "bn2"), cout, BN_EPS, BN_MOMENTUM),
+                            batch_norm_zero_gamma(&(&bp / "bn2"), cout, BN_EPS, BN_MOMENTUM),
                         ),
                     ]
                 };

@@ -138,6 +138,14 @@ pub fn is_channels_last(t: &Tensor) -> bool {
     unsafe { exp_shim_is_channels_last(t.as_ptr().cast()) != 0 }
 }
 
+/// Whether to run convolutions in channels-last layout on `device`.
+///
+/// Why CUDA only: it is a cuDNN/tensor-core optimisation, and libtorch 2.11's
+/// CPU backward of 1×1 convolutions on channels-last inputs (oneDNN) crashes.
+pub fn use_channels_last(device: tch::Device) -> bool {
+    device.is_cuda()
+}
+
 /// Put every 4-d variable of `vs` (convolution weights) in channels-last
 /// layout, so cuDNN runs NHWC kernels end to end with channels-last inputs.
 pub fn vs_to_channels_last(vs: &nn::VarStore) {
@@ -152,6 +160,7 @@ pub fn vs_to_channels_last(vs: &nn::VarStore) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use tch::{Device, Kind};

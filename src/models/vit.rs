@@ -189,20 +189,36 @@ impl Vit {
             return self.pos_embed.shallow_clone();
         }
         let d = self.cfg.dim;
+        let device = self.pos_embed.device();
         let prefix = self.pos_embed.narrow(1, 0, 1);
-        let grid = self.pos_embed.narrow(1, 1, g * g);
-        let kind = grid.kind();
-        let grid = grid
+        let kind = prefix.kind();
+        // Why a matrix: the antialiased bicubic resize is linear, so it is
+        // `M · P` with `M` the resize of each one-hot grid; the gradient then
+        // flows through a matmul, which is deterministic on CUDA, whereas the
+        // backward of the resize kernel is not (it would fail under
+        // `set_deterministic(true)`).
+        let m = resize_matrix(g, h, w, device);
+        let grid = self
+            .pos_embed
+            .narrow(1, 1, g * g)
             .to_kind(Kind::Float)
-            .reshape([1, g, g, d])
-            .permute([0, 3, 1, 2]);
-        let grid = grid.internal_upsample_bicubic2d_aa([h, w], false, None, None);
-        let grid = grid
-            .permute([0, 2, 3, 1])
-            .reshape([1, h * w, d])
-            .to_kind(kind);
+            .reshape([g * g, d]);
+        let grid = m.matmul(&grid).reshape([1, h * w, d]).to_kind(kind);
         Tensor::cat(&[prefix, grid], 1)
     }
+}
+
+/// `[h·w, g·g]` matrix of timm's position-embedding resize from a `g × g`
+/// grid to `h × w` (bicubic, antialiased, `align_corners=False`): column `k`
+/// is the resized one-hot grid of old position `k`.
+fn resize_matrix(g: i64, h: i64, w: i64, device: tch::Device) -> Tensor {
+    tch::no_grad(|| {
+        let basis = Tensor::eye(g * g, (Kind::Float, device)).view([g * g, 1, g, g]);
+        basis
+            .internal_upsample_bicubic2d_aa([h, w], false, None, None)
+            .view([g * g, h * w])
+            .tr()
+    })
 }
 
 impl Backbone for Vit {
