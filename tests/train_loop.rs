@@ -208,16 +208,19 @@ fn top1(probs: &[f32], labels: &[i64], classes: usize) -> f64 {
 #[test]
 fn a_run_learns_and_predicts() {
     let _turn = serial();
-    let c = cell("learns");
+    let mut c = cell("learns");
+    // From scratch (no pretrained weights): the finetune phase does the work.
+    c.recipe.optimizer.finetune_lr = 1e-2;
+    c.budget.finetune_epochs = 5;
     let data = prepared(&c);
     let dir = tempfile::tempdir().unwrap();
     let out = train_cell(&c, data, dir.path(), &opts()).unwrap();
     assert_eq!(out.status, TrainStatus::Done);
     let rows = metrics_rows(dir.path());
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 6);
     assert_eq!(
         rows.iter().map(|r| r[1].as_str()).collect::<Vec<_>>(),
-        vec!["frozen", "finetune", "finetune", "finetune"]
+        vec!["frozen", "finetune", "finetune", "finetune", "finetune", "finetune"]
     );
     assert!(
         out.best_val_top1 > 0.7,
