@@ -24,13 +24,21 @@ pub enum MetricsError {
         code(exp::score::shape),
         help("predictions must hold one probability per class for every image")
     )]
-    Shape { probs: usize, rows: usize, classes: usize },
+    Shape {
+        probs: usize,
+        rows: usize,
+        classes: usize,
+    },
     #[error("row {row}: label {label} is not a class index in 0..{classes}")]
     #[diagnostic(
         code(exp::score::label),
         help("labels must be class indices of the data set the model was trained on")
     )]
-    Label { row: usize, label: i64, classes: usize },
+    Label {
+        row: usize,
+        label: i64,
+        classes: usize,
+    },
     #[error("row {row}: probability of class {class} is not finite")]
     #[diagnostic(
         code(exp::score::non_finite),
@@ -50,7 +58,11 @@ pub fn check_inputs(probs: &[f32], labels: &[i64], num_classes: usize) -> Result
     }
     for (row, &label) in labels.iter().enumerate() {
         if label < 0 || label as usize >= num_classes {
-            return Err(MetricsError::Label { row, label, classes: num_classes });
+            return Err(MetricsError::Label {
+                row,
+                label,
+                classes: num_classes,
+            });
         }
         if let Some(class) = probs[row * num_classes..(row + 1) * num_classes]
             .iter()
@@ -115,14 +127,22 @@ pub fn top_k(probs: &[f32], labels: &[i64], num_classes: usize, k: usize) -> f64
 pub fn class_auc(probs: &[f32], labels: &[i64], num_classes: usize, class: usize) -> Option<f64> {
     let n = labels.len();
     let scores: Vec<f32> = (0..n).map(|i| probs[i * num_classes + class]).collect();
-    let positive: Vec<bool> = labels.iter().map(|&l| label_index(l, num_classes) == Some(class)).collect();
+    let positive: Vec<bool> = labels
+        .iter()
+        .map(|&l| label_index(l, num_classes) == Some(class))
+        .collect();
     let n_pos = positive.iter().filter(|&&p| p).count();
     let n_neg = n - n_pos;
     if n_pos == 0 || n_neg == 0 {
         return None;
     }
     let ranks = midranks(&scores);
-    let rank_sum: f64 = ranks.iter().zip(&positive).filter(|(_, &p)| p).map(|(r, _)| r).sum();
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(&positive)
+        .filter(|(_, &p)| p)
+        .map(|(r, _)| r)
+        .sum();
     let u = rank_sum - (n_pos * (n_pos + 1)) as f64 / 2.0;
     Some(u / (n_pos as f64 * n_neg as f64))
 }
@@ -150,14 +170,19 @@ pub fn midranks(x: &[f32]) -> Vec<f64> {
 
 /// One-vs-rest AUC of every class (None where it is undefined).
 pub fn per_class_auc(probs: &[f32], labels: &[i64], num_classes: usize) -> Vec<Option<f64>> {
-    (0..num_classes).map(|c| class_auc(probs, labels, num_classes, c)).collect()
+    (0..num_classes)
+        .map(|c| class_auc(probs, labels, num_classes, c))
+        .collect()
 }
 
 /// Macro one-vs-rest ROC AUC, exact (Mann–Whitney with ties counted ½);
 /// classes with no positive or no negative row are left out of the mean.
 /// NaN when no class qualifies.
 pub fn macro_auc(probs: &[f32], labels: &[i64], num_classes: usize) -> f64 {
-    let aucs: Vec<f64> = per_class_auc(probs, labels, num_classes).into_iter().flatten().collect();
+    let aucs: Vec<f64> = per_class_auc(probs, labels, num_classes)
+        .into_iter()
+        .flatten()
+        .collect();
     if aucs.is_empty() {
         return f64::NAN;
     }
@@ -228,7 +253,10 @@ mod tests {
     #[test]
     fn classes_without_positives_are_skipped() {
         let p = [0.9f32, 0.1, 0.0, 0.2, 0.8, 0.0];
-        assert_eq!(per_class_auc(&p, &[0, 1], 3), vec![Some(1.0), Some(1.0), None]);
+        assert_eq!(
+            per_class_auc(&p, &[0, 1], 3),
+            vec![Some(1.0), Some(1.0), None]
+        );
         assert_eq!(macro_auc(&p, &[0, 1], 3), 1.0);
         assert!(macro_auc(&p[..3], &[0], 3).is_nan());
     }
@@ -237,21 +265,34 @@ mod tests {
     fn confusion_and_per_class() {
         let cm = confusion(&P, &L, 3);
         assert_eq!(cm, vec![vec![1, 0, 0], vec![1, 0, 1], vec![0, 1, 0]]);
-        assert_eq!(per_class_accuracy(&P, &L, 3), vec![Some(1.0), Some(0.0), Some(0.0)]);
+        assert_eq!(
+            per_class_accuracy(&P, &L, 3),
+            vec![Some(1.0), Some(0.0), Some(0.0)]
+        );
         let p = [0.9f32, 0.1, 0.0];
         assert_eq!(per_class_accuracy(&p, &[0], 3), vec![Some(1.0), None, None]);
     }
 
     #[test]
     fn bad_inputs_are_reported_not_panicked() {
-        assert!(matches!(check_inputs(&P, &L[..3], 3), Err(MetricsError::Shape { .. })));
+        assert!(matches!(
+            check_inputs(&P, &L[..3], 3),
+            Err(MetricsError::Shape { .. })
+        ));
         assert_eq!(
             check_inputs(&P, &[0, 1, 7, 2], 3),
-            Err(MetricsError::Label { row: 2, label: 7, classes: 3 })
+            Err(MetricsError::Label {
+                row: 2,
+                label: 7,
+                classes: 3
+            })
         );
         let mut p = P;
         p[4] = f32::NAN;
-        assert_eq!(check_inputs(&p, &L, 3), Err(MetricsError::NonFinite { row: 1, class: 1 }));
+        assert_eq!(
+            check_inputs(&p, &L, 3),
+            Err(MetricsError::NonFinite { row: 1, class: 1 })
+        );
         assert!(check_inputs(&P, &L, 3).is_ok());
         // The metrics still answer: a bad label is a miss.
         assert_eq!(top_k(&P, &[0, 1, 7, 2], 3, 3), 0.75);

@@ -1,0 +1,753 @@
+//! Statistics that say whether a difference between cells is real.
+//!
+//! - per-cell percentile bootstrap intervals over test images;
+//! - paired comparisons against a baseline on the same test images: Δ with a
+//!   paired-bootstrap interval, McNemar's exact test for top-1 and top-k,
+//!   DeLong's test for macro AUC, Holm's correction across comparisons;
+//! - seed summaries and a hierarchical bootstrap (seeds, then images);
+//! - the factorial decomposition of a two-axis sweep (main effects and
+//!   interaction) with paired-bootstrap intervals;
+//! - power: the top-1 interval half-width at a test-set size and the smallest
+//!   difference a comparison can resolve.
+//!
+//! Every random draw comes from [`SampleRng`] seeded by
+//! [`derive_seed`]`(root, SeedPurpose::Bootstrap, [label, resample])`, so
+//! results are the same for any number of threads.
+//! docs/report.md explains each number.
+
+use crate::plan::seeds::{derive_seed, SampleRng, SeedPurpose};
+use crate::score::metrics;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, Normal};
+
+/// A metric the statistics know how to resample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stat {
+    Top1,
+    TopK(u32),
+    /// Macro one-vs-rest ROC AUC.
+    Auc,
+}
+
+impl Stat {
+    pub fn name(self) -> String {
+        match self {
+            Stat::Top1 => "top1".into(),
+            Stat::TopK(k) => format!("top{k}"),
+            Stat::Auc => "auc".into(),
+        }
+    }
+}
+
+/// One cell's test predictions, indexed for fast weighted re-evaluation.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub n: usize,
+    pub num_classes: usize,
+    /// Per image: is the label the arg-max.
+    pub hit1: Vec<bool>,
+    /// Per image: is the label among the `k` best (`k` = `self.k`).
+    pub hitk: Vec<bool>,
+    pub k: u32,
+    labels: Vec<usize>,
+    /// Per class: image indices sorted by that class's score, and the end
+    /// index of each run of equal scores.
+    order: Vec<(Vec<u32>, Vec<u32>)>,
+    /// Per class and image, the score (class-major, for DeLong placements).
+    scores: Vec<Vec<f32>>,
+}
+
+impl Scored {
+    /// Index predictions (`probs` row-major `N × C`). Labels outside `0..C`
+    /// are negatives for every class and misses for accuracy.
+    pub fn new(probs: &[f32], labels: &[i64], num_classes: usize, k: u32) -> Self {
+        let n = labels.len();
+        let hit1 = metrics::top_k_hits(probs, labels, num_classes, 1);
+        let hitk = metrics::top_k_hits(probs, labels, num_classes, k as usize);
+        let labels: Vec<usize> = labels
+            .iter()
+            .map(|&l| {
+                usize::try_from(l)
+                    .ok()
+                    .filter(|&l| l < num_classes)
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
+        let mut order = Vec::with_capacity(num_classes);
+        let mut scores = Vec::with_capacity(num_classes);
+        for c in 0..num_classes {
+            let s: Vec<f32> = (0..n).map(|i| probs[i * num_classes + c]).collect();
+            let mut idx: Vec<u32> = (0..n as u32).collect();
+            idx.sort_by(|&a, &b| s[a as usize].total_cmp(&s[b as usize]));
+            let mut ends = Vec::new();
+            for j in 1..=n {
+                if j == n || s[idx[j] as usize] != s[idx[j - 1] as usize] {
+                    ends.push(j as u32);
+                }
+            }
+            order.push((idx, ends));
+            scores.push(s);
+        }
+        Self {
+            n,
+            num_classes,
+            hit1,
+            hitk,
+            k,
+            labels,
+            order,
+            scores,
+        }
+    }
+
+    /// The metric with every image weighted by `w` (bootstrap counts); `None`
+    /// weights = all ones.
+    pub fn weighted(&self, stat: Stat, w: Option<&[u32]>) -> f64 {
+        match stat {
+            Stat::Top1 => weighted_mean(&self.hit1, w),
+            Stat::TopK(_) => weighted_mean(&self.hitk, w),
+            Stat::Auc => self.weighted_macro_auc(w),
+        }
+    }
+
+    fn weighted_macro_auc(&self, w: Option<&[u32]>) -> f64 {
+        let wt = |i: usize| w.map_or(1.0, |w| f64::from(w[i]));
+        let mut sum = 0.0;
+        let mut used = 0usize;
+        for (c, (idx, ends)) in self.order.iter().enumerate() {
+            let (mut below_neg, mut acc, mut wpos) = (0.0, 0.0, 0.0);
+            let mut start = 0usize;
+            for &end in ends {
+                let (mut gp, mut gn) = (0.0, 0.0);
+                for &i in &idx[start..end as usize] {
+                    let i = i as usize;
+                    if self.labels[i] == c {
+                        gp += wt(i);
+                    } else {
+                        gn += wt(i);
+                    }
+                }
+                // Why ½: a positive tied with a negative is a coin flip.
+                acc += gp * (below_neg + 0.5 * gn);
+                below_neg += gn;
+                wpos += gp;
+                start = end as usize;
+            }
+            if wpos > 0.0 && below_neg > 0.0 {
+                sum += acc / (wpos * below_neg);
+                used += 1;
+            }
+        }
+        if used == 0 {
+            f64::NAN
+        } else {
+            sum / used as f64
+        }
+    }
+
+    /// Per-image influence of each image on the macro AUC (the DeLong
+    /// placements, centred and scaled), and the classes that take part.
+    fn auc_influence(&self) -> Vec<f64> {
+        let n = self.n;
+        let mut phi = vec![0.0; n];
+        let mut k_used = 0usize;
+        for c in 0..self.num_classes {
+            let pos: Vec<usize> = (0..n).filter(|&i| self.labels[i] == c).collect();
+            let neg: Vec<usize> = (0..n).filter(|&i| self.labels[i] != c).collect();
+            if pos.is_empty() || neg.is_empty() {
+                continue;
+            }
+            k_used += 1;
+            let s = &self.scores[c];
+            let neg_s: Vec<f32> = neg.iter().map(|&i| s[i]).collect();
+            let pos_s: Vec<f32> = pos.iter().map(|&i| s[i]).collect();
+            let v10 = placements(&pos_s, &neg_s, false);
+            let v01 = placements(&neg_s, &pos_s, true);
+            let auc = v10.iter().sum::<f64>() / pos.len() as f64;
+            for (j, &i) in pos.iter().enumerate() {
+                phi[i] += (v10[j] - auc) / pos.len() as f64;
+            }
+            for (j, &i) in neg.iter().enumerate() {
+                phi[i] += (v01[j] - auc) / neg.len() as f64;
+            }
+        }
+        if k_used > 0 {
+            for p in &mut phi {
+                *p /= k_used as f64;
+            }
+        }
+        phi
+    }
+}
+
+/// For each `x`, the fraction of `other` it beats (ties ½); with `reverse`,
+/// the fraction of `other` that beats it.
+fn placements(x: &[f32], other: &[f32], reverse: bool) -> Vec<f64> {
+    let mut o: Vec<f32> = other.to_vec();
+    o.sort_by(f32::total_cmp);
+    let m = o.len() as f64;
+    x.iter()
+        .map(|&v| {
+            let less = o.partition_point(|&q| q < v) as f64;
+            let leq = o.partition_point(|&q| q <= v) as f64;
+            let ties = leq - less;
+            if reverse {
+                (m - leq + 0.5 * ties) / m
+            } else {
+                (less + 0.5 * ties) / m
+            }
+        })
+        .collect()
+}
+
+fn weighted_mean(x: &[bool], w: Option<&[u32]>) -> f64 {
+    match w {
+        None => x.iter().filter(|&&b| b).count() as f64 / x.len() as f64,
+        Some(w) => {
+            let (mut hit, mut tot) = (0u64, 0u64);
+            for (&b, &wi) in x.iter().zip(w) {
+                tot += u64::from(wi);
+                if b {
+                    hit += u64::from(wi);
+                }
+            }
+            hit as f64 / tot as f64
+        }
+    }
+}
+
+/// Bootstrap counts: `n` draws with replacement from `n` images.
+pub fn resample_counts(n: usize, rng: &mut SampleRng) -> Vec<u32> {
+    let mut w = vec![0u32; n];
+    for _ in 0..n {
+        w[rng.below(n as u64) as usize] += 1;
+    }
+    w
+}
+
+fn resample_rng(root: u64, label: &str, r: u32) -> SampleRng {
+    SampleRng::new(derive_seed(root, SeedPurpose::Bootstrap, &[&label, &r]))
+}
+
+/// Quantile with linear interpolation between order statistics (numpy's
+/// default), on sorted data.
+pub fn quantile_sorted(x: &[f64], q: f64) -> f64 {
+    if x.is_empty() {
+        return f64::NAN;
+    }
+    let h = (x.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(x.len() - 1);
+    x[lo] + (h - lo as f64) * (x[hi] - x[lo])
+}
+
+/// A point estimate with a two-sided interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub estimate: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+fn percentile_interval(estimate: f64, mut draws: Vec<f64>, confidence: f64) -> Interval {
+    draws.retain(|d| d.is_finite());
+    draws.sort_by(f64::total_cmp);
+    let a = (1.0 - confidence) / 2.0;
+    Interval {
+        estimate,
+        lo: quantile_sorted(&draws, a),
+        hi: quantile_sorted(&draws, 1.0 - a),
+    }
+}
+
+/// Where the bootstrap draws come from: a root seed and a label (cell id)
+/// that keeps streams of different cells apart.
+#[derive(Debug, Clone, Copy)]
+pub struct BootstrapPlan<'a> {
+    pub seed: u64,
+    pub label: &'a str,
+    pub resamples: u32,
+    pub confidence: f64,
+}
+
+/// Percentile bootstrap intervals of each metric of one cell.
+pub fn bootstrap_cell(cell: &Scored, stats: &[Stat], plan: BootstrapPlan<'_>) -> Vec<Interval> {
+    let draws: Vec<Vec<f64>> = (0..plan.resamples)
+        .into_par_iter()
+        .map(|r| {
+            let w = resample_counts(cell.n, &mut resample_rng(plan.seed, plan.label, r));
+            stats.iter().map(|&s| cell.weighted(s, Some(&w))).collect()
+        })
+        .collect();
+    stats
+        .iter()
+        .enumerate()
+        .map(|(j, &s)| {
+            let d = draws.iter().map(|v| v[j]).collect();
+            percentile_interval(cell.weighted(s, None), d, plan.confidence)
+        })
+        .collect()
+}
+
+/// The test behind a comparison's p-value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Test {
+    McNemarExact,
+    DeLong,
+    /// Two-sided bootstrap p-value (hierarchical comparisons).
+    Bootstrap,
+}
+
+/// A paired comparison of one metric: `delta` = cell − baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub stat: Stat,
+    pub delta: Interval,
+    pub test: Test,
+    pub p: f64,
+}
+
+/// McNemar's exact test: `b`, `c` are the discordant counts (one right and
+/// the other wrong, each way); two-sided binomial p-value, capped at 1, as
+/// statsmodels' `mcnemar(exact=True)`.
+pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    match Binomial::new(0.5, n) {
+        Ok(d) => (2.0 * d.cdf(b.min(c))).min(1.0),
+        Err(_) => f64::NAN,
+    }
+}
+
+/// Discordant counts of two hit vectors: (a right & b wrong, a wrong & b right).
+pub fn discordant(a: &[bool], b: &[bool]) -> (u64, u64) {
+    let mut bc = (0, 0);
+    for (&x, &y) in a.iter().zip(b) {
+        match (x, y) {
+            (true, false) => bc.0 += 1,
+            (false, true) => bc.1 += 1,
+            _ => {}
+        }
+    }
+    bc
+}
+
+/// DeLong's test of macro AUC(a) − AUC(b) on the same images: the variance of
+/// the difference from the per-image placements, stratified by label (for two
+/// classes this is DeLong, DeLong & Clarke-Pearson 1988). Returns
+/// (difference, standard error, two-sided p).
+pub fn delong_macro(a: &Scored, b: &Scored) -> (f64, f64, f64) {
+    let d = a.weighted(Stat::Auc, None) - b.weighted(Stat::Auc, None);
+    let pa = a.auc_influence();
+    let pb = b.auc_influence();
+    let phi: Vec<f64> = pa.iter().zip(&pb).map(|(x, y)| x - y).collect();
+    let mut var = 0.0;
+    for c in 0..a.num_classes.max(1) {
+        let g: Vec<f64> = (0..a.n)
+            .filter(|&i| a.labels[i] == c)
+            .map(|i| phi[i])
+            .collect();
+        var += stratum_var(&g);
+    }
+    let other: Vec<f64> = (0..a.n)
+        .filter(|&i| a.labels[i] >= a.num_classes)
+        .map(|i| phi[i])
+        .collect();
+    var += stratum_var(&other);
+    let se = var.max(0.0).sqrt();
+    let p = if se > 0.0 {
+        2.0 * (1.0 - std_normal().cdf((d / se).abs()))
+    } else if d == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
+    (d, se, p)
+}
+
+fn stratum_var(g: &[f64]) -> f64 {
+    if g.len() < 2 {
+        return 0.0;
+    }
+    let m = g.iter().sum::<f64>() / g.len() as f64;
+    let ss: f64 = g.iter().map(|x| (x - m).powi(2)).sum();
+    ss * g.len() as f64 / (g.len() - 1) as f64
+}
+
+fn std_normal() -> Normal {
+    // Invariant: mean 0, sd 1 are valid parameters.
+    Normal::new(0.0, 1.0).expect("standard normal")
+}
+
+/// Paired comparison of `cell` against `base` (same images, same order):
+/// Δ with a paired-bootstrap interval (one set of counts for both), and the
+/// p-value of McNemar's exact test (top-1, top-k) or DeLong's test (AUC).
+pub fn paired_compare(
+    cell: &Scored,
+    base: &Scored,
+    stats: &[Stat],
+    plan: BootstrapPlan<'_>,
+) -> Vec<Comparison> {
+    let draws: Vec<Vec<f64>> = (0..plan.resamples)
+        .into_par_iter()
+        .map(|r| {
+            let w = resample_counts(cell.n, &mut resample_rng(plan.seed, plan.label, r));
+            stats
+                .iter()
+                .map(|&s| cell.weighted(s, Some(&w)) - base.weighted(s, Some(&w)))
+                .collect()
+        })
+        .collect();
+    stats
+        .iter()
+        .enumerate()
+        .map(|(j, &s)| {
+            let est = cell.weighted(s, None) - base.weighted(s, None);
+            let delta =
+                percentile_interval(est, draws.iter().map(|v| v[j]).collect(), plan.confidence);
+            let (test, p) = match s {
+                Stat::Top1 => {
+                    let (b, c) = discordant(&cell.hit1, &base.hit1);
+                    (Test::McNemarExact, mcnemar_exact(b, c))
+                }
+                Stat::TopK(_) => {
+                    let (b, c) = discordant(&cell.hitk, &base.hitk);
+                    (Test::McNemarExact, mcnemar_exact(b, c))
+                }
+                Stat::Auc => (Test::DeLong, delong_macro(cell, base).2),
+            };
+            Comparison {
+                stat: s,
+                delta,
+                test,
+                p,
+            }
+        })
+        .collect()
+}
+
+/// Holm's step-down adjusted p-values (as statsmodels
+/// `multipletests(method="holm")`): sort ascending, multiply the i-th
+/// smallest by (m − i), take the running maximum, cap at 1.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut idx: Vec<usize> = (0..m).collect();
+    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut out = vec![0.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in idx.iter().enumerate() {
+        let adj = ((m - rank) as f64 * p[i]).min(1.0);
+        running = running.max(adj);
+        out[i] = running;
+    }
+    out
+}
+
+/// What a comparison says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Better,
+    Worse,
+    WithinNoise,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Worse => "worse",
+            Verdict::WithinNoise => "within noise",
+        }
+    }
+
+    /// `better`/`worse` when the Holm-adjusted p-value is below
+    /// `1 − confidence`, by the sign of Δ; otherwise `within noise`.
+    pub fn from(delta: f64, p_holm: f64, confidence: f64) -> Self {
+        if p_holm < 1.0 - confidence && delta != 0.0 {
+            if delta > 0.0 {
+                Verdict::Better
+            } else {
+                Verdict::Worse
+            }
+        } else {
+            Verdict::WithinNoise
+        }
+    }
+}
+
+/// Verdicts for a family of comparisons with Holm's correction across all of
+/// them; returns (adjusted p, verdict) in input order.
+pub fn verdicts(comparisons: &[Comparison], confidence: f64) -> Vec<(f64, Verdict)> {
+    let p: Vec<f64> = comparisons.iter().map(|c| c.p).collect();
+    holm(&p)
+        .into_iter()
+        .zip(comparisons)
+        .map(|(adj, c)| (adj, Verdict::from(c.delta.estimate, adj, confidence)))
+        .collect()
+}
+
+/// Mean and sample standard deviation (n − 1); sd is NaN below two values.
+pub fn mean_sd(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    if x.len() < 2 {
+        return (m, f64::NAN);
+    }
+    let v = x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, v.sqrt())
+}
+
+/// Two-sided bootstrap p-value of "Δ = 0" from draws of Δ: twice the smaller
+/// tail, with the +1 correction so it is never 0.
+pub fn bootstrap_p(draws: &[f64]) -> f64 {
+    let b = draws.len() as f64;
+    let le = draws.iter().filter(|&&d| d <= 0.0).count() as f64;
+    let ge = draws.iter().filter(|&&d| d >= 0.0).count() as f64;
+    (2.0 * (le.min(ge) + 1.0) / (b + 1.0)).min(1.0)
+}
+
+/// Hierarchical bootstrap of mean(arm) − mean(base arm), where each arm is
+/// several seeds of one configuration on the same test images: each resample
+/// draws seeds with replacement within each arm, then one set of image counts
+/// shared by every cell (the images are paired). Δ's interval and p-value
+/// so carry both seed-to-seed and image-to-image variation.
+pub fn hierarchical_compare(
+    arm: &[&Scored],
+    base: &[&Scored],
+    stat: Stat,
+    plan: BootstrapPlan<'_>,
+) -> Comparison {
+    let mean_of = |cells: &[&Scored], w: Option<&[u32]>| {
+        cells.iter().map(|c| c.weighted(stat, w)).sum::<f64>() / cells.len() as f64
+    };
+    let est = mean_of(arm, None) - mean_of(base, None);
+    let n = arm.first().map_or(0, |c| c.n);
+    let draws: Vec<f64> = (0..plan.resamples)
+        .into_par_iter()
+        .map(|r| {
+            let mut rng = resample_rng(plan.seed, plan.label, r);
+            let pick = |cells: &[&Scored], rng: &mut SampleRng| -> Vec<usize> {
+                (0..cells.len())
+                    .map(|_| rng.below(cells.len() as u64) as usize)
+                    .collect()
+            };
+            let ia = pick(arm, &mut rng);
+            let ib = pick(base, &mut rng);
+            let w = resample_counts(n, &mut rng);
+            let ma = ia
+                .iter()
+                .map(|&i| arm[i].weighted(stat, Some(&w)))
+                .sum::<f64>()
+                / ia.len() as f64;
+            let mb = ib
+                .iter()
+                .map(|&i| base[i].weighted(stat, Some(&w)))
+                .sum::<f64>()
+                / ib.len() as f64;
+            ma - mb
+        })
+        .collect();
+    let p = bootstrap_p(&draws);
+    Comparison {
+        stat,
+        delta: percentile_interval(est, draws, plan.confidence),
+        test: Test::Bootstrap,
+        p,
+    }
+}
+
+/// One effect of a factorial decomposition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Effect {
+    /// `main` or `interaction`.
+    pub kind: String,
+    /// e.g. `recipe: rmsprop → adamw` or `backbone × recipe: convnext, adamw`.
+    pub name: String,
+    pub stat: Stat,
+    pub delta: Interval,
+}
+
+/// A two-axis grid: `cells[i][j]` = the seeds of level i of axis A and level
+/// j of axis B (level 0 = the reference). Every cell must share test images.
+pub struct Grid<'a> {
+    pub axis_a: &'a str,
+    pub axis_b: &'a str,
+    pub levels_a: Vec<String>,
+    pub levels_b: Vec<String>,
+    pub cells: Vec<Vec<Vec<&'a Scored>>>,
+}
+
+/// Main effects (level vs the reference level, averaged over the other
+/// axis's levels) and interactions (difference of differences against both
+/// reference levels), each with a paired-bootstrap interval over images.
+pub fn factorial(grid: &Grid<'_>, stats: &[Stat], plan: BootstrapPlan<'_>) -> Vec<Effect> {
+    let (na, nb) = (grid.levels_a.len(), grid.levels_b.len());
+    let n = grid
+        .cells
+        .iter()
+        .flatten()
+        .flatten()
+        .next()
+        .map_or(0, |c| c.n);
+    // The contrasts as functions of the cell-mean table m[i][j].
+    let contrasts = |m: &[Vec<f64>]| -> Vec<f64> {
+        let mut out = Vec::new();
+        for i in 1..na {
+            out.push((0..nb).map(|j| m[i][j] - m[0][j]).sum::<f64>() / nb as f64);
+        }
+        for j in 1..nb {
+            out.push((0..na).map(|i| m[i][j] - m[i][0]).sum::<f64>() / na as f64);
+        }
+        for i in 1..na {
+            for j in 1..nb {
+                out.push(m[i][j] - m[0][j] - m[i][0] + m[0][0]);
+            }
+        }
+        out
+    };
+    let table = |stat: Stat, w: Option<&[u32]>| -> Vec<Vec<f64>> {
+        grid.cells
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|seeds| {
+                        seeds.iter().map(|c| c.weighted(stat, w)).sum::<f64>() / seeds.len() as f64
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let draws: Vec<Vec<Vec<f64>>> = (0..plan.resamples)
+        .into_par_iter()
+        .map(|r| {
+            let w = resample_counts(n, &mut resample_rng(plan.seed, plan.label, r));
+            stats
+                .iter()
+                .map(|&s| contrasts(&table(s, Some(&w))))
+                .collect()
+        })
+        .collect();
+    let mut names = Vec::new();
+    for i in 1..na {
+        names.push((
+            "main",
+            format!(
+                "{}: {} → {}",
+                grid.axis_a, grid.levels_a[0], grid.levels_a[i]
+            ),
+        ));
+    }
+    for j in 1..nb {
+        names.push((
+            "main",
+            format!(
+                "{}: {} → {}",
+                grid.axis_b, grid.levels_b[0], grid.levels_b[j]
+            ),
+        ));
+    }
+    for i in 1..na {
+        for j in 1..nb {
+            names.push((
+                "interaction",
+                format!(
+                    "{} × {}: {} with {}",
+                    grid.axis_a, grid.axis_b, grid.levels_a[i], grid.levels_b[j]
+                ),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for (si, &s) in stats.iter().enumerate() {
+        let est = contrasts(&table(s, None));
+        for (ci, (kind, name)) in names.iter().enumerate() {
+            let d: Vec<f64> = draws.iter().map(|v| v[si][ci]).collect();
+            out.push(Effect {
+                kind: (*kind).into(),
+                name: name.clone(),
+                stat: s,
+                delta: percentile_interval(est[ci], d, plan.confidence),
+            });
+        }
+    }
+    out
+}
+
+fn z_two_sided(confidence: f64) -> f64 {
+    std_normal().inverse_cdf(1.0 - (1.0 - confidence) / 2.0)
+}
+
+/// Half-width of the normal-approximation interval of a top-1 accuracy `p`
+/// measured on `n` test images: z · √(p(1 − p)/n).
+pub fn top1_half_width(n: u64, p: f64, confidence: f64) -> f64 {
+    if n == 0 {
+        return f64::INFINITY;
+    }
+    z_two_sided(confidence) * (p * (1.0 - p) / n as f64).sqrt()
+}
+
+/// Smallest top-1 difference between two cells of accuracy about `p` on
+/// `n` test images that a two-sided test at `confidence` detects with
+/// probability `power`: (z₁₋α/₂ + z_power) · √(2p(1 − p)/n). Treats the cells
+/// as unpaired, so it is conservative: pairing on the same images only
+/// lowers it.
+pub fn min_detectable_difference(n: u64, p: f64, confidence: f64, power: f64) -> f64 {
+    if n == 0 {
+        return f64::INFINITY;
+    }
+    let z = z_two_sided(confidence) + std_normal().inverse_cdf(power);
+    z * (2.0 * p * (1.0 - p) / n as f64).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy() -> (Vec<f32>, Vec<i64>) {
+        let probs = vec![0.7, 0.2, 0.1, 0.3, 0.3, 0.4, 0.5, 0.5, 0.0, 0.1, 0.6, 0.3];
+        (probs, vec![0, 1, 1, 2])
+    }
+
+    #[test]
+    fn weighted_metrics_match_exact_ones_with_unit_weights() {
+        let (p, l) = toy();
+        let s = Scored::new(&p, &l, 3, 2);
+        assert_eq!(s.weighted(Stat::Top1, None), metrics::top_k(&p, &l, 3, 1));
+        assert_eq!(
+            s.weighted(Stat::TopK(2), None),
+            metrics::top_k(&p, &l, 3, 2)
+        );
+        assert!((s.weighted(Stat::Auc, None) - metrics::macro_auc(&p, &l, 3)).abs() < 1e-12);
+        // Weight 2 on a row equals duplicating the row.
+        let w = [2, 1, 1, 1];
+        let mut p2 = p.clone();
+        p2.extend_from_slice(&p[..3]);
+        let mut l2 = l.clone();
+        l2.push(0);
+        let auc2 = metrics::macro_auc(&p2, &l2, 3);
+        assert!((s.weighted(Stat::Auc, Some(&w)) - auc2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mcnemar_and_holm_small_cases() {
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        // 2 · P(X ≤ 1 | n = 10) = 2 · 11/1024.
+        assert!((mcnemar_exact(1, 9) - 22.0 / 1024.0).abs() < 1e-12);
+        assert_eq!(holm(&[0.01, 0.04, 0.03]), vec![0.03, 0.06, 0.06]);
+    }
+
+    #[test]
+    fn power_numbers() {
+        // 16,380 images at 68 %: ±0.71 pt.
+        let h = top1_half_width(16_380, 0.68, 0.95);
+        assert!((h - 0.00714).abs() < 1e-4, "{h}");
+        // 250 images: about ±5.8 pt — the story's spurious tie.
+        assert!(top1_half_width(250, 0.6, 0.95) > 0.05);
+        let d = min_detectable_difference(16_380, 0.68, 0.95, 0.8);
+        assert!((d - 0.0144).abs() < 2e-4, "{d}");
+    }
+}
