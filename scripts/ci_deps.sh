@@ -4,6 +4,8 @@
 set -euo pipefail
 need=()
 # (sections are appended by each subsystem's tests)
+need+=(chromium)  # report HTML test (tests/report_html.rs renders report.html headless)
+need+=(fonts-dejavu-core)  # plot labels in report PNG/SVG plots (src/report/plots.rs)
 if [ ${#need[@]} -gt 0 ]; then
   missing=()
   for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
