@@ -3,6 +3,8 @@
 //! predictions.csv, metrics.csv): the files it writes, their numbers, a sweep
 //! with broken cells, and the HTML page rendered by headless Chromium.
 
+#![allow(clippy::unwrap_used)] // Why: a test that cannot read its own fixture should panic.
+
 use exp::plan::seeds::SampleRng;
 use exp::score::metrics;
 use serde_json::{json, Value};

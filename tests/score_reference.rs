@@ -1,6 +1,8 @@
 //! exp's statistics against independent references (statsmodels, scikit-learn,
 //! numpy) written by scripts/make_stats_fixtures.py into tests/fixtures/stats/.
 
+#![allow(clippy::unwrap_used)] // Why: a test that cannot read its own fixture should panic.
+
 use exp::score::metrics;
 use exp::score::stats::{self, BootstrapPlan, Scored, Stat, Test};
 use serde_json::Value;

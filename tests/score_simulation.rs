@@ -8,6 +8,8 @@
 //! DeLong's test, not from the bootstrap, so the bootstrap here (50 resamples)
 //! only has to run, not to be precise.
 
+#![allow(clippy::unwrap_used)] // Why: a test that cannot read its own fixture should panic.
+
 use exp::plan::seeds::SampleRng;
 use exp::score::stats::{self, BootstrapPlan, Scored, Stat, Verdict};
 

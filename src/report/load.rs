@@ -258,6 +258,7 @@ pub fn parse_metrics(text: &str) -> Result<Vec<EpochRow>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

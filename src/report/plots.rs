@@ -171,10 +171,12 @@ where
         .disable_mesh()
         .x_desc("predicted class")
         .y_desc("true class")
-        .x_labels(c.min(26))
-        .y_labels(c.min(26))
-        .x_label_formatter(&|v| format!("{}", v.floor() as i64))
-        .y_label_formatter(&|v| format!("{}", (cf - 1.0 - v.floor()) as i64))
+        // Why 2c + 1 labels: key points fall every half class, and only the
+        // half-way ones (cell centres) get a class index.
+        .x_labels(2 * c + 1)
+        .y_labels(2 * c + 1)
+        .x_label_formatter(&|v| centre_label(*v, |k| k))
+        .y_label_formatter(&|v| centre_label(*v, |k| c as i64 - 1 - k))
         .label_style(("sans-serif", 12))
         .draw()
         .map_err(err)?;
@@ -216,6 +218,15 @@ where
         }
     }
     root.present().map_err(err)
+}
+
+/// The class index of a cell centre (`k + 0.5`), empty elsewhere.
+fn centre_label(v: f64, map: impl Fn(i64) -> i64) -> String {
+    if (v - v.floor() - 0.5).abs() < 1e-6 {
+        map(v.floor() as i64).to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// A plot as SVG text and PNG bytes.

@@ -120,6 +120,8 @@ pub fn fmt_delta(i: &Interval) -> String {
 pub fn fmt_p(p: f64) -> String {
     if !p.is_finite() {
         "–".into()
+    } else if p < 1e-300 {
+        "<1e-300".into()
     } else if p < 1e-4 {
         format!("{p:.1e}")
     } else {
@@ -446,7 +448,7 @@ pub fn html(
     let mut s = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     let _ = write!(
         s,
-        "<title>exp report: {}</title><style>{CSS}</style></head><body>\n",
+        "<title>exp report: {}</title><style>{CSS}</style></head><body>",
         html_escape(&a.sweep)
     );
     let _ = write!(
@@ -457,7 +459,7 @@ pub fn html(
     );
     let _ = write!(
         s,
-        "<p class=\"method\">{}</p>\n",
+        "<p class=\"method\">{}</p>",
         html_escape(&method_text(a))
     );
     s.push_str("<h2>Results</h2>\n");
@@ -489,7 +491,7 @@ pub fn html(
     if let Some(n) = plot_note {
         let _ = write!(
             s,
-            "<p class=\"method\">Plots not drawn: {}</p>\n",
+            "<p class=\"method\">Plots not drawn: {}</p>",
             html_escape(n)
         );
     }
@@ -586,6 +588,7 @@ pub fn terminal(a: &Analysis) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -213,6 +213,7 @@ pub fn confusion(probs: &[f32], labels: &[i64], num_classes: usize) -> Vec<Vec<u
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
