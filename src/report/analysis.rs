@@ -443,6 +443,15 @@ fn cell_report(
         report.notes = notes;
         return report;
     };
+    if p.labels.len() > stats::MAX_IMAGES {
+        notes.push(format!(
+            "{} test images: more than the {} the statistics index",
+            p.labels.len(),
+            stats::MAX_IMAGES
+        ));
+        report.notes = notes;
+        return report;
+    }
     if let Err(e) = metrics::check_inputs(&p.probs, &p.labels, p.num_classes) {
         notes.push(format!("predictions rejected: {e}"));
         report.notes = notes;

@@ -40,6 +40,12 @@ impl Stat {
     }
 }
 
+const POS_BIT: u32 = 1 << 31;
+const LAST_BIT: u32 = 1 << 30;
+const INDEX_MASK: u32 = LAST_BIT - 1;
+/// Most test images a [`Scored`] indexes (image indices share a `u32` with two flags).
+pub const MAX_IMAGES: usize = INDEX_MASK as usize;
+
 /// One cell's test predictions, indexed for fast weighted re-evaluation.
 #[derive(Debug, Clone)]
 pub struct Scored {
@@ -51,16 +57,18 @@ pub struct Scored {
     pub hitk: Vec<bool>,
     pub k: u32,
     labels: Vec<usize>,
-    /// Per class: image indices sorted by that class's score, and the end
-    /// index of each run of equal scores.
-    order: Vec<(Vec<u32>, Vec<u32>)>,
+    /// Per class: image indices sorted by that class's score, each packed
+    /// with two flags: [`POS_BIT`] (the image is a positive of the class) and
+    /// [`LAST_BIT`] (the last of a run of equal scores).
+    order: Vec<Vec<u32>>,
     /// Per class and image, the score (class-major, for DeLong placements).
     scores: Vec<Vec<f32>>,
 }
 
 impl Scored {
-    /// Index predictions (`probs` row-major `N × C`). Labels outside `0..C`
-    /// are negatives for every class and misses for accuracy.
+    /// Index predictions (`probs` row-major `N × C`, N ≤ [`MAX_IMAGES`]).
+    /// Labels outside `0..C` are negatives for every class and misses for
+    /// accuracy.
     pub fn new(probs: &[f32], labels: &[i64], num_classes: usize, k: u32) -> Self {
         let n = labels.len();
         let hit1 = metrics::top_k_hits(probs, labels, num_classes, 1);
@@ -80,13 +88,19 @@ impl Scored {
             let s: Vec<f32> = (0..n).map(|i| probs[i * num_classes + c]).collect();
             let mut idx: Vec<u32> = (0..n as u32).collect();
             idx.sort_by(|&a, &b| s[a as usize].total_cmp(&s[b as usize]));
-            let mut ends = Vec::new();
-            for j in 1..=n {
-                if j == n || s[idx[j] as usize] != s[idx[j - 1] as usize] {
-                    ends.push(j as u32);
-                }
-            }
-            order.push((idx, ends));
+            let packed: Vec<u32> = (0..n)
+                .map(|j| {
+                    let i = idx[j];
+                    let pos = if labels[i as usize] == c { POS_BIT } else { 0 };
+                    let last = if j + 1 == n || s[idx[j + 1] as usize] != s[i as usize] {
+                        LAST_BIT
+                    } else {
+                        0
+                    };
+                    i | pos | last
+                })
+                .collect();
+            order.push(packed);
             scores.push(s);
         }
         Self {
@@ -112,30 +126,37 @@ impl Scored {
     }
 
     fn weighted_macro_auc(&self, w: Option<&[u32]>) -> f64 {
-        let wt = |i: usize| w.map_or(1.0, |w| f64::from(w[i]));
+        match w {
+            Some(w) => self.macro_auc_by(|i| u64::from(w[i])),
+            None => self.macro_auc_by(|_| 1),
+        }
+    }
+
+    /// Weighted Mann–Whitney sweep in integers (exact): per run of equal
+    /// scores, positives × (negatives below + ½ negatives tied), doubled.
+    #[inline]
+    fn macro_auc_by(&self, wt: impl Fn(usize) -> u64) -> f64 {
         let mut sum = 0.0;
         let mut used = 0usize;
-        for (c, (idx, ends)) in self.order.iter().enumerate() {
-            let (mut below_neg, mut acc, mut wpos) = (0.0, 0.0, 0.0);
-            let mut start = 0usize;
-            for &end in ends {
-                let (mut gp, mut gn) = (0.0, 0.0);
-                for &i in &idx[start..end as usize] {
-                    let i = i as usize;
-                    if self.labels[i] == c {
-                        gp += wt(i);
-                    } else {
-                        gn += wt(i);
-                    }
+        for packed in &self.order {
+            let (mut below_neg, mut acc2, mut wpos) = (0u64, 0u64, 0u64);
+            let (mut gp, mut gt) = (0u64, 0u64);
+            for &e in packed {
+                let wi = wt((e & INDEX_MASK) as usize);
+                gp += wi * u64::from(e >> 31);
+                gt += wi;
+                if e & LAST_BIT != 0 {
+                    let gn = gt - gp;
+                    // Why ½ (here: 2 × acc): a positive tied with a negative is a coin flip.
+                    acc2 += gp * (2 * below_neg + gn);
+                    below_neg += gn;
+                    wpos += gp;
+                    gp = 0;
+                    gt = 0;
                 }
-                // Why ½: a positive tied with a negative is a coin flip.
-                acc += gp * (below_neg + 0.5 * gn);
-                below_neg += gn;
-                wpos += gp;
-                start = end as usize;
             }
-            if wpos > 0.0 && below_neg > 0.0 {
-                sum += acc / (wpos * below_neg);
+            if wpos > 0 && below_neg > 0 {
+                sum += acc2 as f64 / (2.0 * wpos as f64 * below_neg as f64);
                 used += 1;
             }
         }
