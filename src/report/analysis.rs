@@ -272,6 +272,36 @@ pub fn analyse(data: &SweepData) -> Analysis {
         ));
     }
 
+    // One set of image counts per resample for every comparable cell: each
+    // cell's interval, each paired Δ, the seed groups and the decomposition
+    // all read these draws.
+    let ids: Vec<String> = data
+        .cells
+        .iter()
+        .filter(|c| scored.contains_key(&c.id))
+        .map(|c| c.id.clone())
+        .collect();
+    let refs: Vec<&Scored> = ids.iter().map(|i| &scored[i]).collect();
+    let label = format!("{}/draws", data.file.sweep);
+    let plan = BootstrapPlan {
+        seed: root,
+        label: &label,
+        resamples,
+        confidence,
+    };
+    let all = stats::shared_draws(&refs, &stat_list, plan);
+    let draws: BTreeMap<&str, &Vec<Vec<f64>>> =
+        ids.iter().map(String::as_str).zip(all.iter()).collect();
+    for c in cells.iter_mut().filter(|c| c.comparable) {
+        for (si, &st) in stat_list.iter().enumerate() {
+            let est = scored[&c.id].weighted(st, None);
+            c.metrics.insert(
+                st.name(),
+                stats::interval(est, &draws[c.id.as_str()][si], confidence),
+            );
+        }
+    }
+
     // Paired comparisons, cell by cell, against the baseline configuration
     // at the same seed where there is one.
     let base_key = baseline
@@ -294,14 +324,16 @@ pub fn analyse(data: &SweepData) -> Analysis {
                         && scored.contains_key(&o.id)
                 })
                 .map_or(b.clone(), |o| o.id.clone());
-            let label = format!("{}/{}~{}", data.file.sweep, c.id, against);
-            let plan = BootstrapPlan {
-                seed: root,
-                label: &label,
-                resamples,
-                confidence,
-            };
-            for cmp in stats::paired_compare(&scored[&c.id], &scored[&against], &stat_list, plan) {
+            for (si, &st) in stat_list.iter().enumerate() {
+                let (cd, bd) = (&draws[c.id.as_str()][si], &draws[against.as_str()][si]);
+                let cmp = stats::paired_from_draws(
+                    &scored[&c.id],
+                    &scored[&against],
+                    st,
+                    cd,
+                    bd,
+                    confidence,
+                );
                 raw.push((c.id.clone(), against.clone(), cmp));
             }
         }
@@ -362,11 +394,10 @@ pub fn analyse(data: &SweepData) -> Analysis {
     let factorial = factorial(
         data,
         &scored,
+        &draws,
         baseline.as_deref(),
         &stat_list,
         confidence,
-        resamples,
-        root,
         &mut notes,
     );
 
@@ -457,41 +488,47 @@ fn cell_report(
         report.notes = notes;
         return report;
     }
-    let k = 3;
+    let ks: Vec<u32> = stat_list
+        .iter()
+        .filter_map(|s| {
+            if let Stat::TopK(k) = s {
+                Some(*k)
+            } else {
+                None
+            }
+        })
+        .collect();
     let aligned = align(p, order);
     let s = match &aligned {
-        Some((probs, labels)) => Scored::new(probs, labels, p.num_classes, k),
+        Some((probs, labels)) => Scored::with_ks(probs, labels, p.num_classes, &ks),
         None => {
             notes.push("different test images from the baseline: not compared".into());
-            Scored::new(&p.probs, &p.labels, p.num_classes, k)
+            Scored::with_ks(&p.probs, &p.labels, p.num_classes, &ks)
         }
     };
     report.n = s.n;
     report.per_class_accuracy = metrics::per_class_accuracy(&p.probs, &p.labels, p.num_classes);
     report.confusion = metrics::confusion(&p.probs, &p.labels, p.num_classes);
-    // Why one Scored per k: `Scored` caches a single top-k hit vector.
-    let label = format!("{sweep}/{}", c.id);
-    let plan = BootstrapPlan {
-        seed: root,
-        label: &label,
-        resamples,
-        confidence,
-    };
-    for &st in stat_list {
-        let iv = match st {
-            Stat::TopK(kk) if kk != k => {
-                let sk = Scored::new(&p.probs, &p.labels, p.num_classes, kk);
-                stats::bootstrap_cell(&sk, &[st], plan)[0]
-            }
-            _ => stats::bootstrap_cell(&s, &[st], plan)[0],
-        };
-        report.metrics.insert(st.name(), iv);
-    }
     report.comparable = aligned.is_some();
     report.notes = notes;
-    if aligned.is_some() {
-        scored.insert(c.id.clone(), s);
+    if !report.comparable {
+        // Why its own stream: its images differ, so it cannot share counts.
+        let label = format!("{sweep}/{}", c.id);
+        let plan = BootstrapPlan {
+            seed: root,
+            label: &label,
+            resamples,
+            confidence,
+        };
+        for (st, iv) in stat_list
+            .iter()
+            .zip(stats::bootstrap_cell(&s, stat_list, plan))
+        {
+            report.metrics.insert(st.name(), iv);
+        }
+        return report;
     }
+    scored.insert(c.id.clone(), s);
     report
 }
 
@@ -517,13 +554,13 @@ fn with_verdicts(raw: Vec<(String, String, Comparison)>, confidence: f64) -> Vec
 fn factorial(
     data: &SweepData,
     scored: &BTreeMap<String, Scored>,
+    draws: &BTreeMap<&str, &Vec<Vec<f64>>>,
     baseline: Option<&str>,
     stat_list: &[Stat],
     confidence: f64,
-    resamples: u32,
-    root: u64,
     notes: &mut Vec<String>,
 ) -> Option<Factorial> {
+    let mut flat: Vec<&Vec<Vec<f64>>> = Vec::new();
     let axes: Vec<&String> = data
         .file
         .axes
@@ -561,14 +598,17 @@ fn factorial(
     for x in &la {
         let mut row = Vec::new();
         for y in &lb {
-            let seeds: Vec<&Scored> = data
+            let ids: Vec<&str> = data
                 .cells
                 .iter()
                 .filter(|c| {
                     c.axis_value(a).as_ref() == Some(x) && c.axis_value(b).as_ref() == Some(y)
                 })
-                .filter_map(|c| scored.get(&c.id))
+                .filter(|c| scored.contains_key(&c.id))
+                .map(|c| c.id.as_str())
                 .collect();
+            flat.extend(ids.iter().map(|i| draws[i]));
+            let seeds: Vec<&Scored> = ids.iter().map(|i| &scored[*i]).collect();
             if seeds.is_empty() {
                 notes.push(format!(
                     "factorial decomposition left out: no scored cell with {a}={x}, {b}={y}"
@@ -586,14 +626,7 @@ fn factorial(
         levels_b: lb.clone(),
         cells,
     };
-    let label = format!("{}/factorial", data.file.sweep);
-    let plan = BootstrapPlan {
-        seed: root,
-        label: &label,
-        resamples,
-        confidence,
-    };
-    let effects = stats::factorial(&grid, stat_list, plan);
+    let effects = stats::factorial_from_draws(&grid, stat_list, &flat, confidence);
     Some(Factorial {
         axis_a: a.into(),
         axis_b: b.into(),

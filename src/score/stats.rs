@@ -53,9 +53,8 @@ pub struct Scored {
     pub num_classes: usize,
     /// Per image: is the label the arg-max.
     pub hit1: Vec<bool>,
-    /// Per image: is the label among the `k` best (`k` = `self.k`).
-    pub hitk: Vec<bool>,
-    pub k: u32,
+    /// Per k: per image, is the label among the `k` best.
+    pub hitk: Vec<(u32, Vec<bool>)>,
     labels: Vec<usize>,
     /// Per class: image indices sorted by that class's score, each packed
     /// with two flags: [`POS_BIT`] (the image is a positive of the class) and
@@ -70,9 +69,22 @@ impl Scored {
     /// Labels outside `0..C` are negatives for every class and misses for
     /// accuracy.
     pub fn new(probs: &[f32], labels: &[i64], num_classes: usize, k: u32) -> Self {
+        Self::with_ks(probs, labels, num_classes, &[k])
+    }
+
+    /// As [`Scored::new`] for several top-k metrics at once.
+    pub fn with_ks(probs: &[f32], labels: &[i64], num_classes: usize, ks: &[u32]) -> Self {
         let n = labels.len();
         let hit1 = metrics::top_k_hits(probs, labels, num_classes, 1);
-        let hitk = metrics::top_k_hits(probs, labels, num_classes, k as usize);
+        let hitk = ks
+            .iter()
+            .map(|&k| {
+                (
+                    k,
+                    metrics::top_k_hits(probs, labels, num_classes, k as usize),
+                )
+            })
+            .collect();
         let labels: Vec<usize> = labels
             .iter()
             .map(|&l| {
@@ -108,10 +120,22 @@ impl Scored {
             num_classes,
             hit1,
             hitk,
-            k,
             labels,
             order,
             scores,
+        }
+    }
+
+    /// Per-image hits of a top-k metric (None for AUC or a k not indexed).
+    pub fn hits(&self, stat: Stat) -> Option<&[bool]> {
+        match stat {
+            Stat::Top1 => Some(&self.hit1),
+            Stat::TopK(k) => self
+                .hitk
+                .iter()
+                .find(|(kk, _)| *kk == k)
+                .map(|(_, h)| h.as_slice()),
+            Stat::Auc => None,
         }
     }
 
@@ -120,7 +144,7 @@ impl Scored {
     pub fn weighted(&self, stat: Stat, w: Option<&[u32]>) -> f64 {
         match stat {
             Stat::Top1 => weighted_mean(&self.hit1, w),
-            Stat::TopK(_) => weighted_mean(&self.hitk, w),
+            Stat::TopK(_) => self.hits(stat).map_or(f64::NAN, |h| weighted_mean(h, w)),
             Stat::Auc => self.weighted_macro_auc(w),
         }
     }
@@ -404,6 +428,78 @@ fn std_normal() -> Normal {
     Normal::new(0.0, 1.0).expect("standard normal")
 }
 
+/// Bootstrap values of every cell's metrics with one set of image counts per
+/// resample shared by all cells (so any difference of two cells is paired):
+/// `out[cell][stat][resample]`. Every cell must index the same images.
+pub fn shared_draws(
+    cells: &[&Scored],
+    stats: &[Stat],
+    plan: BootstrapPlan<'_>,
+) -> Vec<Vec<Vec<f64>>> {
+    let n = cells.first().map_or(0, |c| c.n);
+    let per_r: Vec<Vec<Vec<f64>>> = (0..plan.resamples)
+        .into_par_iter()
+        .map(|r| {
+            let w = resample_counts(n, &mut resample_rng(plan.seed, plan.label, r));
+            cells
+                .iter()
+                .map(|c| stats.iter().map(|&s| c.weighted(s, Some(&w))).collect())
+                .collect()
+        })
+        .collect();
+    (0..cells.len())
+        .map(|ci| {
+            (0..stats.len())
+                .map(|si| per_r.iter().map(|v| v[ci][si]).collect())
+                .collect()
+        })
+        .collect()
+}
+
+/// Percentile interval of bootstrap `draws` around `estimate`.
+pub fn interval(estimate: f64, draws: &[f64], confidence: f64) -> Interval {
+    percentile_interval(estimate, draws.to_vec(), confidence)
+}
+
+/// The paired test of one metric: McNemar's exact test for top-1/top-k,
+/// DeLong's test for macro AUC.
+pub fn paired_test(cell: &Scored, base: &Scored, stat: Stat) -> (Test, f64) {
+    match stat {
+        Stat::Top1 | Stat::TopK(_) => match (cell.hits(stat), base.hits(stat)) {
+            (Some(a), Some(b)) => {
+                let (b, c) = discordant(a, b);
+                (Test::McNemarExact, mcnemar_exact(b, c))
+            }
+            _ => (Test::McNemarExact, f64::NAN),
+        },
+        Stat::Auc => (Test::DeLong, delong_macro(cell, base).2),
+    }
+}
+
+/// A paired comparison from draws made with shared counts ([`shared_draws`]).
+pub fn paired_from_draws(
+    cell: &Scored,
+    base: &Scored,
+    stat: Stat,
+    cell_draws: &[f64],
+    base_draws: &[f64],
+    confidence: f64,
+) -> Comparison {
+    let est = cell.weighted(stat, None) - base.weighted(stat, None);
+    let d: Vec<f64> = cell_draws
+        .iter()
+        .zip(base_draws)
+        .map(|(a, b)| a - b)
+        .collect();
+    let (test, p) = paired_test(cell, base, stat);
+    Comparison {
+        stat,
+        delta: percentile_interval(est, d, confidence),
+        test,
+        p,
+    }
+}
+
 /// Paired comparison of `cell` against `base` (same images, same order):
 /// Δ with a paired-bootstrap interval (one set of counts for both), and the
 /// p-value of McNemar's exact test (top-1, top-k) or DeLong's test (AUC).
@@ -413,41 +509,11 @@ pub fn paired_compare(
     stats: &[Stat],
     plan: BootstrapPlan<'_>,
 ) -> Vec<Comparison> {
-    let draws: Vec<Vec<f64>> = (0..plan.resamples)
-        .into_par_iter()
-        .map(|r| {
-            let w = resample_counts(cell.n, &mut resample_rng(plan.seed, plan.label, r));
-            stats
-                .iter()
-                .map(|&s| cell.weighted(s, Some(&w)) - base.weighted(s, Some(&w)))
-                .collect()
-        })
-        .collect();
+    let d = shared_draws(&[cell, base], stats, plan);
     stats
         .iter()
         .enumerate()
-        .map(|(j, &s)| {
-            let est = cell.weighted(s, None) - base.weighted(s, None);
-            let delta =
-                percentile_interval(est, draws.iter().map(|v| v[j]).collect(), plan.confidence);
-            let (test, p) = match s {
-                Stat::Top1 => {
-                    let (b, c) = discordant(&cell.hit1, &base.hit1);
-                    (Test::McNemarExact, mcnemar_exact(b, c))
-                }
-                Stat::TopK(_) => {
-                    let (b, c) = discordant(&cell.hitk, &base.hitk);
-                    (Test::McNemarExact, mcnemar_exact(b, c))
-                }
-                Stat::Auc => (Test::DeLong, delong_macro(cell, base).2),
-            };
-            Comparison {
-                stat: s,
-                delta,
-                test,
-                p,
-            }
-        })
+        .map(|(j, &s)| paired_from_draws(cell, base, s, &d[0][j], &d[1][j], plan.confidence))
         .collect()
 }
 
@@ -543,33 +609,46 @@ pub fn hierarchical_compare(
     stat: Stat,
     plan: BootstrapPlan<'_>,
 ) -> Comparison {
-    let mean_of = |cells: &[&Scored], w: Option<&[u32]>| {
-        cells.iter().map(|c| c.weighted(stat, w)).sum::<f64>() / cells.len() as f64
+    let cells: Vec<&Scored> = arm.iter().chain(base).copied().collect();
+    let d = shared_draws(&cells, &[stat], plan);
+    let draws: Vec<&[f64]> = d.iter().map(|v| v[0].as_slice()).collect();
+    let (da, db) = draws.split_at(arm.len());
+    hierarchical_from_draws(arm, da, base, db, stat, plan)
+}
+
+/// [`hierarchical_compare`] from per-cell draws made with shared image
+/// counts ([`shared_draws`]); the seed draws come from their own stream
+/// (`plan.label` + `/seeds`).
+pub fn hierarchical_from_draws(
+    arm: &[&Scored],
+    arm_draws: &[&[f64]],
+    base: &[&Scored],
+    base_draws: &[&[f64]],
+    stat: Stat,
+    plan: BootstrapPlan<'_>,
+) -> Comparison {
+    let mean_of = |cells: &[&Scored]| {
+        cells.iter().map(|c| c.weighted(stat, None)).sum::<f64>() / cells.len() as f64
     };
-    let est = mean_of(arm, None) - mean_of(base, None);
-    let n = arm.first().map_or(0, |c| c.n);
-    let draws: Vec<f64> = (0..plan.resamples)
-        .into_par_iter()
+    let est = mean_of(arm) - mean_of(base);
+    let label = format!("{}/seeds", plan.label);
+    let resamples = arm_draws
+        .iter()
+        .chain(base_draws)
+        .map(|d| d.len())
+        .min()
+        .unwrap_or(0);
+    let draws: Vec<f64> = (0..resamples)
         .map(|r| {
-            let mut rng = resample_rng(plan.seed, plan.label, r);
-            let pick = |cells: &[&Scored], rng: &mut SampleRng| -> Vec<usize> {
-                (0..cells.len())
-                    .map(|_| rng.below(cells.len() as u64) as usize)
-                    .collect()
+            let mut rng = resample_rng(plan.seed, &label, r as u32);
+            let mut pick_mean = |d: &[&[f64]]| -> f64 {
+                (0..d.len())
+                    .map(|_| d[rng.below(d.len() as u64) as usize][r])
+                    .sum::<f64>()
+                    / d.len() as f64
             };
-            let ia = pick(arm, &mut rng);
-            let ib = pick(base, &mut rng);
-            let w = resample_counts(n, &mut rng);
-            let ma = ia
-                .iter()
-                .map(|&i| arm[i].weighted(stat, Some(&w)))
-                .sum::<f64>()
-                / ia.len() as f64;
-            let mb = ib
-                .iter()
-                .map(|&i| base[i].weighted(stat, Some(&w)))
-                .sum::<f64>()
-                / ib.len() as f64;
+            let ma = pick_mean(arm_draws);
+            let mb = pick_mean(base_draws);
             ma - mb
         })
         .collect();
@@ -607,14 +686,27 @@ pub struct Grid<'a> {
 /// axis's levels) and interactions (difference of differences against both
 /// reference levels), each with a paired-bootstrap interval over images.
 pub fn factorial(grid: &Grid<'_>, stats: &[Stat], plan: BootstrapPlan<'_>) -> Vec<Effect> {
+    let flat: Vec<&Scored> = grid.cells.iter().flatten().flatten().copied().collect();
+    let d = shared_draws(&flat, stats, plan);
+    let refs: Vec<&Vec<Vec<f64>>> = d.iter().collect();
+    factorial_from_draws(grid, stats, &refs, plan.confidence)
+}
+
+/// [`factorial`] from per-cell draws made with shared image counts
+/// ([`shared_draws`]), given in the grid's cell order (row by row, seeds
+/// within a grid cell in order).
+pub fn factorial_from_draws(
+    grid: &Grid<'_>,
+    stats: &[Stat],
+    d: &[&Vec<Vec<f64>>],
+    confidence: f64,
+) -> Vec<Effect> {
     let (na, nb) = (grid.levels_a.len(), grid.levels_b.len());
-    let n = grid
-        .cells
+    let resamples = d
         .iter()
-        .flatten()
-        .flatten()
-        .next()
-        .map_or(0, |c| c.n);
+        .flat_map(|c| c.iter().map(Vec::len))
+        .min()
+        .unwrap_or(0);
     // The contrasts as functions of the cell-mean table m[i][j].
     let contrasts = |m: &[Vec<f64>]| -> Vec<f64> {
         let mut out = Vec::new();
@@ -631,25 +723,33 @@ pub fn factorial(grid: &Grid<'_>, stats: &[Stat], plan: BootstrapPlan<'_>) -> Ve
         }
         out
     };
-    let table = |stat: Stat, w: Option<&[u32]>| -> Vec<Vec<f64>> {
+    // Cell-mean table of stat `si` at resample `r` (None = the estimate).
+    let table = |si: usize, r: Option<usize>| -> Vec<Vec<f64>> {
+        let mut k = 0;
         grid.cells
             .iter()
             .map(|row| {
                 row.iter()
                     .map(|seeds| {
-                        seeds.iter().map(|c| c.weighted(stat, w)).sum::<f64>() / seeds.len() as f64
+                        let m = seeds
+                            .iter()
+                            .enumerate()
+                            .map(|(j, c)| {
+                                r.map_or_else(|| c.weighted(stats[si], None), |r| d[k + j][si][r])
+                            })
+                            .sum::<f64>()
+                            / seeds.len() as f64;
+                        k += seeds.len();
+                        m
                     })
                     .collect()
             })
             .collect()
     };
-    let draws: Vec<Vec<Vec<f64>>> = (0..plan.resamples)
-        .into_par_iter()
+    let draws: Vec<Vec<Vec<f64>>> = (0..resamples)
         .map(|r| {
-            let w = resample_counts(n, &mut resample_rng(plan.seed, plan.label, r));
-            stats
-                .iter()
-                .map(|&s| contrasts(&table(s, Some(&w))))
+            (0..stats.len())
+                .map(|si| contrasts(&table(si, Some(r))))
                 .collect()
         })
         .collect();
@@ -685,14 +785,14 @@ pub fn factorial(grid: &Grid<'_>, stats: &[Stat], plan: BootstrapPlan<'_>) -> Ve
     }
     let mut out = Vec::new();
     for (si, &s) in stats.iter().enumerate() {
-        let est = contrasts(&table(s, None));
+        let est = contrasts(&table(si, None));
         for (ci, (kind, name)) in names.iter().enumerate() {
             let d: Vec<f64> = draws.iter().map(|v| v[si][ci]).collect();
             out.push(Effect {
                 kind: (*kind).into(),
                 name: name.clone(),
                 stat: s,
-                delta: percentile_interval(est[ci], d, plan.confidence),
+                delta: percentile_interval(est[ci], d, confidence),
             });
         }
     }
