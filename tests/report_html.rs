@@ -445,3 +445,39 @@ fn html_report_renders_in_headless_chromium() {
         "screenshot is nearly blank ({ink} non-white pixels)"
     );
 }
+
+#[test]
+fn exp_report_cli_prints_the_table_and_fails_with_a_diagnostic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = bakeoff(tmp.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_exp"))
+        .arg("report")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exp report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("convnext-adamw-s2")
+            && stdout.contains("verdict")
+            && stdout.contains("smallest resolvable difference"),
+        "{stdout}"
+    );
+    assert!(dir.join("report.html").is_file());
+
+    let out = Command::new(env!("CARGO_BIN_EXE_exp"))
+        .arg("report")
+        .arg(tmp.path().join("nope"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("exp::report::no_sweep") && stderr.contains("sweep.json"),
+        "{stderr}"
+    );
+}
