@@ -116,6 +116,8 @@ pub struct Factorial {
     pub levels_a: Vec<String>,
     pub levels_b: Vec<String>,
     pub effects: Vec<Effect>,
+    /// Per effect (same order): Holm-adjusted p across all effects and the verdict.
+    pub verdicts: Vec<(f64, Verdict)>,
 }
 
 fn stats_for(data: &SweepData) -> Vec<Stat> {
@@ -627,11 +629,18 @@ fn factorial(
         cells,
     };
     let effects = stats::factorial_from_draws(&grid, stat_list, &flat, confidence);
+    let p: Vec<f64> = effects.iter().map(|e| e.p).collect();
+    let verdicts = stats::holm(&p)
+        .into_iter()
+        .zip(&effects)
+        .map(|(adj, e)| (adj, Verdict::from(e.delta.estimate, adj, confidence)))
+        .collect();
     Some(Factorial {
         axis_a: a.into(),
         axis_b: b.into(),
         levels_a: la,
         levels_b: lb,
         effects,
+        verdicts,
     })
 }

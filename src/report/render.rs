@@ -277,8 +277,11 @@ pub fn factorial_table(a: &Analysis) -> Option<Table> {
                 let e = f
                     .effects
                     .iter()
-                    .find(|e| e.name == name && e.stat.name() == *m);
-                r.push(e.map_or("–".into(), |e| fmt_delta(&e.delta)));
+                    .position(|e| e.name == name && e.stat.name() == *m);
+                r.push(e.map_or("–".into(), |i| {
+                    let verdict = f.verdicts.get(i).map_or("", |v| v.1.label());
+                    format!("{} {verdict}", fmt_delta(&f.effects[i].delta))
+                }));
             }
             r
         })
@@ -403,7 +406,8 @@ pub fn markdown(a: &Analysis, plots: &[(String, String)]) -> String {
         s.push_str(
             "Main effect: mean over the other axis's levels of (level − reference level). \
              Interaction: the difference of differences against both reference levels. \
-             Paired bootstrap over images.\n\n",
+             Paired bootstrap over images; verdict from the two-sided bootstrap p-value, \
+             Holm-corrected across the effects.\n\n",
         );
         s.push_str(&t.markdown());
     }
@@ -539,7 +543,7 @@ pub fn terminal(a: &Analysis) -> String {
     let has_cmp = !a.comparisons.is_empty();
     if has_cmp {
         headers.push("Δ top-1 vs baseline".into());
-        headers.push("verdict".into());
+        headers.push("verdict (top-1)".into());
     }
     let rows = a
         .cells
@@ -554,7 +558,21 @@ pub fn terminal(a: &Analysis) -> String {
                     .comparisons
                     .iter()
                     .find(|x| x.cell == c.id && x.metric == "top1");
-                let is_base = a.baseline.as_deref() == Some(c.id.as_str());
+                let no_seed = |m: &std::collections::BTreeMap<String, String>| {
+                    m.iter()
+                        .filter(|(k, _)| k.as_str() != "seed")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect::<Vec<_>>()
+                };
+                // The baseline and the baseline's configuration at other seeds.
+                let is_base = a.baseline.as_deref() == Some(c.id.as_str())
+                    || a.cells
+                        .iter()
+                        .find(|b| Some(b.id.as_str()) == a.baseline.as_deref())
+                        .is_some_and(|b| {
+                            no_seed(&b.axis_values) == no_seed(&c.axis_values)
+                                && !c.metrics.is_empty()
+                        });
                 r.push(cmp.map_or(
                     if is_base {
                         "baseline".into()

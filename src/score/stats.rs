@@ -670,6 +670,8 @@ pub struct Effect {
     pub name: String,
     pub stat: Stat,
     pub delta: Interval,
+    /// Two-sided bootstrap p-value of "no effect" ([`bootstrap_p`]).
+    pub p: f64,
 }
 
 /// A two-axis grid: `cells[i][j]` = the seeds of level i of axis A and level
@@ -788,11 +790,13 @@ pub fn factorial_from_draws(
         let est = contrasts(&table(si, None));
         for (ci, (kind, name)) in names.iter().enumerate() {
             let d: Vec<f64> = draws.iter().map(|v| v[si][ci]).collect();
+            let p = bootstrap_p(&d);
             out.push(Effect {
                 kind: (*kind).into(),
                 name: name.clone(),
                 stat: s,
                 delta: percentile_interval(est[ci], d, confidence),
+                p,
             });
         }
     }
