@@ -384,15 +384,24 @@ fn html_report_renders_in_headless_chromium() {
     let url = format!("file://{}", html.display());
 
     let out = headless(&tmp.path().join("profile-dom"))
-        .arg("--dump-dom")
+        .args(["--enable-logging=stderr", "--log-level=0", "--dump-dom"])
         .arg(&url)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium --dump-dom failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium --dump-dom failed: {log}");
+    // No page error: at --log-level=0 Chromium logs every console message and uncaught error as `CONSOLE`.
+    for needle in [
+        "CONSOLE",
+        "Uncaught",
+        "ERR_FILE_NOT_FOUND",
+        "Failed to load",
+    ] {
+        assert!(
+            !log.contains(needle),
+            "chromium logged `{needle}` for report.html:\n{log}"
+        );
+    }
     let dom = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "<table id=\"results\"",
