@@ -42,7 +42,9 @@ pub enum ReportError {
 fn write(path: PathBuf, bytes: &[u8]) -> Result<(), ReportError> {
     // Why write-then-rename: a report opened while `exp run` rewrites it is
     // never half written.
-    let tmp = path.with_extension("tmp");
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
     std::fs::write(&tmp, bytes)
         .and_then(|_| std::fs::rename(&tmp, &path))
         .map_err(|e| ReportError::Write {

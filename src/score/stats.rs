@@ -627,6 +627,23 @@ pub fn hierarchical_from_draws(
     stat: Stat,
     plan: BootstrapPlan<'_>,
 ) -> Comparison {
+    if arm.is_empty()
+        || base.is_empty()
+        || arm_draws.len() != arm.len()
+        || base_draws.len() != base.len()
+    {
+        let nan = Interval {
+            estimate: f64::NAN,
+            lo: f64::NAN,
+            hi: f64::NAN,
+        };
+        return Comparison {
+            stat,
+            delta: nan,
+            test: Test::Bootstrap,
+            p: f64::NAN,
+        };
+    }
     let mean_of = |cells: &[&Scored]| {
         cells.iter().map(|c| c.weighted(stat, None)).sum::<f64>() / cells.len() as f64
     };
