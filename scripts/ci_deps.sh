@@ -4,7 +4,8 @@
 set -euo pipefail
 need=()
 # (sections are appended by each subsystem's tests)
-need+=(libturbojpeg0-dev pkg-config)  # data: DCT-scaled JPEG decode via the turbojpeg crate
+need+=(chromium)  # report HTML test (tests/report_html.rs renders report.html headless)
+need+=(fonts-dejavu-core)  # plot labels in report PNG/SVG plots (src/report/plots.rs)
 if [ ${#need[@]} -gt 0 ]; then
   missing=()
   for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -1,3 +1,5 @@
-//! Scoring: metrics and statistics. (Being built: issues 5, 7.)
+//! Scoring: exact metrics on test predictions ([`metrics`]) and the
+//! statistics that compare cells ([`stats`]).
 
 pub mod metrics;
+pub mod stats;
