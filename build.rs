@@ -13,7 +13,10 @@ fn torch_lib_dir() -> Option<PathBuf> {
     }
     let python = std::env::var("PYTHON_SYS_EXECUTABLE").unwrap_or_else(|_| "python3".into());
     let out = Command::new(python)
-        .args(["-c", "import torch, os; print(os.path.dirname(torch.__file__))"])
+        .args([
+            "-c",
+            "import torch, os; print(os.path.dirname(torch.__file__))",
+        ])
         .output()
         .ok()?;
     if !out.status.success() {
@@ -45,7 +48,9 @@ fn main() {
 /// Why the same flags as torch-sys: a different C++ ABI setting would link
 /// against symbols libtorch does not export.
 fn compile_shim(lib: &std::path::Path) {
-    let Some(torch_dir) = lib.parent() else { return };
+    let Some(torch_dir) = lib.parent() else {
+        return;
+    };
     let include = torch_dir.join("include");
     cc::Build::new()
         .cpp(true)

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "exp", version, about = "Declare, check, run and compare image-backbone bake-offs")]
+#[command(
+    name = "exp",
+    version,
+    about = "Declare, check, run and compare image-backbone bake-offs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -176,7 +180,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let result = match &cli.command {

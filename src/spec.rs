@@ -88,7 +88,11 @@ pub struct Columns {
 
 impl Default for Columns {
     fn default() -> Self {
-        Self { path: "path".into(), label: "label".into(), split: "split".into() }
+        Self {
+            path: "path".into(),
+            label: "label".into(),
+            split: "split".into(),
+        }
     }
 }
 
@@ -130,7 +134,10 @@ pub enum Family {
 
 impl Family {
     pub fn is_cnn(self) -> bool {
-        matches!(self, Family::ResNet | Family::ConvNeXtV2 | Family::EfficientNetV2 | Family::Tiny)
+        matches!(
+            self,
+            Family::ResNet | Family::ConvNeXtV2 | Family::EfficientNetV2 | Family::Tiny
+        )
     }
 }
 
@@ -140,7 +147,11 @@ pub enum Weights {
     File(PathBuf),
     /// `hf("org/name")` or `hf("org/name", revision = "...", file = "...")`,
     /// resolved in the local Hugging Face cache without network access.
-    Hf { repo: String, revision: Option<String>, file: Option<String> },
+    Hf {
+        repo: String,
+        revision: Option<String>,
+        file: Option<String>,
+    },
 }
 
 // ---------------------------------------------------------------- recipe
@@ -186,12 +197,28 @@ pub struct OptimizerSpec {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum OptimizerKind {
-    AdamW { beta1: f64, beta2: f64, eps: f64 },
-    Adam { beta1: f64, beta2: f64, eps: f64 },
-    Sgd { momentum: f64, nesterov: bool },
+    AdamW {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
+    Adam {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
+    Sgd {
+        momentum: f64,
+        nesterov: bool,
+    },
     /// `tf_style`: epsilon inside the square root and the square-average
     /// initialised to one, as timm's `RMSpropTF`.
-    RmsProp { alpha: f64, eps: f64, momentum: f64, tf_style: bool },
+    RmsProp {
+        alpha: f64,
+        eps: f64,
+        momentum: f64,
+        tf_style: bool,
+    },
 }
 
 impl OptimizerKind {
@@ -209,9 +236,14 @@ impl OptimizerKind {
 pub enum Schedule {
     Constant,
     /// Cosine decay to `min_lr_ratio × lr` over the phase.
-    Cosine { min_lr_ratio: f64 },
+    Cosine {
+        min_lr_ratio: f64,
+    },
     /// Multiply by `gamma` every `every_epochs`.
-    Step { every_epochs: u32, gamma: f64 },
+    Step {
+        every_epochs: u32,
+        gamma: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -223,16 +255,39 @@ pub enum Warmup {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Augment {
-    RandomResizedCrop { scale: (f64, f64), ratio: (f64, f64) },
-    HFlip { p: f64 },
-    VFlip { p: f64 },
+    RandomResizedCrop {
+        scale: (f64, f64),
+        ratio: (f64, f64),
+    },
+    HFlip {
+        p: f64,
+    },
+    VFlip {
+        p: f64,
+    },
     /// Uniform rotation in `[-degrees, degrees]`.
-    Rotate { degrees: f64 },
-    ColorJitter { brightness: f64, contrast: f64, saturation: f64, hue: f64 },
-    RandAugment { n: u32, m: u32 },
-    RandomErasing { p: f64 },
-    Mixup { alpha: f64 },
-    Cutmix { alpha: f64 },
+    Rotate {
+        degrees: f64,
+    },
+    ColorJitter {
+        brightness: f64,
+        contrast: f64,
+        saturation: f64,
+        hue: f64,
+    },
+    RandAugment {
+        n: u32,
+        m: u32,
+    },
+    RandomErasing {
+        p: f64,
+    },
+    Mixup {
+        alpha: f64,
+    },
+    Cutmix {
+        alpha: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -356,6 +411,8 @@ pub struct Cell {
 impl Cell {
     /// The id without the `<sweep>/` prefix: the cell's directory name.
     pub fn short_id(&self) -> &str {
-        self.id.split_once('/').map_or(self.id.as_str(), |(_, rest)| rest)
+        self.id
+            .split_once('/')
+            .map_or(self.id.as_str(), |(_, rest)| rest)
     }
 }
