@@ -1,7 +1,177 @@
-//! Sweep expansion into cells and the stage graph.
+//! Sweep expansion into cells (done by the checker, see
+//! [`crate::lang::check`]) and the stage graph ([`graph::StageGraph`]):
+//! `exp plan` prints both.
 
+pub mod graph;
+pub mod hash;
 pub mod seeds;
 
-pub fn cmd_plan(_a: &crate::cli::PlanArgs) -> miette::Result<std::process::ExitCode> {
-    Err(miette::miette!("`exp plan` is not built yet"))
+use crate::cli::{PlanArgs, PlanFormat};
+use crate::spec::Pipeline;
+use graph::StageGraph;
+use serde_json::json;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// `exp plan FILE [--format text|json|dot]`.
+pub fn cmd_plan(a: &PlanArgs) -> miette::Result<ExitCode> {
+    let outcome = crate::lang::check_path(&a.file, &a.sets, crate::lang::CheckOptions::default())?;
+    let pipeline = match crate::lang::into_result(outcome) {
+        Ok(p) => p,
+        Err(report) => {
+            eprintln!("{report:?}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let graph = StageGraph::build(&pipeline);
+    let text = match a.format {
+        PlanFormat::Text => render_text(&pipeline, &graph),
+        PlanFormat::Json => render_json(&pipeline, &graph),
+        PlanFormat::Dot => render_dot(&graph),
+    };
+    // Why: a closed pipe (`| head`) is not an error worth a panic.
+    let _ = write!(std::io::stdout(), "{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cells (with axis values) and stages as readable text.
+pub fn render_text(p: &Pipeline, g: &StageGraph) -> String {
+    let mut out = String::new();
+    for s in p.sweeps.values() {
+        out.push_str(&format!("sweep {} — {} cells", s.name, s.cells.len()));
+        if !s.axes.is_empty() {
+            out.push_str(&format!(" (axes: {})", s.axes.join(", ")));
+        }
+        out.push('\n');
+        for c in &s.cells {
+            let base = if s.baseline.as_deref() == Some(c.id.as_str()) {
+                "  [baseline]"
+            } else {
+                ""
+            };
+            let vals: Vec<String> = c
+                .axis_values
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            out.push_str(&format!("  {}  {}{base}\n", c.id, vals.join(" ")));
+        }
+    }
+    out.push_str(&format!("\nstages ({}):\n", g.stages.len()));
+    for st in &g.stages {
+        let deps = if st.deps.is_empty() {
+            String::new()
+        } else {
+            format!("  ← {}", st.deps.join(", "))
+        };
+        out.push_str(&format!("  {}  {}{deps}\n", &st.hash[..12], st.id));
+    }
+    out
+}
+
+/// `{"cells": [...], "stages": [...]}`.
+pub fn render_json(p: &Pipeline, g: &StageGraph) -> String {
+    let cells: Vec<serde_json::Value> = p
+        .sweeps
+        .values()
+        .flat_map(|s| s.cells.iter())
+        .map(|c| {
+            let mut obj = serde_json::Map::new();
+            obj.insert("id".into(), json!(c.id));
+            obj.insert("sweep".into(), json!(c.sweep));
+            for (k, v) in &c.axis_values {
+                obj.insert(k.clone(), json!(v));
+            }
+            serde_json::Value::Object(obj)
+        })
+        .collect();
+    let v = json!({ "cells": cells, "stages": g.stages });
+    format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+/// Graphviz.
+pub fn render_dot(g: &StageGraph) -> String {
+    let mut out = String::from(
+        "digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+    );
+    for s in &g.stages {
+        out.push_str(&format!(
+            "  \"{}\" [label=\"{}\\n{}\"];\n",
+            s.id,
+            s.id,
+            &s.hash[..12]
+        ));
+        for d in &s.deps {
+            out.push_str(&format!("  \"{d}\" -> \"{}\";\n", s.id));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::graph::StageKind;
+    use super::*;
+
+    fn plan(src: &str) -> (Pipeline, StageGraph) {
+        let dir = std::env::temp_dir();
+        let o = crate::lang::check_text("t.exp", src, &dir, &[], Default::default());
+        let p = crate::lang::into_result(o).expect("valid pipeline");
+        let g = StageGraph::build(&p);
+        (p, g)
+    }
+
+    const SRC: &str = r#"
+use std.backbones
+use std.recipes
+use std.scores
+data d { source = generated(classes = 3) root = "gen" }
+budget b { frozen = 1 epoch finetune = 1 epoch }
+sweep s { data = d backbone = [resnet_test, vit_test] recipe = adamw_cosine budget = b score = full_test }
+"#;
+
+    #[test]
+    fn shared_stages_appear_once_and_deps_precede() {
+        let (_, g) = plan(SRC);
+        let kinds: Vec<&str> = g.stages.iter().map(|s| s.kind.as_str()).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "decode").count(), 1);
+        assert_eq!(kinds.iter().filter(|k| **k == "subset").count(), 1);
+        assert_eq!(kinds.iter().filter(|k| **k == "train.frozen").count(), 2);
+        assert_eq!(kinds.iter().filter(|k| **k == "compare").count(), 1);
+        for (i, s) in g.stages.iter().enumerate() {
+            for d in &s.deps {
+                assert!(
+                    g.stages[..i].iter().any(|p| &p.id == d),
+                    "{} before {}",
+                    d,
+                    s.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn adding_a_backbone_keeps_existing_hashes() {
+        let (_, g1) = plan(SRC);
+        let (_, g2) = plan(&SRC.replace(
+            "[resnet_test, vit_test]",
+            "[resnet_test, vit_test, convnextv2_test]",
+        ));
+        for s in g1.stages.iter().filter(|s| s.kind != StageKind::Compare) {
+            assert_eq!(g2.get(&s.id).map(|x| &x.hash), Some(&s.hash), "{}", s.id);
+        }
+    }
+
+    #[test]
+    fn changing_finetune_changes_only_later_stages() {
+        let (_, g1) = plan(SRC);
+        let (_, g2) = plan(&SRC.replace("finetune = 1 epoch", "finetune = 2 epochs"));
+        let same = |id: &str| g1.get(id).map(|s| &s.hash) == g2.get(id).map(|s| &s.hash);
+        assert!(same("decode/d"));
+        assert!(same("subset/d-b-s0"));
+        assert!(same("train.frozen/s/resnet_test-s0"));
+        assert!(!same("train.finetune/s/resnet_test-s0"));
+        assert!(!same("score/s/resnet_test-s0"));
+    }
 }

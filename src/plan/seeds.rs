@@ -186,7 +186,10 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
-        assert_eq!(a, derive_seed(17, SeedPurpose::Subset, &[&"derm", &"screen"]));
+        assert_eq!(
+            a,
+            derive_seed(17, SeedPurpose::Subset, &[&"derm", &"screen"])
+        );
     }
 
     #[test]
