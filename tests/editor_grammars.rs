@@ -27,7 +27,9 @@ fn language_files() -> Vec<(&'static str, PathBuf)> {
         ("stdlib", "stdlib"),
         ("fixtures-valid", "tests/fixtures/valid"),
     ] {
-        let Ok(entries) = std::fs::read_dir(root().join(dir)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
+            continue;
+        };
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "exp"))
@@ -66,21 +68,30 @@ fn tree_sitter() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
 #[test]
 fn vscode_extension_ships_the_same_textmate_grammar() {
-    let main = std::fs::read_to_string(root().join("grammar/exp.tmLanguage.json")).expect("grammar");
-    let copy = std::fs::read_to_string(root().join("editors/vscode/syntaxes/exp.tmLanguage.json")).expect("copy");
+    let main =
+        std::fs::read_to_string(root().join("grammar/exp.tmLanguage.json")).expect("grammar");
+    let copy = std::fs::read_to_string(root().join("editors/vscode/syntaxes/exp.tmLanguage.json"))
+        .expect("copy");
     assert!(
         main == copy,
         "editors/vscode/syntaxes/exp.tmLanguage.json differs from grammar/exp.tmLanguage.json: \
          run `npm run sync-grammar --prefix editors/vscode`"
     );
-    let grammar: serde_json::Value = serde_json::from_str(&main).expect("the TextMate grammar is JSON");
+    let grammar: serde_json::Value =
+        serde_json::from_str(&main).expect("the TextMate grammar is JSON");
     assert_eq!(grammar["scopeName"], "source.exp");
 }
 
@@ -88,9 +99,11 @@ fn vscode_extension_ships_the_same_textmate_grammar() {
 fn textmate_scope_assertions_hold() {
     let tool = npm_tool("vscode-tmgrammar-test");
     let dir = root().join("editors/vscode");
-    let (ok, out) = run(Command::new(tool)
-        .current_dir(&dir)
-        .args(["-g", "syntaxes/exp.tmLanguage.json", "test/samples/*.exp"]));
+    let (ok, out) = run(Command::new(tool).current_dir(&dir).args([
+        "-g",
+        "syntaxes/exp.tmLanguage.json",
+        "test/samples/*.exp",
+    ]));
     assert!(ok, "TextMate scope assertions failed:\n{out}");
 }
 
@@ -101,16 +114,22 @@ fn textmate_snapshots_of_every_language_file() {
     let snaps = root().join("editors/vscode/test/snap");
     let work = tempfile::tempdir().expect("temp dir");
     let files = language_files();
-    assert!(!files.is_empty(), "no pipelines, stdlib modules or valid fixtures found");
+    assert!(
+        !files.is_empty(),
+        "no pipelines, stdlib modules or valid fixtures found"
+    );
     let mut missing = Vec::new();
     for (group, path) in &files {
         let name = path.file_name().expect("file name");
         let dest = work.path().join(group);
         std::fs::create_dir_all(&dest).expect("mkdir");
         std::fs::copy(path, dest.join(name)).expect("copy source");
-        let snap = snaps.join(group).join(format!("{}.snap", name.to_string_lossy()));
+        let snap = snaps
+            .join(group)
+            .join(format!("{}.snap", name.to_string_lossy()));
         if snap.exists() {
-            std::fs::copy(&snap, dest.join(snap.file_name().expect("snap name"))).expect("copy snapshot");
+            std::fs::copy(&snap, dest.join(snap.file_name().expect("snap name")))
+                .expect("copy snapshot");
         } else if !update {
             missing.push(snap.display().to_string());
         }
@@ -122,7 +141,11 @@ fn textmate_snapshots_of_every_language_file() {
     );
     let grammar = root().join("grammar/exp.tmLanguage.json");
     let mut cmd = Command::new(tool);
-    cmd.current_dir(work.path()).arg("-g").arg(&grammar).arg("--config").arg(root().join("editors/vscode/package.json"));
+    cmd.current_dir(work.path())
+        .arg("-g")
+        .arg(&grammar)
+        .arg("--config")
+        .arg(root().join("editors/vscode/package.json"));
     if update {
         cmd.arg("--updateSnapshot");
     }
@@ -130,9 +153,16 @@ fn textmate_snapshots_of_every_language_file() {
     let (ok, out) = run(&mut cmd);
     if update {
         for (group, path) in &files {
-            let name = format!("{}.snap", path.file_name().expect("file name").to_string_lossy());
+            let name = format!(
+                "{}.snap",
+                path.file_name().expect("file name").to_string_lossy()
+            );
             std::fs::create_dir_all(snaps.join(group)).expect("mkdir snap");
-            std::fs::copy(work.path().join(group).join(&name), snaps.join(group).join(&name)).expect("save snapshot");
+            std::fs::copy(
+                work.path().join(group).join(&name),
+                snaps.join(group).join(&name),
+            )
+            .expect("save snapshot");
         }
     }
     assert!(ok, "TextMate snapshots differ (scopes changed):\n{out}");
@@ -152,7 +182,10 @@ fn generated_tree_sitter() -> (tempfile::TempDir, PathBuf) {
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read grammar dir").filter_map(Result::ok) {
+    for e in std::fs::read_dir(from)
+        .expect("read grammar dir")
+        .filter_map(Result::ok)
+    {
         let p = e.path();
         let name = e.file_name();
         if name == "src" || name == "node_modules" || name == "build" {
@@ -169,7 +202,8 @@ fn copy_dir(from: &Path, to: &Path) {
 fn tree_sitter_cmd(dir: &Path, work: &Path) -> Command {
     let mut cmd = Command::new(tree_sitter());
     // Why: keep the compiled parser out of the user's cache.
-    cmd.current_dir(dir).env("TREE_SITTER_LIBDIR", work.join("lib"));
+    cmd.current_dir(dir)
+        .env("TREE_SITTER_LIBDIR", work.join("lib"));
     cmd
 }
 
@@ -184,7 +218,10 @@ fn tree_sitter_corpus_and_highlight_tests_pass() {
 fn tree_sitter_parses_every_language_file_without_errors() {
     let (work, dir) = generated_tree_sitter();
     let files = language_files();
-    assert!(!files.is_empty(), "no pipelines, stdlib modules or valid fixtures found");
+    assert!(
+        !files.is_empty(),
+        "no pipelines, stdlib modules or valid fixtures found"
+    );
     let mut cmd = tree_sitter_cmd(&dir, work.path());
     cmd.args(["parse", "--quiet"]);
     cmd.args(files.iter().map(|(_, p)| p));

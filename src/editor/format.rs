@@ -143,9 +143,15 @@ fn alignment(fields: &[Field]) -> Vec<usize> {
     let mut widths = vec![0; fields.len()];
     let mut start = 0;
     for i in 0..=fields.len() {
-        let breaks = i == fields.len() || (i > start && (fields[i].trivia.blank_before || fields[i].trivia.blank_after_leading));
+        let breaks = i == fields.len()
+            || (i > start
+                && (fields[i].trivia.blank_before || fields[i].trivia.blank_after_leading));
         if breaks {
-            let w = fields[start..i].iter().map(|f| width(&f.path_text())).max().unwrap_or(0);
+            let w = fields[start..i]
+                .iter()
+                .map(|f| width(&f.path_text()))
+                .max()
+                .unwrap_or(0);
             widths[start..i].iter_mut().for_each(|x| *x = w);
             start = i;
         }
@@ -172,7 +178,9 @@ fn value(out: &mut String, v: &Value, level: usize) {
         }
     }
     match v {
-        Value::List { items, dangling, .. } => {
+        Value::List {
+            items, dangling, ..
+        } => {
             out.push_str("[\n");
             for (i, e) in items.iter().enumerate() {
                 if i > 0 && e.trivia.blank_before {
@@ -188,7 +196,12 @@ fn value(out: &mut String, v: &Value, level: usize) {
             pad(out, level);
             out.push(']');
         }
-        Value::Call { name, args, dangling, .. } => {
+        Value::Call {
+            name,
+            args,
+            dangling,
+            ..
+        } => {
             out.push_str(&name.text);
             out.push_str("(\n");
             for (i, a) in args.iter().enumerate() {
@@ -228,11 +241,16 @@ fn atom(v: &Value) -> String {
 /// The one-line form of a value, `None` when a comment inside forbids it.
 fn inline(v: &Value) -> Option<String> {
     match v {
-        Value::List { items, dangling, .. } => {
+        Value::List {
+            items, dangling, ..
+        } => {
             if !dangling.is_empty() || items.iter().any(|e| e.trivia.has_comments()) {
                 return None;
             }
-            let parts = items.iter().map(|e| inline(&e.value)).collect::<Option<Vec<_>>>()?;
+            let parts = items
+                .iter()
+                .map(|e| inline(&e.value))
+                .collect::<Option<Vec<_>>>()?;
             Some(format!("[{}]", parts.join(", ")))
         }
         Value::Record(b) => {
@@ -249,7 +267,12 @@ fn inline(v: &Value) -> Option<String> {
                 .collect::<Option<Vec<_>>>()?;
             Some(format!("{{ {} }}", parts.join(", ")))
         }
-        Value::Call { name, args, dangling, .. } => {
+        Value::Call {
+            name,
+            args,
+            dangling,
+            ..
+        } => {
             if !dangling.is_empty() || args.iter().any(|a| a.trivia.has_comments()) {
                 return None;
             }
@@ -273,7 +296,7 @@ mod tests {
     use super::*;
 
     fn fmt(s: &str) -> String {
-        format_source(s).unwrap()
+        format_source(s).expect("test input")
     }
 
     #[test]
@@ -300,7 +323,10 @@ mod tests {
         let names: Vec<String> = (0..12).map(|i| format!("backbone_number_{i}")).collect();
         let src = format!("sweep s {{ backbone = [{}] }}", names.join(", "));
         let out = fmt(&src);
-        assert!(out.contains("  backbone = [\n    backbone_number_0,\n"), "{out}");
+        assert!(
+            out.contains("  backbone = [\n    backbone_number_0,\n"),
+            "{out}"
+        );
         assert!(out.lines().all(|l| l.chars().count() <= MAX_WIDTH));
         assert_eq!(fmt(&out), out);
     }

@@ -1,8 +1,12 @@
 //! Editor support: `exp fmt` (the canonical layout) and `exp lsp` (a language
 //! server on stdio). Highlighting grammars live in `grammar/` and `editors/`.
 
+pub mod analysis;
+pub mod fields;
 pub mod format;
+pub mod lsp;
 pub mod syntax;
+pub mod text;
 
 use crate::cli::FmtArgs;
 use miette::{Diagnostic, NamedSource, SourceSpan};
@@ -20,7 +24,10 @@ pub enum FmtError {
         source: std::io::Error,
     },
     #[error("cannot write {}", path.display())]
-    #[diagnostic(code(exp::fmt::io), help("check that the file and its folder are writable"))]
+    #[diagnostic(
+        code(exp::fmt::io),
+        help("check that the file and its folder are writable")
+    )]
     Write {
         path: PathBuf,
         #[source]
@@ -52,12 +59,14 @@ pub enum FmtError {
 
 /// Format `src` (read from `path`, used in messages). The result has the same
 /// meaningful tokens as the input, or an error is returned instead.
-pub fn format_text(path: &Path, src: &str) -> Result<String, FmtError> {
-    let syntax_error = |e: syntax::SyntaxError| FmtError::Syntax {
-        path: path.to_path_buf(),
-        message: e.message,
-        src: NamedSource::new(path.display().to_string(), src.to_string()),
-        span: (e.span.start, e.span.len()).into(),
+pub fn format_text(path: &Path, src: &str) -> Result<String, Box<FmtError>> {
+    let syntax_error = |e: syntax::SyntaxError| {
+        Box::new(FmtError::Syntax {
+            path: path.to_path_buf(),
+            message: e.message,
+            src: NamedSource::new(path.display().to_string(), src.to_string()),
+            span: (e.span.start, e.span.len()).into(),
+        })
     };
     let out = format::format_source(src).map_err(syntax_error)?;
     // Why: a cheap guard that the layout moved only blanks, separators and
@@ -65,7 +74,9 @@ pub fn format_text(path: &Path, src: &str) -> Result<String, FmtError> {
     let same = syntax::meaningful_tokens(src).map_err(syntax_error)?
         == syntax::meaningful_tokens(&out).map_err(syntax_error)?;
     if !same {
-        return Err(FmtError::ChangedMeaning { path: path.to_path_buf() });
+        return Err(Box::new(FmtError::ChangedMeaning {
+            path: path.to_path_buf(),
+        }));
     }
     Ok(out)
 }
@@ -80,8 +91,13 @@ pub enum FmtOutcome {
 }
 
 /// Format one file on disk (or only compare, with `check`).
-pub fn format_path(path: &Path, check: bool) -> Result<FmtOutcome, FmtError> {
-    let src = std::fs::read_to_string(path).map_err(|source| FmtError::Read { path: path.to_path_buf(), source })?;
+pub fn format_path(path: &Path, check: bool) -> Result<FmtOutcome, Box<FmtError>> {
+    let src = std::fs::read_to_string(path).map_err(|source| {
+        Box::new(FmtError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
     let out = format_text(path, &src)?;
     if out == src {
         return Ok(FmtOutcome::Unchanged);
@@ -89,7 +105,12 @@ pub fn format_path(path: &Path, check: bool) -> Result<FmtOutcome, FmtError> {
     if check {
         return Ok(FmtOutcome::WouldChange);
     }
-    std::fs::write(path, out).map_err(|source| FmtError::Write { path: path.to_path_buf(), source })?;
+    std::fs::write(path, out).map_err(|source| {
+        Box::new(FmtError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
     Ok(FmtOutcome::Rewritten)
 }
 
@@ -103,12 +124,19 @@ pub fn cmd_fmt(a: &FmtArgs) -> miette::Result<ExitCode> {
             Ok(FmtOutcome::Unchanged) => {}
             Ok(FmtOutcome::Rewritten) => eprintln!("formatted {}", path.display()),
             Ok(FmtOutcome::WouldChange) => {
-                eprintln!("{:?}", miette::Report::new(FmtError::Unformatted { path: path.clone() }));
+                eprintln!(
+                    "{:?}",
+                    miette::Report::new(FmtError::Unformatted { path: path.clone() })
+                );
                 worst = worst.max(1);
             }
             Err(e) => {
-                let code = if matches!(e, FmtError::Read { .. } | FmtError::Write { .. }) { 2 } else { 1 };
-                eprintln!("{:?}", miette::Report::new(e));
+                let code = if matches!(*e, FmtError::Read { .. } | FmtError::Write { .. }) {
+                    2
+                } else {
+                    1
+                };
+                eprintln!("{:?}", miette::Report::new(*e));
                 worst = worst.max(code);
             }
         }
@@ -116,6 +144,8 @@ pub fn cmd_fmt(a: &FmtArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::from(worst))
 }
 
+/// `exp lsp`: serve the language server protocol on stdio until `exit`.
 pub fn cmd_lsp() -> miette::Result<ExitCode> {
-    Err(miette::miette!("`exp lsp` is not built yet"))
+    lsp::run_stdio()?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -105,20 +105,36 @@ pub struct Field {
 
 impl Field {
     pub fn path_text(&self) -> String {
-        self.path.iter().map(|n| n.text.as_str()).collect::<Vec<_>>().join(".")
+        self.path
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
     }
 }
 
 #[derive(Debug, Clone)]
 pub enum Value {
     Number(Name),
-    Quantity { number: Name, unit: Name },
+    Quantity {
+        number: Name,
+        unit: Name,
+    },
     /// The literal as written, quotes included.
     Str(Name),
     Bool(Name),
-    List { items: Vec<Elem>, dangling: Vec<Comment>, span: Range<usize> },
+    List {
+        items: Vec<Elem>,
+        dangling: Vec<Comment>,
+        span: Range<usize>,
+    },
     Record(Block),
-    Call { name: Name, args: Vec<Arg>, dangling: Vec<Comment>, span: Range<usize> },
+    Call {
+        name: Name,
+        args: Vec<Arg>,
+        dangling: Vec<Comment>,
+        span: Range<usize>,
+    },
     Ref(Name),
 }
 
@@ -242,7 +258,9 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
                 }
                 TokKind::Str
             }
-            c if c.is_ascii_digit() || (c == '-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) => {
+            c if c.is_ascii_digit()
+                || (c == '-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) =>
+            {
                 if c == '-' {
                     i += 1;
                 }
@@ -276,7 +294,11 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
                 })
             }
         };
-        toks.push(Tok { kind, span: start..i, newlines });
+        toks.push(Tok {
+            kind,
+            span: start..i,
+            newlines,
+        });
         newlines = 0;
     }
     Ok(toks)
@@ -298,7 +320,13 @@ struct Parser<'a> {
 /// Parse `src` into a tree that keeps every comment.
 pub fn parse(src: &str) -> Result<File, SyntaxError> {
     let toks = lex(src)?;
-    let mut p = Parser { src, toks, pos: 0, pending: Vec::new(), depth: 0 };
+    let mut p = Parser {
+        src,
+        toks,
+        pos: 0,
+        pending: Vec::new(),
+        depth: 0,
+    };
     p.file()
 }
 
@@ -313,7 +341,10 @@ impl<'a> Parser<'a> {
 
     /// The `n`th token after the cursor that is not a comment.
     fn peek_nth(&self, n: usize) -> Option<&Tok> {
-        self.toks[self.pos..].iter().filter(|t| t.kind != TokKind::Comment).nth(n)
+        self.toks[self.pos..]
+            .iter()
+            .filter(|t| t.kind != TokKind::Comment)
+            .nth(n)
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -350,12 +381,16 @@ impl<'a> Parser<'a> {
             Some(t) => t.span.clone(),
             None => self.src.len()..self.src.len(),
         };
-        SyntaxError { span, message: message.into() }
+        SyntaxError {
+            span,
+            message: message.into(),
+        }
     }
 
     fn expect_punct(&mut self, c: char, what: &str) -> Result<Tok, SyntaxError> {
         if self.at_punct(c) {
-            self.bump().ok_or_else(|| self.error_here(format!("expected {what}")))
+            self.bump()
+                .ok_or_else(|| self.error_here(format!("expected {what}")))
         } else {
             Err(self.error_here(format!("expected {what}")))
         }
@@ -366,7 +401,10 @@ impl<'a> Parser<'a> {
             Some(t) if t.kind == TokKind::Ident => {
                 let t = t.clone();
                 self.bump();
-                Ok(Name { text: self.text(&t).to_string(), span: t.span })
+                Ok(Name {
+                    text: self.text(&t).to_string(),
+                    span: t.span,
+                })
             }
             _ => Err(self.error_here(format!("expected {what}"))),
         }
@@ -430,7 +468,11 @@ impl<'a> Parser<'a> {
             let kind = self.item()?;
             let end = self.toks[..self.pos].last().map_or(start, |t| t.span.end);
             self.end_entry(&mut trivia, outer, &[]);
-            file.items.push(Item { trivia, kind, span: start..end });
+            file.items.push(Item {
+                trivia,
+                kind,
+                span: start..end,
+            });
         }
         file.dangling = self.dangling();
         Ok(file)
@@ -440,7 +482,11 @@ impl<'a> Parser<'a> {
         let Some(t) = self.peek().cloned() else {
             return Err(self.error_here("expected a declaration"));
         };
-        let word = if t.kind == TokKind::Ident { self.text(&t) } else { "" };
+        let word = if t.kind == TokKind::Ident {
+            self.text(&t)
+        } else {
+            ""
+        };
         match word {
             "use" => {
                 self.bump();
@@ -487,7 +533,11 @@ impl<'a> Parser<'a> {
         let mut text = first.text.clone();
         let mut span = first.span.clone();
         while let (Some(dot), Some(next)) = (self.toks.get(self.pos), self.toks.get(self.pos + 1)) {
-            if dot.kind == TokKind::Punct('.') && dot.span.start == span.end && next.kind == TokKind::Ident && next.span.start == dot.span.end {
+            if dot.kind == TokKind::Punct('.')
+                && dot.span.start == span.end
+                && next.kind == TokKind::Ident
+                && next.span.start == dot.span.end
+            {
                 text.push('.');
                 text.push_str(&self.src[next.span.clone()]);
                 span.end = next.span.end;
@@ -517,25 +567,39 @@ impl<'a> Parser<'a> {
             }
             let (mut trivia, outer) = self.start_entry();
             let start = self.peek().map_or(0, |t| t.span.start);
-            let path_name = self.dotted_name().map_err(|_| self.error_here("expected a field name or `}`"))?;
+            let path_name = self
+                .dotted_name()
+                .map_err(|_| self.error_here("expected a field name or `}`"))?;
             let path = split_path(&path_name);
             self.expect_punct('=', "`=` after the field name")?;
             let value = self.value()?;
             let end = value.span().end;
             self.end_entry(&mut trivia, outer, &[',', ';']);
-            fields.push(Field { trivia, path, value, span: start..end });
+            fields.push(Field {
+                trivia,
+                path,
+                value,
+                span: start..end,
+            });
         }
         let dangling = self.dangling();
         let close = self.expect_punct('}', "`}`")?;
         self.depth -= 1;
-        Ok(Block { fields, dangling, span: open.span.start..close.span.end })
+        Ok(Block {
+            fields,
+            dangling,
+            span: open.span.start..close.span.end,
+        })
     }
 
     fn value(&mut self) -> Result<Value, SyntaxError> {
         let Some(t) = self.peek().cloned() else {
             return Err(self.error_here("expected a value"));
         };
-        let name = |p: &Self, t: &Tok| Name { text: p.text(t).to_string(), span: t.span.clone() };
+        let name = |p: &Self, t: &Tok| Name {
+            text: p.text(t).to_string(),
+            span: t.span.clone(),
+        };
         match t.kind {
             TokKind::Number => {
                 self.bump();
@@ -548,7 +612,10 @@ impl<'a> Parser<'a> {
                         .is_some_and(|n| matches!(n.kind, TokKind::Punct('=' | '.' | '(')));
                     if is_unit && !blocked {
                         self.bump();
-                        return Ok(Value::Quantity { number, unit: name(self, &u) });
+                        return Ok(Value::Quantity {
+                            number,
+                            unit: name(self, &u),
+                        });
                     }
                 }
                 Ok(Value::Number(number))
@@ -594,7 +661,11 @@ impl<'a> Parser<'a> {
         let dangling = self.dangling();
         let close = self.expect_punct(']', "`,` or `]` in the list")?;
         self.depth -= 1;
-        Ok(Value::List { items, dangling, span: open.span.start..close.span.end })
+        Ok(Value::List {
+            items,
+            dangling,
+            span: open.span.start..close.span.end,
+        })
     }
 
     fn call(&mut self, name: Name) -> Result<Value, SyntaxError> {
@@ -607,7 +678,9 @@ impl<'a> Parser<'a> {
             }
             let (mut trivia, outer) = self.start_entry();
             let named = self.peek().is_some_and(|t| t.kind == TokKind::Ident)
-                && self.peek_nth(1).is_some_and(|t| t.kind == TokKind::Punct('='));
+                && self
+                    .peek_nth(1)
+                    .is_some_and(|t| t.kind == TokKind::Punct('='));
             let arg_name = if named {
                 let n = self.expect_ident("an argument name")?;
                 self.expect_punct('=', "`=`")?;
@@ -618,7 +691,11 @@ impl<'a> Parser<'a> {
             let value = self.value()?;
             let comma = self.at_punct(',');
             self.end_entry(&mut trivia, outer, &[',']);
-            args.push(Arg { trivia, name: arg_name, value });
+            args.push(Arg {
+                trivia,
+                name: arg_name,
+                value,
+            });
             if !comma {
                 break;
             }
@@ -627,7 +704,12 @@ impl<'a> Parser<'a> {
         let close = self.expect_punct(')', "`,` or `)` in the call")?;
         self.depth -= 1;
         let span = name.span.start..close.span.end;
-        Ok(Value::Call { name, args, dangling, span })
+        Ok(Value::Call {
+            name,
+            args,
+            dangling,
+            span,
+        })
     }
 }
 
@@ -646,7 +728,10 @@ fn split_path(n: &Name) -> Vec<Name> {
     let mut out = Vec::new();
     let mut offset = n.span.start;
     for seg in n.text.split('.') {
-        out.push(Name { text: seg.to_string(), span: offset..offset + seg.len() });
+        out.push(Name {
+            text: seg.to_string(),
+            span: offset..offset + seg.len(),
+        });
         offset += seg.len() + 1;
     }
     out
@@ -658,34 +743,51 @@ mod tests {
 
     #[test]
     fn unit_is_a_name_unless_a_field_follows() {
-        let f = parse("budget b {\n frozen = 1\n finetune = 4 epochs\n x = 2\n %\n}").unwrap();
-        let ItemKind::Decl(d) = &f.items[0].kind else { panic!("not a decl") };
+        let f = parse("budget b {\n frozen = 1\n finetune = 4 epochs\n x = 2\n %\n}")
+            .expect("test input");
+        let ItemKind::Decl(d) = &f.items[0].kind else {
+            panic!("not a decl")
+        };
         assert!(matches!(d.body.fields[0].value, Value::Number(_)));
-        assert!(matches!(&d.body.fields[1].value, Value::Quantity { unit, .. } if unit.text == "epochs"));
-        assert!(matches!(&d.body.fields[2].value, Value::Quantity { unit, .. } if unit.text == "%"));
+        assert!(
+            matches!(&d.body.fields[1].value, Value::Quantity { unit, .. } if unit.text == "epochs")
+        );
+        assert!(
+            matches!(&d.body.fields[2].value, Value::Quantity { unit, .. } if unit.text == "%")
+        );
     }
 
     #[test]
     fn comments_attach_to_entries() {
         let src = "// lead\nrecipe r { // after brace\n  a = 1 // trailing\n\n  /// doc\n  b = [x, // in list\n y]\n  // end\n}\n// tail\n";
-        let f = parse(src).unwrap();
+        let f = parse(src).expect("test input");
         assert_eq!(f.items[0].trivia.leading[0].text, "// lead");
-        let ItemKind::Decl(d) = &f.items[0].kind else { panic!("not a decl") };
+        let ItemKind::Decl(d) = &f.items[0].kind else {
+            panic!("not a decl")
+        };
         let a = &d.body.fields[0];
         assert_eq!(a.trivia.leading[0].text, "// after brace");
-        assert_eq!(a.trivia.trailing.as_ref().map(|c| c.text.as_str()), Some("// trailing"));
+        assert_eq!(
+            a.trivia.trailing.as_ref().map(|c| c.text.as_str()),
+            Some("// trailing")
+        );
         let b = &d.body.fields[1];
         assert!(b.trivia.blank_before);
         assert!(b.trivia.leading[0].is_doc());
-        let Value::List { items, .. } = &b.value else { panic!("not a list") };
-        assert_eq!(items[0].trivia.trailing.as_ref().map(|c| c.text.as_str()), Some("// in list"));
+        let Value::List { items, .. } = &b.value else {
+            panic!("not a list")
+        };
+        assert_eq!(
+            items[0].trivia.trailing.as_ref().map(|c| c.text.as_str()),
+            Some("// in list")
+        );
         assert_eq!(d.body.dangling[0].text, "// end");
         assert_eq!(f.dangling[0].text, "// tail");
     }
 
     #[test]
     fn errors_point_at_the_token() {
-        let e = parse("recipe r { a = }").unwrap_err();
+        let e = parse("recipe r { a = }").expect_err("must fail");
         assert_eq!(e.span, 15..16);
         assert!(parse("recipe r { a.b = 1 }").is_ok());
         assert!(parse("recipe r { a .b = 1 }").is_err());
