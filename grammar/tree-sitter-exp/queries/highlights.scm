@@ -1,7 +1,8 @@
 ; Highlights for .exp pipeline files. Only the standard capture names of
-; tree-sitter's highlighter (one dotted refinement, @comment.documentation,
-; falls back to @comment everywhere) and no predicates, so the same file works
-; in Neovim, Helix, Zed and `tree-sitter highlight`.
+; tree-sitter's highlighter (plus dotted refinements of them, which fall back
+; to their prefix) and no predicates, so the same file works in Neovim, Zed
+; and `tree-sitter highlight`; editors/helix/queries/exp/highlights.scm is the
+; same file with Helix's names.
 
 (comment) @comment
 (doc_comment) @comment.documentation
