@@ -52,6 +52,18 @@ pub const RECIPE_FIELDS: &[&str] = &[
     "metadata_hidden",
     "diverge_factor",
 ];
+/// Arguments of every optimizer call.
+pub const OPTIMIZER_ARGS: &[&str] = &[
+    "lr",
+    "finetune_lr",
+    "weight_decay",
+    "betas",
+    "eps",
+    "momentum",
+    "nesterov",
+    "alpha",
+    "tf_style",
+];
 pub const BUDGET_FIELDS: &[&str] = &[
     "train",
     "val",
@@ -117,6 +129,7 @@ pub fn check(env: &Env, diags: &mut Vec<Diag>) -> Checked {
     let mut sweeps = Vec::new();
     for (name, m) in &env.merged {
         c.info(m);
+        let before = c.v.diags.len();
         match m.kind {
             DeclKind::Data => {
                 if let Some(s) = c.data(m) {
@@ -144,6 +157,18 @@ pub fn check(env: &Env, diags: &mut Vec<Diag>) -> Checked {
                 }
             }
             DeclKind::Sweep => sweeps.push(m),
+        }
+        if m.incomplete {
+            // Why: a failed `extends` already has its error; the fields the
+            // parent would have given are not missing twice.
+            let mut i = before;
+            while i < c.v.diags.len() {
+                if c.v.diags[i].code() == "exp::check::missing_field" {
+                    c.v.diags.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
         }
     }
     for m in sweeps {
@@ -215,11 +240,22 @@ impl Checker<'_, '_> {
         let allowed = fields_of(m.kind);
         for f in &m.fields {
             if !allowed.contains(&f.name.name.as_str()) {
-                let help = suggest::help(
+                let mut help = suggest::help(
                     &f.name.name,
                     allowed.iter().copied(),
                     &format!("fields of a {}", m.kind.keyword()),
                 );
+                // Why: optimizer settings written as recipe fields are the
+                // most common slip (`weight_decay = 0.05` next to `optimizer`).
+                if m.kind == DeclKind::Recipe
+                    && suggest::closest(&f.name.name, allowed.iter().copied()).is_none()
+                {
+                    if let Some(arg) =
+                        suggest::closest(&f.name.name, OPTIMIZER_ARGS.iter().copied())
+                    {
+                        help = format!("did you mean the optimizer argument `{arg}`? Write `optimizer.{arg} = ...` (or set it inside `optimizer = adamw(...)`)");
+                    }
+                }
                 self.v.err(
                     f.name.span,
                     CheckError::UnknownField {

@@ -93,7 +93,10 @@ pub fn parse_source(src: &str, file: FileId) -> (ast::File, Vec<Diag>) {
             Ok(mut pairs) => {
                 if let Some(filepair) = pairs.next() {
                     for p in filepair.into_inner() {
-                        if let Some(item) = b.item(p) {
+                        let before = b.diags.len();
+                        // Why: an item with a bad literal is dropped so its
+                        // placeholder value does not cause follow-on errors.
+                        if let Some(item) = b.item(p).filter(|_| b.diags.len() == before) {
                             items.push(item);
                         }
                     }
@@ -314,7 +317,7 @@ fn syntax_error(e: &pest::error::Error<Rule>, chunk: &str, offset: usize, file: 
                 continue;
             }
             if let Some(n) = rule_name(*r) {
-                if !expected.contains(&n) {
+                if !expected.contains(&n) && !(is_value && n == "a name") {
                     expected.push(n);
                 }
             }
@@ -331,20 +334,50 @@ fn syntax_error(e: &pest::error::Error<Rule>, chunk: &str, offset: usize, file: 
         1 => expected[0].to_string(),
         n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
     };
-    let (found, len) = match found_tok {
-        None => ("unexpected end of file".to_string(), 0),
-        Some(t) => (format!("unexpected `{t}`"), t.len()),
+    let (found, start, len) = match (found_tok, unclosed_bracket(chunk)) {
+        (None, Some((pos, c))) => (format!("this `{c}` is never closed"), pos, 1),
+        (None, None) => ("unexpected end of file".to_string(), pos, 0),
+        (Some(t), _) => (format!("unexpected `{t}`"), pos, t.len()),
     };
     let help = syntax_help(&expected_s, found_tok.unwrap_or(""));
     Diag::new(
         file,
         ParseError::Syntax {
             expected: expected_s,
-            span: (offset + pos, len).into(),
+            span: (offset + start, len).into(),
             found,
             help,
         },
     )
+}
+
+/// The innermost bracket of `chunk` left open at its end, skipping strings
+/// and comments.
+fn unclosed_bracket(chunk: &str) -> Option<(usize, char)> {
+    let bytes = chunk.as_bytes();
+    let mut stack = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = chunk[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            c @ (b'(' | b'[' | b'{') => stack.push((i, c as char)),
+            b')' | b']' | b'}' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    stack.pop()
 }
 
 fn syntax_help(expected: &str, found: &str) -> String {

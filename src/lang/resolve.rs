@@ -27,6 +27,9 @@ pub struct Merged {
     pub doc: Option<String>,
     pub span: Span,
     pub is_std: bool,
+    /// Its `extends` could not be resolved: fields may be missing because
+    /// of that error, so the checker does not report them again.
+    pub incomplete: bool,
 }
 
 impl Merged {
@@ -46,7 +49,7 @@ pub struct MergedField {
 #[derive(Debug, Default)]
 pub struct Env {
     pub sources: Sources,
-    /// Parsed files, root first.
+    /// Parsed files, stdlib modules first, then in load order.
     pub files: Vec<(FileId, ast::File)>,
     pub root: FileId,
     /// Declarations by name, with the file that declares them.
@@ -208,7 +211,10 @@ impl Resolver<'_> {
     fn collect(&mut self) {
         let root = self.env.root;
         let mut seed_span: Option<Span> = None;
-        let files = std::mem::take(&mut self.env.files);
+        let mut files = std::mem::take(&mut self.env.files);
+        // Why: a user declaration that repeats a stdlib name is the duplicate
+        // (and is reported where the user wrote it).
+        files.sort_by_key(|(fid, _)| (!self.env.is_std(*fid), *fid));
         for (fid, file) in &files {
             for item in &file.items {
                 match item {
@@ -336,7 +342,10 @@ impl Resolver<'_> {
                         ));
                     } else {
                         match self.merged(&ext.name, visiting) {
-                            Some(p) => fields = p.fields,
+                            Some(p) => {
+                                base_ok &= !p.incomplete;
+                                fields = p.fields;
+                            }
                             None => base_ok = false,
                         }
                     }
@@ -344,6 +353,7 @@ impl Resolver<'_> {
             }
         }
         let mut local: HashMap<String, Span> = HashMap::new();
+        let mut override_failed = false;
         for f in &decl.fields {
             if f.path.len() == 1 {
                 let n = &f.path[0];
@@ -361,7 +371,9 @@ impl Resolver<'_> {
                 local.insert(n.name.clone(), n.span);
                 set_field(&mut fields, n.clone(), f.value.clone());
             } else if let Err(help) = apply_override(&mut fields, &f.path, f.value.clone()) {
-                if base_ok {
+                let report = base_ok;
+                override_failed = true;
+                if report {
                     self.diags.push(Diag::new(
                         fid,
                         ResolveError::OverrideWithoutBase {
@@ -383,6 +395,7 @@ impl Resolver<'_> {
             doc: decl.doc.clone(),
             span: decl.span,
             is_std: self.env.is_std(fid),
+            incomplete: !base_ok || override_failed,
         };
         self.env.merged.insert(name.to_string(), m.clone());
         Some(m)

@@ -1,0 +1,318 @@
+//! What users run: every shipped pipeline and stdlib module checks cleanly,
+//! every example in docs/language.md checks, and the `exp check` / `exp plan`
+//! / `exp explain` commands give the documented output and exit codes.
+
+use exp::lang::{check_path, check_std_module, check_text, diag, stdlib, CheckOptions};
+use std::path::Path;
+use std::process::Command;
+
+fn exp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_exp"))
+}
+
+#[test]
+fn every_pipeline_checks_without_errors() {
+    let mut n = 0;
+    for entry in std::fs::read_dir("pipelines").expect("pipelines dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "exp") {
+            continue;
+        }
+        n += 1;
+        let o = check_path(&path, &[], CheckOptions::default()).expect("readable");
+        let text = diag::render_all(&o.diagnostics, &o.sources, 100);
+        assert!(!o.has_errors(), "{}:\n{text}", path.display());
+        let p = o.pipeline.expect("pipeline");
+        assert!(
+            p.sweeps.values().all(|s| !s.cells.is_empty()),
+            "{}",
+            path.display()
+        );
+    }
+    assert!(n >= 3);
+}
+
+#[test]
+fn bakeoff_is_the_reports_round_one() {
+    let p = exp::lang::load(Path::new("pipelines/backbone_bakeoff.exp"), &[]).expect("valid");
+    let s = &p.sweeps["round1"];
+    assert_eq!(s.cells.len(), 8);
+    assert_eq!(s.axes, vec!["backbone", "recipe"]);
+    assert_eq!(
+        s.baseline.as_deref(),
+        Some("round1/resnet50-rmsprop_baseline-s17")
+    );
+    assert!(s
+        .cells
+        .iter()
+        .any(|c| c.id == "round1/convnextv2_tiny-adamw_cosine-s17"));
+    let c = &s.cells[0];
+    assert_eq!(
+        (c.budget.train_samples, c.budget.val_samples),
+        (Some(24_000), Some(4_000))
+    );
+    assert_eq!((c.budget.frozen_epochs, c.budget.finetune_epochs), (1, 4));
+    assert_eq!(c.data.metadata, vec!["age", "sex", "site"]);
+    assert_eq!(c.data.image_size, 224);
+    assert_eq!(c.score.split, "test");
+    assert_eq!(c.seed, 17);
+    assert_eq!(c.axis_values["seed"], "17");
+    assert_eq!(c.axis_values["data"], "derm");
+}
+
+#[test]
+fn stdlib_recipes_match_the_report() {
+    let o = check_std_module("std.recipes").expect("module");
+    assert!(o.diagnostics.is_empty(), "{:?}", o.diagnostics);
+    let p = o.pipeline.expect("pipeline");
+    let rms = &p.recipes["rmsprop_baseline"];
+    assert_eq!(
+        (rms.optimizer.lr, rms.optimizer.finetune_lr, rms.batch),
+        (2e-3, 1e-3, 64)
+    );
+    assert_eq!(rms.warmup, exp::spec::Warmup::Steps(200));
+    let aw = &p.recipes["adamw_cosine"];
+    assert_eq!(
+        (
+            aw.optimizer.lr,
+            aw.optimizer.finetune_lr,
+            aw.optimizer.weight_decay
+        ),
+        (2e-3, 1e-4, 0.05)
+    );
+    assert_eq!(
+        aw.schedule,
+        exp::spec::Schedule::Cosine { min_lr_ratio: 0.0 }
+    );
+    assert_eq!(aw.warmup, exp::spec::Warmup::Steps(200));
+    let sr = &p.recipes["strong_reg"];
+    assert_eq!(sr.optimizer.weight_decay, 0.1);
+    assert_eq!(sr.optimizer.finetune_lr, 1e-4);
+    assert_eq!(sr.augment.len(), 5);
+    assert_eq!(
+        sr.dropout,
+        exp::spec::Dropout {
+            head: 0.5,
+            metadata: 0.3
+        }
+    );
+}
+
+#[test]
+fn every_stdlib_module_checks_and_backbones_cover_the_zoo() {
+    for name in stdlib::names() {
+        let o = check_std_module(name).expect("module");
+        assert!(o.diagnostics.is_empty(), "{name}: {:?}", o.diagnostics);
+    }
+    let p = check_std_module("std.backbones")
+        .and_then(|o| o.pipeline)
+        .expect("backbones");
+    for (arch, _, _, size) in exp::models::ARCHS {
+        let b = p
+            .backbones
+            .get(*arch)
+            .unwrap_or_else(|| panic!("no std backbone {arch}"));
+        assert_eq!(b.arch, *arch);
+        assert_eq!(b.input_size, *size, "{arch}");
+    }
+    assert_eq!(p.backbones["tf_efficientnetv2_s"].mean, [0.5; 3]);
+    assert_eq!(p.backbones["resnet50"].std, [0.229, 0.224, 0.225]);
+}
+
+#[test]
+fn every_example_in_the_language_docs_checks() {
+    let doc = std::fs::read_to_string("docs/language.md").expect("docs/language.md");
+    let mut n = 0;
+    let mut rest = doc.as_str();
+    while let Some(start) = rest.find("```exp\n") {
+        let body_start = start + "```exp\n".len();
+        let end = rest[body_start..].find("```").expect("closed code block") + body_start;
+        let code = &rest[body_start..end];
+        let o = check_text(
+            "docs-example.exp",
+            code,
+            Path::new("docs"),
+            &[],
+            CheckOptions::default(),
+        );
+        let text = diag::render_all(&o.diagnostics, &o.sources, 100);
+        assert!(
+            !o.has_errors(),
+            "example {n} of docs/language.md:\n{code}\n{text}"
+        );
+        n += 1;
+        rest = &rest[end + 3..];
+    }
+    assert!(n >= 10, "only {n} examples");
+}
+
+#[test]
+fn set_overrides_are_checked_like_source() {
+    let p = exp::lang::load(
+        Path::new("pipelines/quickstart.exp"),
+        &["budget.short.finetune=3epochs".into(), "seed=5".into()],
+    )
+    .expect("valid override");
+    assert!(p.sweeps["quick"]
+        .cells
+        .iter()
+        .all(|c| c.budget.finetune_epochs == 3 && c.seed == 5));
+    let p = exp::lang::load(
+        Path::new("pipelines/quickstart.exp"),
+        &["quick_adamw.optimizer.finetune_lr=5e-5".into()],
+    )
+    .expect("dotted override");
+    assert_eq!(p.recipes["quick_adamw"].optimizer.finetune_lr, 5e-5);
+    let err = exp::lang::load(
+        Path::new("pipelines/quickstart.exp"),
+        &["budget.short.finetune=3deg".into()],
+    )
+    .expect_err("wrong unit");
+    let text = format!("{err:?}");
+    assert!(text.contains("exp::check::wrong_unit"), "{text}");
+}
+
+#[test]
+fn check_exit_codes_and_json() {
+    let ok = exp()
+        .args(["check", "pipelines/quickstart.exp"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let bad = exp()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "tests/fixtures/invalid/unknown_field.exp",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("json");
+    let d = &v[0];
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["code"], "exp::check::unknown_field");
+    assert_eq!(d["line"], 4);
+    assert_eq!(d["column"], 3);
+    assert_eq!(d["end_line"], 4);
+    assert_eq!(d["end_column"], 14);
+    assert!(
+        d["help"]
+            .as_str()
+            .is_some_and(|h| h.contains("`optimizer.weight_decay = ...`")),
+        "{}",
+        d["help"]
+    );
+    assert_eq!(d["file"], "tests/fixtures/invalid/unknown_field.exp");
+
+    let human = exp()
+        .args(["check", "tests/fixtures/invalid/unknown_field.exp"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&human.stderr);
+    assert!(
+        stderr.contains("unknown field `weight_decy`")
+            && stderr.contains("optimizer argument `weight_decay`"),
+        "{stderr}"
+    );
+
+    let missing = exp()
+        .args(["check", "no/such/file.exp"])
+        .output()
+        .expect("run");
+    assert_eq!(missing.status.code(), Some(2));
+
+    let warn_only = exp()
+        .args([
+            "check",
+            "tests/fixtures/invalid/lint_unused_declaration.exp",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        warn_only.status.code(),
+        Some(0),
+        "warnings do not fail the check"
+    );
+}
+
+#[test]
+fn plan_json_lists_cells_and_stages() {
+    let out = exp()
+        .args(["plan", "--format", "json", "pipelines/quickstart.exp"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let cells = v["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 4);
+    assert_eq!(cells[0]["id"], "quick/resnet_test-quick_rmsprop-s17");
+    assert_eq!(cells[0]["backbone"], "resnet_test");
+    let stages = v["stages"].as_array().expect("stages");
+    let kinds: Vec<&str> = stages
+        .iter()
+        .map(|s| s["kind"].as_str().expect("kind"))
+        .collect();
+    for k in [
+        "decode",
+        "subset",
+        "train.frozen",
+        "train.finetune",
+        "score",
+        "compare",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    assert!(stages
+        .iter()
+        .all(|s| s["hash"].as_str().is_some_and(|h| h.len() == 64)));
+    let dot = exp()
+        .args(["plan", "--format", "dot", "pipelines/quickstart.exp"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&dot.stdout).starts_with("digraph plan {"));
+}
+
+#[test]
+fn explain_prints_rule_docs() {
+    let out = exp()
+        .args(["explain", "exp::lint::diverging_recipe"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("## What it does")
+            && text.contains("## Why is this bad")
+            && text.contains("## Example")
+    );
+    let short = exp()
+        .args(["explain", "unknown_field"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&short.stdout).contains("exp::check::unknown_field"));
+    let bad = exp()
+        .args(["explain", "exp::lint::nope"])
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn every_code_has_explain_docs() {
+    for code in exp::lint::all_codes() {
+        assert!(exp::lint::explain(code).is_some(), "{code}");
+    }
+}
