@@ -30,7 +30,31 @@ fn valid_files() -> Vec<PathBuf> {
     let mut v = files_in("pipelines");
     v.extend(files_in("stdlib"));
     v.extend(files_in("tests/fixtures/valid"));
+    v.extend(files_in("tests/fixtures/valid/include"));
     v
+}
+
+#[test]
+fn the_formatter_parses_exactly_what_the_checker_parses() {
+    // The formatter's comment-keeping parser and `crate::lang`'s must agree
+    // on which files are syntactically valid.
+    let mut files = valid_files();
+    files.extend(files_in("tests/fixtures/invalid"));
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read");
+        let ours = exp::editor::syntax::parse(&text).is_ok();
+        // `exp::parse::bad_number` (a literal too large) is a value error, not syntax.
+        let theirs = !meaning(&f, &text)
+            .1
+            .iter()
+            .any(|c| c.contains("exp::parse::") && !c.contains("exp::parse::bad_number"));
+        assert_eq!(
+            ours,
+            theirs,
+            "{}: formatter parses = {ours}, checker parses = {theirs}",
+            f.display()
+        );
+    }
 }
 
 /// What `exp check` makes of `text` as the file `path`.

@@ -26,6 +26,7 @@ fn language_files() -> Vec<(&'static str, PathBuf)> {
         ("pipelines", "pipelines"),
         ("stdlib", "stdlib"),
         ("fixtures-valid", "tests/fixtures/valid"),
+        ("fixtures-valid-include", "tests/fixtures/valid/include"),
     ] {
         let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
             continue;
@@ -232,10 +233,32 @@ fn tree_sitter_parses_every_language_file_without_errors() {
 /// Capture names of tree-sitter's highlighter (`tree-sitter highlight`'s
 /// standard list); a dotted refinement of one of them falls back to it.
 const STANDARD_CAPTURES: &[&str] = &[
-    "attribute", "comment", "constant", "constant.builtin", "constructor", "embedded", "function",
-    "function.builtin", "keyword", "module", "number", "operator", "property", "property.builtin",
-    "punctuation", "punctuation.bracket", "punctuation.delimiter", "punctuation.special", "string",
-    "string.special", "tag", "type", "type.builtin", "variable", "variable.builtin", "variable.parameter",
+    "attribute",
+    "comment",
+    "constant",
+    "constant.builtin",
+    "constructor",
+    "embedded",
+    "function",
+    "function.builtin",
+    "keyword",
+    "module",
+    "number",
+    "operator",
+    "property",
+    "property.builtin",
+    "punctuation",
+    "punctuation.bracket",
+    "punctuation.delimiter",
+    "punctuation.special",
+    "string",
+    "string.special",
+    "tag",
+    "type",
+    "type.builtin",
+    "variable",
+    "variable.builtin",
+    "variable.parameter",
 ];
 
 /// The Helix query is the main one with these capture names swapped.
@@ -248,26 +271,40 @@ const HELIX_NAMES: &[(&str, &str)] = &[
 ];
 
 fn query_body(text: &str) -> String {
-    text.lines().filter(|l| !l.starts_with(';')).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .filter(|l| !l.starts_with(';'))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
 fn highlight_queries_use_standard_captures_and_no_predicates() {
-    let main = std::fs::read_to_string(root().join("grammar/tree-sitter-exp/queries/highlights.scm")).expect("query");
+    let main =
+        std::fs::read_to_string(root().join("grammar/tree-sitter-exp/queries/highlights.scm"))
+            .expect("query");
     let body = query_body(&main);
     assert!(!body.contains("(#"), "no predicates in highlights.scm");
     for word in body.split(|c: char| c.is_whitespace() || c == ')' || c == '(') {
         if let Some(name) = word.strip_prefix('@') {
-            let ok = STANDARD_CAPTURES
-                .iter()
-                .any(|s| name == *s || name.strip_prefix(s).is_some_and(|rest| rest.starts_with('.')));
-            assert!(ok, "@{name} is not a standard capture (or a refinement of one)");
+            let ok = STANDARD_CAPTURES.iter().any(|s| {
+                name == *s
+                    || name
+                        .strip_prefix(s)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            });
+            assert!(
+                ok,
+                "@{name} is not a standard capture (or a refinement of one)"
+            );
         }
     }
-    let helix = std::fs::read_to_string(root().join("editors/helix/queries/exp/highlights.scm")).expect("helix query");
+    let helix = std::fs::read_to_string(root().join("editors/helix/queries/exp/highlights.scm"))
+        .expect("helix query");
     let mut renamed = body.clone();
     for (from, to) in HELIX_NAMES {
-        renamed = renamed.replace(&format!("{from}\n"), &format!("{to}\n")).replace(&format!("{from})"), &format!("{to})"));
+        renamed = renamed
+            .replace(&format!("{from}\n"), &format!("{to}\n"))
+            .replace(&format!("{from})"), &format!("{to})"));
     }
     assert_eq!(
         query_body(&helix).trim(),
