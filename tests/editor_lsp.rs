@@ -365,6 +365,23 @@ fn scripted_session() {
         "formatting is stable"
     );
 
+    // A syntax error: reported, while hover keeps working on the last tree
+    // that parsed.
+    let broken = text.replace("  warmup = 20 steps\n", "  warmup = \n");
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": main, "version": 10}, "contentChanges": [{"text": broken}]}),
+    );
+    let d = c.diagnostics(&main);
+    insta::assert_snapshot!("diagnostics_syntax_error", c.show(&d));
+    let h = c.request("textDocument/hover", at(&main, &text, "resnet50", 0));
+    assert!(
+        h["contents"]["value"]
+            .as_str()
+            .is_some_and(|v| v.contains("ResNet-50")),
+        "{h}"
+    );
+
     c.shutdown();
 }
 

@@ -308,13 +308,20 @@ impl Server {
         let path = uri_to_path(uri).unwrap_or_else(|| PathBuf::from("untitled.exp"));
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let name = path.display().to_string();
-        let outcome = crate::lang::check_text(
-            &name,
-            &doc.text,
-            &dir,
-            &[],
-            crate::lang::CheckOptions::default(),
-        );
+        // Why: a bug in the checker must cost one file's diagnostics, not the session.
+        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::lang::check_text(
+                &name,
+                &doc.text,
+                &dir,
+                &[],
+                crate::lang::CheckOptions::default(),
+            )
+        }));
+        let Ok(outcome) = checked else {
+            eprintln!("exp lsp: the checker failed on {name}; no diagnostics for this version");
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for d in &outcome.diagnostics {
             let Some(src) = outcome.sources.get(d.file) else {
