@@ -323,6 +323,17 @@ fn scripted_session() {
     insta::assert_snapshot!("complete_units", labels(&r));
     c.notify("textDocument/didChange", json!({"textDocument": {"uri": main, "version": 9}, "contentChanges": [{"text": text.clone()}]}));
     let _ = c.diagnostics(&main);
+    // Call arguments, after the non-ASCII text on the line.
+    let (_, cursor) = insert_at(&mut c, 10, &text, "generated(classes = 3", ", ");
+    let r = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": main}, "position": cursor}),
+    );
+    insta::assert_snapshot!("complete_call_arguments", labels(&r));
+    c.notify("textDocument/didChange", json!({"textDocument": {"uri": main, "version": 11}, "contentChanges": [{"text": text.clone()}]}));
+    let _ = c.diagnostics(&main);
+    let h = c.request("textDocument/hover", at(&main, &text, "generated", 0));
+    insta::assert_snapshot!("hover_call", c.show(&h));
 
     // Go to definition: own declaration, `extends` into the stdlib, a
     // declaration in a used file, the used file itself, a std module.
@@ -370,7 +381,7 @@ fn scripted_session() {
     let broken = text.replace("  warmup = 20 steps\n", "  warmup = \n");
     c.notify(
         "textDocument/didChange",
-        json!({"textDocument": {"uri": main, "version": 10}, "contentChanges": [{"text": broken}]}),
+        json!({"textDocument": {"uri": main, "version": 12}, "contentChanges": [{"text": broken}]}),
     );
     let d = c.diagnostics(&main);
     insta::assert_snapshot!("diagnostics_syntax_error", c.show(&d));

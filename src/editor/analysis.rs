@@ -353,6 +353,8 @@ pub enum Context {
     Value { kind: String, field: Option<String> },
     /// Right after a number: a unit goes here.
     Unit,
+    /// Where an argument name goes in a call to `call`.
+    CallArg { call: String },
 }
 
 /// The completion context at byte `off`, and the start of the word being typed.
@@ -477,8 +479,23 @@ pub fn context_at(text: &str, off: usize) -> (Context, usize) {
     });
     let field_pos = line.trim().is_empty() || line.trim_end().ends_with([',', ';', '{', '(']);
     let opener = openers.last().cloned().flatten();
-    if field_pos && on_line.is_none() && text_opener_is(before, '{') {
-        return (Context::FieldName { kind, depth }, word_start);
+    match innermost_opener(before) {
+        Some(('{', _)) if field_pos && on_line.is_none() => {
+            return (Context::FieldName { kind, depth }, word_start);
+        }
+        Some(('(', at)) if field_pos && on_line.is_none() => {
+            let name = before[..at].trim_end();
+            let start = name
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(0, |p| p + 1);
+            return (
+                Context::CallArg {
+                    call: name[start..].to_string(),
+                },
+                word_start,
+            );
+        }
+        _ => {}
     }
     let field = on_line.filter(|s| !s.is_empty()).or(opener);
     (
@@ -490,12 +507,12 @@ pub fn context_at(text: &str, off: usize) -> (Context, usize) {
     )
 }
 
-/// Whether the innermost open bracket before the end of `before` is `open`.
-fn text_opener_is(before: &str, open: char) -> bool {
+/// The innermost bracket still open at the end of `before`, with its offset.
+fn innermost_opener(before: &str) -> Option<(char, usize)> {
     let mut stack = Vec::new();
     let mut in_str = false;
-    let mut chars = before.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut chars = before.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
         if in_str {
             match c {
                 '\\' => {
@@ -508,21 +525,21 @@ fn text_opener_is(before: &str, open: char) -> bool {
         }
         match c {
             '"' => in_str = true,
-            '/' if chars.peek() == Some(&'/') => {
-                for c in chars.by_ref() {
+            '/' if chars.peek().is_some_and(|(_, d)| *d == '/') => {
+                for (_, c) in chars.by_ref() {
                     if c == '\n' {
                         break;
                     }
                 }
             }
-            '{' | '[' | '(' => stack.push(c),
+            '{' | '[' | '(' => stack.push((c, i)),
             '}' | ']' | ')' => {
                 stack.pop();
             }
             _ => {}
         }
     }
-    stack.last() == Some(&open)
+    stack.last().copied()
 }
 
 #[cfg(test)]

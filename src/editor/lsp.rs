@@ -491,6 +491,21 @@ impl Server {
                     n.span.clone(),
                 )
             }
+            Hit::Call { name } | Hit::ArgName { call: name, .. } => {
+                let (kind, field, call, args, what) = fields::call_doc(&name.text)?;
+                let args: Vec<String> = args.iter().map(|a| format!("`{a}`")).collect();
+                let span = match &hit {
+                    Hit::ArgName { name: arg, .. } => arg.span.clone(),
+                    _ => name.span.clone(),
+                };
+                (
+                    format!(
+                        "**{call}(…)** — for `{kind}.{field}`\n\n{what}\n\nArguments: {}",
+                        args.join(", ")
+                    ),
+                    span,
+                )
+            }
             Hit::UseFile(n) => (
                 format!(
                     "file **{}**, relative to this file",
@@ -714,8 +729,32 @@ impl Server {
                     });
                 }
             }
+            Context::CallArg { call } => {
+                if let Some((_, _, _, args, what)) = fields::call_doc(&call) {
+                    for a in *args {
+                        items.push(CompletionItem {
+                            label: (*a).to_string(),
+                            kind: Some(CompletionItemKind::PROPERTY),
+                            detail: Some(format!("argument of {call}")),
+                            documentation: Some(Documentation::String((*what).to_string())),
+                            insert_text: Some(format!("{a} = ")),
+                            ..Default::default()
+                        });
+                    }
+                }
+            }
             Context::Value { kind, field } => {
                 let field = field.unwrap_or_default();
+                for (_, _, call, _, what) in fields::calls_of(&kind, &field) {
+                    items.push(CompletionItem {
+                        label: (*call).to_string(),
+                        kind: Some(CompletionItemKind::FUNCTION),
+                        detail: Some(format!("{call}(…)")),
+                        documentation: Some(Documentation::String((*what).to_string())),
+                        insert_text: Some(format!("{call}(")),
+                        ..Default::default()
+                    });
+                }
                 let wanted = if kind == "sweep"
                     && matches!(
                         field.as_str(),
