@@ -24,7 +24,7 @@ function activate(context) {
     "exp language server",
     { run, debug: run },
     {
-      documentSelector: [{ scheme: "file", language: "exp" }, { scheme: "exp-std", language: "exp" }],
+      documentSelector: [{ scheme: "file", language: "exp" }, { scheme: "untitled", language: "exp" }],
       synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/*.exp") },
     },
   );
