@@ -316,3 +316,14 @@ fn every_code_has_explain_docs() {
         assert!(exp::lint::explain(code).is_some(), "{code}");
     }
 }
+
+#[test]
+fn diagnostics_doc_lists_every_code() {
+    let doc = std::fs::read_to_string("docs/diagnostics.md").expect("docs/diagnostics.md");
+    for code in exp::lint::all_codes() {
+        assert!(
+            doc.contains(&format!("### `{code}`")),
+            "docs/diagnostics.md lacks {code}"
+        );
+    }
+}

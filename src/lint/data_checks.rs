@@ -4,6 +4,7 @@
 //! `test_split_power`.
 
 use super::{LintCtx, LintWarning};
+use crate::data::DataSummary;
 use crate::lang::diag::Diag;
 use crate::lang::error::CheckError;
 use crate::spec::DataSource;
@@ -125,8 +126,23 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
             )),
         }
     }
-    for (name, summary) in &summaries {
-        let spec = &used[name];
+    out.extend(check_summaries(ctx, &summaries));
+    out
+}
+
+/// The rules that need a data summary, given the summaries of the data sets
+/// the user's sweeps use (by declaration name).
+pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>) -> Vec<Diag> {
+    let mut out = Vec::new();
+    let mut used: BTreeMap<String, crate::spec::DataSpec> = BTreeMap::new();
+    for s in ctx.user_sweeps() {
+        for c in &s.cells {
+            used.entry(c.data.name.clone())
+                .or_insert_with(|| c.data.clone());
+        }
+    }
+    for (name, summary) in summaries {
+        let Some(spec) = used.get(name) else { continue };
         for p in &summary.problems {
             let Some(span) = ctx
                 .field_span(name, "manifest")
@@ -250,6 +266,111 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::data::DataProblem;
+    use crate::lang::span::SourceFile;
+    use crate::lang::{check, resolve, CheckOptions};
+    use std::sync::Arc;
+
+    const SRC: &str = r#"
+use std.backbones
+use std.recipes
+use std.scores
+data derm {
+  manifest = "m.csv"
+  metadata = ["age", "sexe"]
+}
+budget screen {
+  train    = 24_000 samples
+  finetune = 2 epochs
+}
+sweep s {
+  data     = derm
+  backbone = [resnet50, convnextv2_tiny]
+  recipe   = adamw_cosine
+  budget   = screen
+  score    = full_test
+}
+"#;
+
+    fn run(summary: DataSummary) -> Vec<(String, usize)> {
+        let mut diags = Vec::new();
+        let root = SourceFile {
+            name: "t.exp".into(),
+            path: Some("t.exp".into()),
+            text: Arc::from(SRC),
+            is_std: false,
+        };
+        let env = resolve::resolve(root, &[], &mut diags);
+        let checked = check::check(&env, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        let ctx = LintCtx {
+            env: &env,
+            checked: &checked,
+            opts: CheckOptions { data: true },
+        };
+        let summaries = BTreeMap::from([("derm".to_string(), summary)]);
+        check_summaries(&ctx, &summaries)
+            .iter()
+            .map(|d| (d.code(), d.line(&env.sources)))
+            .collect()
+    }
+
+    fn summary(train: usize, test: usize) -> DataSummary {
+        DataSummary {
+            split_sizes: BTreeMap::from([
+                ("train".into(), train),
+                ("val".into(), 5_000),
+                ("test".into(), test),
+            ]),
+            classes: vec!["a".into(), "b".into()],
+            columns: ["path", "label", "split", "age", "sex"]
+                .map(String::from)
+                .to_vec(),
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn subset_larger_than_split_is_an_error() {
+        let d = run(summary(10_000, 20_000));
+        assert!(
+            d.contains(&("exp::lint::subset_exceeds_split".into(), 10)),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_metadata_column_points_at_metadata() {
+        let d = run(summary(30_000, 20_000));
+        assert_eq!(d, vec![("exp::lint::unknown_column".into(), 7)]);
+    }
+
+    #[test]
+    fn small_test_split_warns_for_a_comparison() {
+        let d = run(summary(30_000, 250));
+        assert!(
+            d.contains(&("exp::lint::test_split_power".into(), 18)),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn data_problems_become_missing_images() {
+        let mut s = summary(30_000, 20_000);
+        s.problems.push(DataProblem {
+            code: "exp::data::missing_image",
+            message: "image not found".into(),
+            location: "m.csv row 7: img/x.jpg".into(),
+            help: "fix the path".into(),
+        });
+        let d = run(s);
+        assert!(
+            d.contains(&("exp::lint::missing_images".into(), 6)),
+            "{d:?}"
+        );
+    }
+
     #[test]
     fn half_width_matches_formula() {
         assert!((super::half_width(250) - 0.06198).abs() < 1e-4);
