@@ -137,8 +137,9 @@ fn block_lines(out: &mut String, b: &Block, level: usize) {
     out.push('}');
 }
 
-/// Width each field's path is padded to: the longest path of its run of
-/// fields not separated by a blank line (or a blank line inside comments).
+/// Width each field's path is padded to: the longest plain path of its run
+/// of fields not separated by a blank line (or a blank line inside
+/// comments); dotted overrides are not padded.
 fn alignment(fields: &[Field]) -> Vec<usize> {
     let mut widths = vec![0; fields.len()];
     let mut start = 0;
@@ -149,10 +150,13 @@ fn alignment(fields: &[Field]) -> Vec<usize> {
         if breaks {
             let w = fields[start..i]
                 .iter()
+                .filter(|f| f.path.len() == 1)
                 .map(|f| width(&f.path_text()))
                 .max()
                 .unwrap_or(0);
-            widths[start..i].iter_mut().for_each(|x| *x = w);
+            for (x, f) in widths[start..i].iter_mut().zip(&fields[start..i]) {
+                *x = if f.path.len() == 1 { w } else { 0 };
+            }
             start = i;
         }
     }
@@ -316,6 +320,14 @@ mod tests {
             "// header\n\n/// doc of r\nrecipe r {\n  // brace\n  a = 1 // one\n\n  // about b\n  b = [\n    x, // first\n    y,\n  ]\n  // end of r\n}\n\n// tail\n"
         );
         assert_eq!(fmt(&once), once);
+    }
+
+    #[test]
+    fn dotted_overrides_stay_out_of_the_alignment() {
+        let src =
+            "recipe r extends b { augment = [hflip] dropout = 0.1 optimizer.weight_decay = 0.1 }";
+        let want = "recipe r extends b {\n  augment = [hflip]\n  dropout = 0.1\n  optimizer.weight_decay = 0.1\n}\n";
+        assert_eq!(fmt(src), want);
     }
 
     #[test]
