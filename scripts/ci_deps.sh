@@ -19,6 +19,7 @@ fi
 exp_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if ! command -v npm >/dev/null 2>&1; then
   # Debian's nodejs comes without npm (NodeSource's includes it).
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
 fi
 if [ ! -x "$exp_root/editors/vscode/node_modules/.bin/vscode-tmgrammar-snap" ]; then
