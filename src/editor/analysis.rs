@@ -348,7 +348,12 @@ pub enum Context {
     Extends { kind: String },
     /// Where a field name goes, in a declaration of `kind` (`depth` 1 = the
     /// declaration's own fields).
-    FieldName { kind: String, depth: usize },
+    FieldName {
+        kind: String,
+        depth: usize,
+        /// The field whose record value holds the cursor (depth ≥ 2).
+        record: Option<String>,
+    },
     /// Where a value goes, for `field` (the nearest `name =` before the cursor).
     Value { kind: String, field: Option<String> },
     /// Right after a number: a unit goes here.
@@ -481,7 +486,19 @@ pub fn context_at(text: &str, off: usize) -> (Context, usize) {
     let opener = openers.last().cloned().flatten();
     match innermost_opener(before) {
         Some(('{', _)) if field_pos && on_line.is_none() => {
-            return (Context::FieldName { kind, depth }, word_start);
+            let record = if depth >= 2 {
+                opener.map(|f| f.rsplit('.').next().unwrap_or_default().to_string())
+            } else {
+                None
+            };
+            return (
+                Context::FieldName {
+                    kind,
+                    depth,
+                    record,
+                },
+                word_start,
+            );
         }
         Some(('(', at)) if field_pos && on_line.is_none() => {
             let name = before[..at].trim_end();
@@ -558,14 +575,16 @@ mod tests {
             ctx("recipe r {\n  opt|"),
             Context::FieldName {
                 kind: "recipe".into(),
-                depth: 1
+                depth: 1,
+                record: None
             }
         );
         assert_eq!(
             ctx("recipe r {\n  a = 1\n  |\n}"),
             Context::FieldName {
                 kind: "recipe".into(),
-                depth: 1
+                depth: 1,
+                record: None
             }
         );
         assert_eq!(
@@ -595,7 +614,16 @@ mod tests {
             ctx("recipe r {\n  dropout = { |"),
             Context::FieldName {
                 kind: "recipe".into(),
-                depth: 2
+                depth: 2,
+                record: Some("dropout".into())
+            }
+        );
+        assert_eq!(
+            ctx("sweep s {\n  exclude = [{ backbone = resnet50, |"),
+            Context::FieldName {
+                kind: "sweep".into(),
+                depth: 3,
+                record: Some("exclude".into())
             }
         );
     }

@@ -142,6 +142,37 @@ pub const CALL_DOCS: &[(&str, &str, &str, &[&str], &str)] = &[
     ("score", "metrics", "topk", &["k"], "Top-k accuracy, e.g. `topk(k = 5)`."),
 ];
 
+/// Keys of record-valued fields: (declaration keyword, field, keys).
+pub const RECORD_FIELDS: &[(&str, &str, &[&str])] = &[
+    ("data", "columns", &["path", "label", "split"]),
+    ("recipe", "dropout", &["head", "metadata"]),
+    ("recipe", "select", &["split", "monitor"]),
+    (
+        "recipe",
+        "early_stop",
+        &["patience", "monitor", "min_delta"],
+    ),
+    (
+        "sweep",
+        "baseline",
+        &["data", "backbone", "recipe", "budget", "score", "seed"],
+    ),
+    (
+        "sweep",
+        "exclude",
+        &["data", "backbone", "recipe", "budget", "score", "seed"],
+    ),
+];
+
+/// The keys of the record that is the value of `field`.
+pub fn record_keys(kind: &str, field: &str) -> &'static [&'static str] {
+    let kind = if kind == "experiment" { "sweep" } else { kind };
+    RECORD_FIELDS
+        .iter()
+        .find(|(k, f, _)| *k == kind && *f == field)
+        .map_or(&[], |(_, _, keys)| *keys)
+}
+
 /// The calls a field takes.
 pub fn calls_of<'a>(
     kind: &'a str,
@@ -224,5 +255,52 @@ mod tests {
                 );
             }
         }
+        // The checker does flag an argument it does not know.
+        let out = crate::lang::check_text(
+            "t.exp",
+            "recipe x {\n  optimizer = adamw(lr = 1e-3, bogus = 1)\n}\n",
+            std::path::Path::new("."),
+            &[],
+            crate::lang::CheckOptions::default(),
+        );
+        assert!(out
+            .diagnostics
+            .iter()
+            .any(|d| d.code() == "exp::check::unknown_argument"));
+    }
+
+    #[test]
+    fn every_documented_record_key_is_accepted_by_the_checker() {
+        for (kind, field, keys) in RECORD_FIELDS.iter().filter(|(k, ..)| *k != "sweep") {
+            for key in *keys {
+                let src = format!("{kind} x {{\n  {field} = {{ {key} = 1 }}\n}}\n");
+                let out = crate::lang::check_text(
+                    "t.exp",
+                    &src,
+                    std::path::Path::new("."),
+                    &[],
+                    crate::lang::CheckOptions::default(),
+                );
+                let bad: Vec<String> = out
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.code() == "exp::check::unknown_field")
+                    .map(|d| d.message())
+                    .collect();
+                assert!(bad.is_empty(), "{kind}.{field}.{key}: {bad:?}");
+            }
+        }
+        // The checker does flag a key it does not know, so the test above can fail.
+        let out = crate::lang::check_text(
+            "t.exp",
+            "recipe x {\n  dropout = { hed = 0.1 }\n}\n",
+            std::path::Path::new("."),
+            &[],
+            crate::lang::CheckOptions::default(),
+        );
+        assert!(out
+            .diagnostics
+            .iter()
+            .any(|d| d.code() == "exp::check::unknown_field"));
     }
 }

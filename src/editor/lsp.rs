@@ -705,7 +705,22 @@ impl Server {
                 }
             }
             Context::Extends { kind } => items.extend(names(Some(&kind))),
-            Context::FieldName { kind, depth } => {
+            Context::FieldName {
+                kind,
+                depth,
+                record,
+            } => {
+                if let Some(record) = record.filter(|_| depth >= 2) {
+                    for key in fields::record_keys(&kind, &record) {
+                        items.push(CompletionItem {
+                            label: (*key).to_string(),
+                            kind: Some(CompletionItemKind::FIELD),
+                            detail: Some(format!("key of {kind}.{record}")),
+                            insert_text: Some(format!("{key} = ")),
+                            ..Default::default()
+                        });
+                    }
+                }
                 if depth == 1 {
                     for (_, f, ty, what) in fields::fields_of(&kind) {
                         items.push(CompletionItem {
