@@ -13,6 +13,9 @@ use crate::spec::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
+/// A sweep field while expanding: (field name, values with spans, written as a list).
+type Axis = (String, Vec<(String, Span)>, bool);
+
 /// Fields each declaration kind accepts.
 pub const DATA_FIELDS: &[&str] = &[
     "manifest",
@@ -1562,7 +1565,7 @@ impl Checker<'_, '_> {
         let sweep = m.name.name.clone();
         let mut ok = true;
         // Axis field name → values (name, span); order = field order.
-        let mut axes: Vec<(String, Vec<(String, Span)>, bool)> = Vec::new();
+        let mut axes: Vec<Axis> = Vec::new();
         for field in &m.fields {
             let name = field.name.name.as_str();
             if let Some((_, kind)) = SWEEP_REFS.iter().find(|(n, _)| *n == name) {
@@ -1825,7 +1828,7 @@ impl Checker<'_, '_> {
         &mut self,
         m: &Merged,
         e: &Expr,
-        axes: &[(String, Vec<(String, Span)>, bool)],
+        axes: &[Axis],
         is_baseline: bool,
     ) -> Option<Vec<(String, String)>> {
         let sweep = m.name.name.clone();

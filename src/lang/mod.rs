@@ -15,7 +15,9 @@
 //!   [`ast::Field::doc`]) for hover. Parse errors are recovered per top-level
 //!   declaration, so the tree holds every declaration that parsed.
 //! - [`check::fields_of`] — the field names of each declaration kind (for
-//!   completion); [`stdlib::MODULES`] — the embedded standard library.
+//!   completion), [`fields::field_doc`] — a one-line doc per field (hover);
+//!   [`stdlib::MODULES`] — the embedded standard library;
+//!   [`crate::lint::explain`] — the documentation of any diagnostic code.
 //!
 //! Paths in a file (`manifest`, `root`, `cache`, `pretrained`, `use "..."`)
 //! resolve against the directory of the file that writes them.
@@ -24,6 +26,7 @@ pub mod ast;
 pub mod check;
 pub mod diag;
 pub mod error;
+pub mod fields;
 pub mod parse;
 pub mod resolve;
 pub mod span;

@@ -317,7 +317,7 @@ fn syntax_error(e: &pest::error::Error<Rule>, chunk: &str, offset: usize, file: 
                 continue;
             }
             if let Some(n) = rule_name(*r) {
-                if !expected.contains(&n) && !(is_value && n == "a name") {
+                if !expected.contains(&n) && (!is_value || n != "a name") {
                     expected.push(n);
                 }
             }

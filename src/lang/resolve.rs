@@ -498,21 +498,33 @@ pub fn name_help(env: &Env, name: &str, kind: Option<DeclKind>) -> String {
     if let Some(c) = suggest::closest(name, cands.iter().copied()) {
         return format!("did you mean `{c}`?");
     }
-    for (module, text) in stdlib::MODULES {
-        let (f, _) = parse::parse_source(text, 0);
-        for item in &f.items {
-            if let Item::Decl(d) = item {
-                if d.name.name == name {
-                    return format!("`{name}` is declared in {module}: add `use {module}` at the top of the file");
-                }
-            }
-        }
+    if let Some((_, module)) = std_names().iter().find(|(n, _)| n == name) {
+        return format!(
+            "`{name}` is declared in {module}: add `use {module}` at the top of the file"
+        );
     }
     suggest::help(
         name,
         cands.iter().copied(),
         &format!("declared {}s", kind.map_or("name", |k| k.keyword())),
     )
+}
+
+/// (declaration name, module) of every stdlib declaration, parsed once.
+fn std_names() -> &'static [(String, &'static str)] {
+    static NAMES: std::sync::OnceLock<Vec<(String, &'static str)>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut v = Vec::new();
+        for (module, text) in stdlib::MODULES {
+            let (f, _) = parse::parse_source(text, 0);
+            for item in &f.items {
+                if let Item::Decl(d) = item {
+                    v.push((d.name.name.clone(), *module));
+                }
+            }
+        }
+        v
+    })
 }
 
 fn short_name(key: &str) -> String {

@@ -116,6 +116,7 @@ impl Values<'_> {
     }
 
     /// A number in `[lo, hi]` (`lo_open` / `hi_open` make an end exclusive).
+    #[allow(clippy::too_many_arguments)]
     pub fn ranged(
         &mut self,
         e: &Expr,

@@ -256,14 +256,10 @@ pub fn explain(code: &str) -> Option<String> {
     if let Some(r) = RULES.iter().find(|r| r.code == full) {
         return Some(format!("{}\n\n{}", r.code, r.doc.trim()));
     }
-    let full = if code.starts_with("exp::") {
-        code.to_string()
-    } else {
-        code.to_string()
-    };
+    let full = code;
     crate::lang::error::ERROR_DOCS
         .iter()
-        .find(|(c, _)| *c == full || c.rsplit("::").next() == Some(full.as_str()))
+        .find(|(c, _)| *c == full || c.rsplit("::").next() == Some(full))
         .map(|(c, d)| format!("{c}\n\n{}", d.trim()))
 }
 

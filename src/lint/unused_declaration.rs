@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 pub const CODE: &str = "exp::lint::unused_declaration";
 pub const DOC: &str = r#"
 ## What it does
-Warns about a declaration in your files that no sweep uses, directly or
-through `extends`. Standard-library declarations are never reported, and a
-file set without any sweep (a library of recipes) is not checked.
+Warns about a declaration in the checked file that no sweep uses, directly
+or through `extends`. Declarations of `use`d files and of the standard
+library are never reported (they are libraries), and a file without any
+sweep (a library of recipes) is not checked.
 
 ## Why is this bad
 An unused declaration is usually a typo'd or forgotten axis value: the
@@ -47,14 +48,9 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
     }
     let mut out = Vec::new();
     for (name, i) in info {
-        if i.is_std
-            || reached.contains(name)
-            || ctx
-                .env
-                .sources
-                .get(i.name_span.file)
-                .is_some_and(|f| f.path.is_none())
-        {
+        // Why: only the checked file's own declarations; a `use`d file is a
+        // library that other pipelines may draw on.
+        if i.is_std || reached.contains(name) || i.name_span.file != ctx.env.root {
             continue;
         }
         out.push(Diag::new(
