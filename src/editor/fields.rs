@@ -98,12 +98,16 @@ pub const KIND_DOCS: &[(&str, &str)] = &[
 ];
 
 /// The doc entry of `field` in declarations of `kind`.
+/// The meaning is the checker's own one-line doc (`crate::lang::fields`)
+/// when it has one.
 pub fn field_doc(kind: &str, field: &str) -> Option<(&'static str, &'static str)> {
     let kind = if kind == "experiment" { "sweep" } else { kind };
+    let checker = crate::lang::ast::DeclKind::from_keyword(kind)
+        .and_then(|k| crate::lang::fields::field_doc(k, field));
     FIELD_DOCS
         .iter()
         .find(|(k, f, _, _)| *k == kind && *f == field)
-        .map(|(_, _, t, d)| (*t, *d))
+        .map(|(_, _, t, d)| (*t, checker.unwrap_or(d)))
 }
 
 /// Fields of a declaration kind, in documentation order.
