@@ -6,6 +6,7 @@ need=()
 # (sections are appended by each subsystem's tests)
 need+=(chromium)  # report HTML test (tests/report_html.rs renders report.html headless)
 need+=(fonts-dejavu-core)  # plot labels in report PNG/SVG plots (src/report/plots.rs)
+need+=(nodejs)  # editor: tree-sitter generate runs grammar.js, and the TextMate grammar tests run on node
 if [ ${#need[@]} -gt 0 ]; then
   missing=()
   for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -13,4 +14,21 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+fi
+
+# editor (issue 8): grammar test tools that Debian does not package, installed
+# once when missing (tests/editor_grammars.rs names them when they are absent).
+exp_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if ! command -v npm >/dev/null 2>&1; then
+  # Debian's nodejs comes without npm (NodeSource's includes it).
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+fi
+if [ ! -x "$exp_root/editors/vscode/node_modules/.bin/vscode-tmgrammar-snap" ]; then
+  npm ci --prefix "$exp_root/editors/vscode" --no-audit --no-fund --loglevel=error
+fi
+if ! command -v tree-sitter >/dev/null 2>&1; then
+  # Why no default features: they embed QuickJS through bindgen (needs libclang);
+  # without them `tree-sitter generate` runs grammar.js on node. A few minutes, once.
+  cargo install tree-sitter-cli --locked --version 0.26.13 --no-default-features
 fi

@@ -1,9 +1,151 @@
-//! Editor support: formatter and language server. (Being built: issue 8.)
+//! Editor support: `exp fmt` (the canonical layout) and `exp lsp` (a language
+//! server on stdio). Highlighting grammars live in `grammar/` and `editors/`.
 
-pub fn cmd_fmt(_a: &crate::cli::FmtArgs) -> miette::Result<std::process::ExitCode> {
-    Err(miette::miette!("`exp fmt` is not built yet"))
+pub mod analysis;
+pub mod fields;
+pub mod format;
+pub mod lsp;
+pub mod syntax;
+pub mod text;
+
+use crate::cli::FmtArgs;
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// What can go wrong while formatting.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum FmtError {
+    #[error("cannot read {}", path.display())]
+    #[diagnostic(code(exp::fmt::io), help("check that the file exists and is readable"))]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    #[diagnostic(
+        code(exp::fmt::io),
+        help("check that the file and its folder are writable")
+    )]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{message}")]
+    #[diagnostic(
+        code(exp::fmt::syntax),
+        help("`exp fmt` formats files that parse; `exp check {}` explains the error in full", path.display())
+    )]
+    Syntax {
+        path: PathBuf,
+        message: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("here")]
+        span: SourceSpan,
+    },
+    #[error("{} is not formatted", path.display())]
+    #[diagnostic(code(exp::fmt::unformatted), help("run `exp fmt {}` to rewrite it", path.display()))]
+    Unformatted { path: PathBuf },
+    #[error("formatting {} would change its meaning; the file was left as it is", path.display())]
+    #[diagnostic(
+        code(exp::fmt::changed_meaning),
+        help("this is a bug in `exp fmt`: please report it with the file attached")
+    )]
+    ChangedMeaning { path: PathBuf },
 }
 
-pub fn cmd_lsp() -> miette::Result<std::process::ExitCode> {
-    Err(miette::miette!("`exp lsp` is not built yet"))
+/// Format `src` (read from `path`, used in messages). The result has the same
+/// meaningful tokens as the input, or an error is returned instead.
+pub fn format_text(path: &Path, src: &str) -> Result<String, Box<FmtError>> {
+    let syntax_error = |e: syntax::SyntaxError| {
+        Box::new(FmtError::Syntax {
+            path: path.to_path_buf(),
+            message: e.message,
+            src: NamedSource::new(path.display().to_string(), src.to_string()),
+            span: (e.span.start, e.span.len()).into(),
+        })
+    };
+    let out = format::format_source(src).map_err(syntax_error)?;
+    // Why: a cheap guard that the layout moved only blanks, separators and
+    // comments; the property test checks the full checked model.
+    let same = syntax::meaningful_tokens(src).map_err(syntax_error)?
+        == syntax::meaningful_tokens(&out).map_err(syntax_error)?;
+    if !same {
+        return Err(Box::new(FmtError::ChangedMeaning {
+            path: path.to_path_buf(),
+        }));
+    }
+    Ok(out)
+}
+
+/// Outcome of formatting one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FmtOutcome {
+    Unchanged,
+    Rewritten,
+    /// `--check` and the file differs from its canonical layout.
+    WouldChange,
+}
+
+/// Format one file on disk (or only compare, with `check`).
+pub fn format_path(path: &Path, check: bool) -> Result<FmtOutcome, Box<FmtError>> {
+    let src = std::fs::read_to_string(path).map_err(|source| {
+        Box::new(FmtError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
+    let out = format_text(path, &src)?;
+    if out == src {
+        return Ok(FmtOutcome::Unchanged);
+    }
+    if check {
+        return Ok(FmtOutcome::WouldChange);
+    }
+    std::fs::write(path, out).map_err(|source| {
+        Box::new(FmtError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
+    Ok(FmtOutcome::Rewritten)
+}
+
+/// `exp fmt [--check] FILE...`: exit 0 when every file is (now) formatted,
+/// 1 when `--check` finds an unformatted file or a file does not parse, 2 on
+/// IO errors. Every file is tried even after a failure.
+pub fn cmd_fmt(a: &FmtArgs) -> miette::Result<ExitCode> {
+    let mut worst = 0u8;
+    for path in &a.files {
+        match format_path(path, a.check) {
+            Ok(FmtOutcome::Unchanged) => {}
+            Ok(FmtOutcome::Rewritten) => eprintln!("formatted {}", path.display()),
+            Ok(FmtOutcome::WouldChange) => {
+                eprintln!(
+                    "{:?}",
+                    miette::Report::new(FmtError::Unformatted { path: path.clone() })
+                );
+                worst = worst.max(1);
+            }
+            Err(e) => {
+                let code = if matches!(*e, FmtError::Read { .. } | FmtError::Write { .. }) {
+                    2
+                } else {
+                    1
+                };
+                eprintln!("{:?}", miette::Report::new(*e));
+                worst = worst.max(code);
+            }
+        }
+    }
+    Ok(ExitCode::from(worst))
+}
+
+/// `exp lsp`: serve the language server protocol on stdio until `exit`.
+pub fn cmd_lsp() -> miette::Result<ExitCode> {
+    lsp::run_stdio()?;
+    Ok(ExitCode::SUCCESS)
 }
