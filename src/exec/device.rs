@@ -12,13 +12,19 @@ pub enum DeviceRequest {
 }
 
 pub fn parse(spec: &str) -> Result<DeviceRequest, ExecError> {
-    let bad = |reason: &str| ExecError::Device { spec: spec.into(), reason: reason.into() };
+    let bad = |reason: &str| ExecError::Device {
+        spec: spec.into(),
+        reason: reason.into(),
+    };
     match spec.trim().to_ascii_lowercase().as_str() {
         "auto" => Ok(DeviceRequest::Auto),
         "cpu" => Ok(DeviceRequest::Cpu),
         "cuda" | "gpu" => Ok(DeviceRequest::Cuda(0)),
         s => match s.strip_prefix("cuda:") {
-            Some(n) => n.parse().map(DeviceRequest::Cuda).map_err(|_| bad("the GPU index after `cuda:` is not a number")),
+            Some(n) => n
+                .parse()
+                .map(DeviceRequest::Cuda)
+                .map_err(|_| bad("the GPU index after `cuda:` is not a number")),
             None => Err(bad("unknown device")),
         },
     }
@@ -54,7 +60,11 @@ pub fn cuda_count() -> usize {
 pub fn resolve(spec: &str) -> Result<Device, ExecError> {
     let req = parse(spec)?;
     // Why: asking CUDA only when needed keeps `--device cpu` free of driver probing.
-    let gpus = if req == DeviceRequest::Cpu { 0 } else { cuda_count() };
+    let gpus = if req == DeviceRequest::Cpu {
+        0
+    } else {
+        cuda_count()
+    };
     resolve_with(spec, gpus)
 }
 
@@ -67,6 +77,7 @@ pub fn to_arg(d: Device) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -34,7 +34,13 @@ pub trait CellExecutor: Sync {
     type Data: Send + Sync;
     fn prepare(&self, cell: &Cell) -> Result<Self::Data, String>;
     fn train(&self, cell: &Cell, data: &Self::Data, dir: &Path) -> Result<TrainOutcome, String>;
-    fn predict(&self, cell: &Cell, data: &Self::Data, dir: &Path, split: &str) -> Result<Predictions, String>;
+    fn predict(
+        &self,
+        cell: &Cell,
+        data: &Self::Data,
+        dir: &Path,
+        split: &str,
+    ) -> Result<Predictions, String>;
 }
 
 /// The real executor: data, trainer and model zoo on libtorch.
@@ -46,15 +52,23 @@ impl CellExecutor for Libtorch {
     type Data = crate::data::PreparedData;
 
     fn prepare(&self, cell: &Cell) -> Result<Self::Data, String> {
-        crate::data::prepare(&cell.data, &cell.budget, cell.seed, self.opts.progress).map_err(|e| format!("{e:?}"))
+        crate::data::prepare(&cell.data, &cell.budget, cell.seed, self.opts.progress)
+            .map_err(|e| format!("{e:?}"))
     }
 
     fn train(&self, cell: &Cell, data: &Self::Data, dir: &Path) -> Result<TrainOutcome, String> {
         crate::train::train_cell(cell, data, dir, &self.opts).map_err(|e| format!("{e:?}"))
     }
 
-    fn predict(&self, cell: &Cell, data: &Self::Data, dir: &Path, split: &str) -> Result<Predictions, String> {
-        let probs = crate::train::predict(cell, data, dir, split, &self.opts).map_err(|e| format!("{e:?}"))?;
+    fn predict(
+        &self,
+        cell: &Cell,
+        data: &Self::Data,
+        dir: &Path,
+        split: &str,
+    ) -> Result<Predictions, String> {
+        let probs = crate::train::predict(cell, data, dir, split, &self.opts)
+            .map_err(|e| format!("{e:?}"))?;
         let ids = data.split_ids(split).map_err(|e| format!("{e:?}"))?;
         let labels = data.split_labels(split).map_err(|e| format!("{e:?}"))?;
         let classes = data.classes.clone();
@@ -66,7 +80,12 @@ impl CellExecutor for Libtorch {
                 classes.len()
             ));
         }
-        Ok(Predictions { ids, labels, probs, classes })
+        Ok(Predictions {
+            ids,
+            labels,
+            probs,
+            classes,
+        })
     }
 }
 
@@ -94,11 +113,20 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Files of a cell that belong to one training configuration.
-const TRAIN_FILES: &[&str] = &["best.safetensors", "metrics.csv", "scores.json", "predictions.csv"];
+const TRAIN_FILES: &[&str] = &[
+    "best.safetensors",
+    "metrics.csv",
+    "scores.json",
+    "predictions.csv",
+];
 
 impl<'a, E: CellExecutor> Runner<'a, E> {
     pub fn new(exec: &'a E, out: &Path) -> Self {
-        Runner { exec, out: out.to_path_buf(), data_cache: Mutex::new(HashMap::new()) }
+        Runner {
+            exec,
+            out: out.to_path_buf(),
+            data_cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Whether both training and scoring of `cell` are in the store.
@@ -131,7 +159,14 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
         };
         let _lock = match lock {
             Ok(l) => l,
-            Err(e) => return Some(self.fail(cell, &dir, "lock", &format!("cannot lock {}: {e}", lock_path.display()))),
+            Err(e) => {
+                return Some(self.fail(
+                    cell,
+                    &dir,
+                    "lock",
+                    &format!("cannot lock {}: {e}", lock_path.display()),
+                ))
+            }
         };
         Some(self.run_locked(cell, &dir))
     }
@@ -141,7 +176,12 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
         if let Err(e) = outputs::write_failure(dir, cell, stage, error) {
             message.push_str(&format!(" (and failed.json could not be written: {e})"));
         }
-        CellReport { cell: cell.id.clone(), status: CellStatus::Failed, top1: None, message: Some(message) }
+        CellReport {
+            cell: cell.id.clone(),
+            status: CellStatus::Failed,
+            top1: None,
+            message: Some(message),
+        }
     }
 
     fn data(&self, cell: &Cell, key: &str) -> Result<Arc<E::Data>, String> {
@@ -156,13 +196,21 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
 
     fn run_locked(&self, cell: &Cell, dir: &Path) -> CellReport {
         let keys = store::cell_stages(cell);
-        let train_cached = store::stage_state(&self.out, &keys.train_finetune) == StageState::Cached;
+        let train_cached =
+            store::stage_state(&self.out, &keys.train_finetune) == StageState::Cached;
         let score_cached = store::stage_state(&self.out, &keys.score) == StageState::Cached;
         if train_cached && score_cached {
             let top1 = outputs::read_scores(dir).and_then(|s| s.top1);
-            return CellReport { cell: cell.id.clone(), status: CellStatus::Cached, top1, message: None };
+            return CellReport {
+                cell: cell.id.clone(),
+                status: CellStatus::Cached,
+                top1,
+                message: None,
+            };
         }
-        let io_fail = |what: &str, e: std::io::Error| self.fail(cell, dir, "outputs", &format!("{what}: {e}"));
+        let io_fail = |what: &str, e: std::io::Error| {
+            self.fail(cell, dir, "outputs", &format!("{what}: {e}"))
+        };
         if let Err(e) = outputs::write_config_json(dir, cell) {
             return io_fail("config.json", e);
         }
@@ -174,16 +222,32 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
             Err(p) => return self.fail(cell, dir, "prepare", &panic_text(&*p)),
         };
         for (stage, key) in [(store::DECODE, &keys.decode), (store::SUBSET, &keys.subset)] {
-            if let Err(e) = store::mark_done(&self.out, stage, key, &cell.id, dir, serde_json::Value::Null) {
+            if let Err(e) = store::mark_done(
+                &self.out,
+                stage,
+                key,
+                &cell.id,
+                dir,
+                serde_json::Value::Null,
+            ) {
                 return io_fail("stage marker", e);
             }
         }
 
         let outcome: TrainOutcome = if train_cached {
             let marker = store::read_marker(&self.out, &keys.train_finetune);
-            match marker.and_then(|m| serde_json::from_value(m.detail.get("outcome").cloned()?).ok()) {
+            match marker
+                .and_then(|m| serde_json::from_value(m.detail.get("outcome").cloned()?).ok())
+            {
                 Some(o) => o,
-                None => return self.fail(cell, dir, "store", "the training record has no outcome; delete it to retrain"),
+                None => {
+                    return self.fail(
+                        cell,
+                        dir,
+                        "store",
+                        "the training record has no outcome; delete it to retrain",
+                    )
+                }
             }
         } else {
             let mut dk = store::read_dir_keys(dir);
@@ -194,7 +258,10 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
                     let _ = std::fs::remove_file(dir.join(f));
                 }
                 let _ = std::fs::remove_dir_all(dir.join("ckpt"));
-                dk = store::DirKeys { train: Some(keys.train_finetune.clone()), score: None };
+                dk = store::DirKeys {
+                    train: Some(keys.train_finetune.clone()),
+                    score: None,
+                };
                 if let Err(e) = store::write_dir_keys(dir, &dk) {
                     return io_fail("stage keys", e);
                 }
@@ -205,8 +272,13 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
                 Err(p) => return self.fail(cell, dir, "train", &panic_text(&*p)),
             };
             let detail = serde_json::json!({ "train_key": keys.train_finetune, "outcome": o });
-            for (stage, key) in [(store::TRAIN_FROZEN, &keys.train_frozen), (store::TRAIN_FINETUNE, &keys.train_finetune)] {
-                if let Err(e) = store::mark_done(&self.out, stage, key, &cell.id, dir, detail.clone()) {
+            for (stage, key) in [
+                (store::TRAIN_FROZEN, &keys.train_frozen),
+                (store::TRAIN_FINETUNE, &keys.train_finetune),
+            ] {
+                if let Err(e) =
+                    store::mark_done(&self.out, stage, key, &cell.id, dir, detail.clone())
+                {
                     return io_fail("stage marker", e);
                 }
             }
@@ -215,16 +287,24 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
 
         let status = CellStatus::from_train(&outcome.status);
         let diverged = match &outcome.status {
-            TrainStatus::Diverged { epoch, step, reason } => {
-                Some(Divergence { epoch: *epoch, step: *step, reason: reason.clone() })
-            }
+            TrainStatus::Diverged {
+                epoch,
+                step,
+                reason,
+            } => Some(Divergence {
+                epoch: *epoch,
+                step: *step,
+                reason: reason.clone(),
+            }),
             _ => None,
         };
         let has_weights = dir.join("best.safetensors").exists();
         let preds = if diverged.is_some() && !has_weights {
             None
         } else {
-            match catch_unwind(AssertUnwindSafe(|| self.exec.predict(cell, &data, dir, &cell.score.split))) {
+            match catch_unwind(AssertUnwindSafe(|| {
+                self.exec.predict(cell, &data, dir, &cell.score.split)
+            })) {
                 Ok(Ok(p)) => Some(p),
                 // Why: a cell that diverged before its first good epoch may
                 // have nothing to score; it is still a result.
@@ -245,23 +325,45 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
             Some(p) => atomic::write_atomic(&pred_path, outputs::predictions_csv(p).as_bytes()),
             None => std::fs::remove_file(&pred_path).or(Ok(())),
         };
-        if let Err(e) = written.and_then(|_| atomic::write_json(&dir.join("scores.json"), &scores)) {
+        if let Err(e) = written.and_then(|_| atomic::write_json(&dir.join("scores.json"), &scores))
+        {
             return io_fail("scores", e);
         }
         let mut dk = store::read_dir_keys(dir);
         dk.score = Some(keys.score.clone());
-        if let Err(e) = store::write_dir_keys(dir, &dk)
-            .and_then(|_| store::mark_done(&self.out, store::SCORE, &keys.score, &cell.id, dir, serde_json::Value::Null))
-        {
+        if let Err(e) = store::write_dir_keys(dir, &dk).and_then(|_| {
+            store::mark_done(
+                &self.out,
+                store::SCORE,
+                &keys.score,
+                &cell.id,
+                dir,
+                serde_json::Value::Null,
+            )
+        }) {
             return io_fail("stage marker", e);
         }
-        let message = diverged.map(|d| format!("diverged at epoch {} step {}: {}", d.epoch, d.step, d.reason));
-        CellReport { cell: cell.id.clone(), status, top1: scores.top1, message }
+        let message = diverged.map(|d| {
+            format!(
+                "diverged at epoch {} step {}: {}",
+                d.epoch, d.step, d.reason
+            )
+        });
+        CellReport {
+            cell: cell.id.clone(),
+            status,
+            top1: scores.top1,
+            message,
+        }
     }
 
     /// Run `cells` one after another; cells locked by another process are
     /// deferred to the end, then waited for.
-    pub fn run_all(&self, cells: &[&Cell], mut on_done: impl FnMut(&CellReport)) -> Vec<CellReport> {
+    pub fn run_all(
+        &self,
+        cells: &[&Cell],
+        mut on_done: impl FnMut(&CellReport),
+    ) -> Vec<CellReport> {
         let mut reports = Vec::new();
         let mut deferred = Vec::new();
         for cell in cells {
@@ -293,16 +395,27 @@ pub fn finalize_sweep(out: &Path, sweep: &SweepSpec) -> Result<Option<String>, E
     let lock_path = sdir.join(".lock");
     let _lock = FileLock::acquire(&lock_path).map_err(ExecError::io(&lock_path))?;
     let csv_path = sdir.join("results.csv");
-    atomic::write_atomic(&csv_path, outputs::results_csv(out, sweep).as_bytes()).map_err(ExecError::io(&csv_path))?;
-    let all_scored = sweep.cells.iter().all(|c| outputs::read_scores(&outputs::cell_dir(out, c)).is_some());
+    atomic::write_atomic(&csv_path, outputs::results_csv(out, sweep).as_bytes())
+        .map_err(ExecError::io(&csv_path))?;
+    let all_scored = sweep
+        .cells
+        .iter()
+        .all(|c| outputs::read_scores(&outputs::cell_dir(out, c)).is_some());
     if !all_scored {
         return Ok(None);
     }
     match catch_unwind(AssertUnwindSafe(|| crate::report::write_report(&sdir))) {
         Ok(Ok(table)) => {
             let key = store::compare_key(sweep);
-            store::mark_done(out, store::COMPARE, &key, &sweep.name, &sdir, serde_json::Value::Null)
-                .map_err(ExecError::io(store::marker_path(out, &key)))?;
+            store::mark_done(
+                out,
+                store::COMPARE,
+                &key,
+                &sweep.name,
+                &sdir,
+                serde_json::Value::Null,
+            )
+            .map_err(ExecError::io(store::marker_path(out, &key)))?;
             Ok(Some(table))
         }
         Ok(Err(e)) => {
@@ -310,14 +423,22 @@ pub fn finalize_sweep(out: &Path, sweep: &SweepSpec) -> Result<Option<String>, E
             Ok(None)
         }
         Err(p) => {
-            eprintln!("warning: report of sweep `{}` not written: {}", sweep.name, panic_text(&*p));
+            eprintln!(
+                "warning: report of sweep `{}` not written: {}",
+                sweep.name,
+                panic_text(&*p)
+            );
             Ok(None)
         }
     }
 }
 
 /// The cells selected by `--sweep` / `--cell`, in file order.
-pub fn select<'p>(p: &'p Pipeline, sweep: Option<&str>, cell: Option<&str>) -> Result<Vec<&'p SweepSpec>, ExecError> {
+pub fn select<'p>(
+    p: &'p Pipeline,
+    sweep: Option<&str>,
+    cell: Option<&str>,
+) -> Result<Vec<&'p SweepSpec>, ExecError> {
     if p.sweeps.is_empty() {
         return Err(ExecError::NoSweep);
     }
@@ -332,12 +453,18 @@ pub fn select<'p>(p: &'p Pipeline, sweep: Option<&str>, cell: Option<&str>) -> R
     if let Some(id) = cell {
         let found = p.sweeps.values().flat_map(|s| &s.cells).any(|c| c.id == id);
         if !found {
-            let ids = p.sweeps.values().flat_map(|s| &s.cells).map(|c| c.id.as_str());
-            return Err(ExecError::UnknownCell { id: id.into(), suggestion: suggest(id, ids) });
+            let ids = p
+                .sweeps
+                .values()
+                .flat_map(|s| &s.cells)
+                .map(|c| c.id.as_str());
+            return Err(ExecError::UnknownCell {
+                id: id.into(),
+                suggestion: suggest(id, ids),
+            });
         }
     }
-    Ok(p
-        .sweeps
+    Ok(p.sweeps
         .values()
         .filter(|s| sweep.is_none_or(|n| s.name == n))
         .filter(|s| cell.is_none_or(|id| s.cells.iter().any(|c| c.id == id)))
@@ -369,7 +496,11 @@ pub fn summary_line(reports: &[CellReport]) -> String {
 
 fn print_report_line(r: &CellReport, secs: f64) {
     let top1 = r.top1.map(|t| format!("  top1={t:.4}")).unwrap_or_default();
-    let msg = r.message.as_ref().map(|m| format!("  ({m})")).unwrap_or_default();
+    let msg = r
+        .message
+        .as_ref()
+        .map(|m| format!("  ({m})"))
+        .unwrap_or_default();
     println!("  {}: {}{top1}{msg}  [{secs:.1}s]", r.cell, r.status);
 }
 
@@ -389,18 +520,26 @@ fn run_children(
     std::thread::scope(|s| {
         for dev in devices {
             s.spawn(|| loop {
-                let Some(cell) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else { return };
+                let Some(cell) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
+                    return;
+                };
                 let dir = outputs::cell_dir(out, cell);
                 let started = Instant::now();
                 let report = match spawn_child(&exe, a, out, cell, dev, workers, &dir) {
                     Ok(code) => child_report(out, cell, &dir, code),
                     Err(e) => {
-                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                        first_error
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
                         return;
                     }
                 };
                 print_report_line(&report, started.elapsed().as_secs_f64());
-                reports.lock().unwrap_or_else(|p| p.into_inner()).push(report);
+                reports
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(report);
             });
         }
     });
@@ -408,7 +547,11 @@ fn run_children(
         return Err(e);
     }
     let mut reports = reports.into_inner().unwrap_or_else(|p| p.into_inner());
-    let order: HashMap<&str, usize> = cells.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+    let order: HashMap<&str, usize> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
     reports.sort_by_key(|r| order.get(r.cell.as_str()).copied().unwrap_or(usize::MAX));
     Ok(reports)
 }
@@ -424,19 +567,37 @@ fn spawn_child(
 ) -> Result<Option<i32>, ExecError> {
     std::fs::create_dir_all(dir).map_err(ExecError::io(dir))?;
     let log_path = dir.join("run.log");
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(ExecError::io(&log_path))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(ExecError::io(&log_path))?;
     let log2 = log.try_clone().map_err(ExecError::io(&log_path))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("run").arg(&a.file).arg("--out").arg(out).arg("--cell").arg(&cell.id);
-    cmd.arg("--device").arg(device).arg("--workers").arg(workers.to_string());
+    cmd.arg("run")
+        .arg(&a.file)
+        .arg("--out")
+        .arg(out)
+        .arg("--cell")
+        .arg(&cell.id);
+    cmd.arg("--device")
+        .arg(device)
+        .arg("--workers")
+        .arg(workers.to_string());
     if a.deterministic {
         cmd.arg("--deterministic");
     }
     for s in &a.sets {
         cmd.arg("--set").arg(s);
     }
-    cmd.env(CHILD_ENV, "1").stdin(std::process::Stdio::null()).stdout(log).stderr(log2);
-    let status = cmd.status().map_err(|source| ExecError::Spawn { cell: cell.id.clone(), source })?;
+    cmd.env(CHILD_ENV, "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    let status = cmd.status().map_err(|source| ExecError::Spawn {
+        cell: cell.id.clone(),
+        source,
+    })?;
     Ok(status.code())
 }
 
@@ -445,25 +606,48 @@ fn child_report(out: &Path, cell: &Cell, dir: &Path, code: Option<i32>) -> CellR
     let keys = store::cell_stages(cell);
     if store::stage_state(out, &keys.score) == StageState::Cached {
         if let Some(s) = outputs::read_scores(dir) {
-            let message =
-                s.diverged.as_ref().map(|d| format!("diverged at epoch {} step {}: {}", d.epoch, d.step, d.reason));
-            return CellReport { cell: cell.id.clone(), status: s.status, top1: s.top1, message };
+            let message = s.diverged.as_ref().map(|d| {
+                format!(
+                    "diverged at epoch {} step {}: {}",
+                    d.epoch, d.step, d.reason
+                )
+            });
+            return CellReport {
+                cell: cell.id.clone(),
+                status: s.status,
+                top1: s.top1,
+                message,
+            };
         }
     }
     let message = match outputs::read_failure(dir) {
         Some(f) => format!("{}: {}", f.stage, f.error),
         None => {
-            let how = code.map_or("was killed by a signal".to_string(), |c| format!("exited with status {c}"));
-            format!("the child process {how}; see {}", dir.join("run.log").display())
+            let how = code.map_or("was killed by a signal".to_string(), |c| {
+                format!("exited with status {c}")
+            });
+            format!(
+                "the child process {how}; see {}",
+                dir.join("run.log").display()
+            )
         }
     };
-    CellReport { cell: cell.id.clone(), status: CellStatus::Failed, top1: None, message: Some(message) }
+    CellReport {
+        cell: cell.id.clone(),
+        status: CellStatus::Failed,
+        top1: None,
+        message: Some(message),
+    }
 }
 
 /// `exp run`.
 pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
     let device = device::resolve(&a.device)?;
-    let gpu_count = if a.gpus.is_empty() { 0 } else { device::cuda_count() };
+    let gpu_count = if a.gpus.is_empty() {
+        0
+    } else {
+        device::cuda_count()
+    };
     for g in &a.gpus {
         device::resolve_with(&format!("cuda:{g}"), gpu_count)?;
     }
@@ -492,21 +676,42 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
         outputs::write_sweep_json(&a.out, s).map_err(ExecError::io(p))?;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let slots = if a.gpus.is_empty() { a.jobs.max(1) } else { a.gpus.len() };
+    let slots = if a.gpus.is_empty() {
+        a.jobs.max(1)
+    } else {
+        a.gpus.len()
+    };
     let workers = a.workers.unwrap_or((cores / slots).max(1));
     crate::models::runtime::set_deterministic(a.deterministic);
-    let opts = TrainOptions { device, deterministic: a.deterministic, workers, progress: std::io::stderr().is_terminal() };
+    let opts = TrainOptions {
+        device,
+        deterministic: a.deterministic,
+        workers,
+        progress: std::io::stderr().is_terminal(),
+    };
     let exec = Libtorch { opts };
     let runner = Runner::new(&exec, &a.out);
-    println!("exp run: {} cell(s) in {} sweep(s) on {} → {}", cells.len(), sweeps.len(), device::to_arg(device), a.out.display());
+    println!(
+        "exp run: {} cell(s) in {} sweep(s) on {} → {}",
+        cells.len(),
+        sweeps.len(),
+        device::to_arg(device),
+        a.out.display()
+    );
 
     let reports = if slots > 1 && cells.len() > 1 {
-        let (cached, todo): (Vec<&Cell>, Vec<&Cell>) = cells.iter().copied().partition(|c| runner.is_cached(c));
+        let (cached, todo): (Vec<&Cell>, Vec<&Cell>) =
+            cells.iter().copied().partition(|c| runner.is_cached(c));
         let mut reports: Vec<CellReport> = cached
             .iter()
             .map(|c| {
                 let top1 = outputs::read_scores(&outputs::cell_dir(&a.out, c)).and_then(|s| s.top1);
-                let r = CellReport { cell: c.id.clone(), status: CellStatus::Cached, top1, message: None };
+                let r = CellReport {
+                    cell: c.id.clone(),
+                    status: CellStatus::Cached,
+                    top1,
+                    message: None,
+                };
                 print_report_line(&r, 0.0);
                 r
             })
@@ -531,10 +736,293 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
             if let Some(table) = finalize_sweep(&a.out, s)? {
                 println!("\n{table}");
             }
-            println!("results: {}", outputs::sweep_dir(&a.out, &s.name).join("results.csv").display());
+            println!(
+                "results: {}",
+                outputs::sweep_dir(&a.out, &s.name)
+                    .join("results.csv")
+                    .display()
+            );
         }
         println!("{}", summary_line(&reports));
     }
     let failed = reports.iter().any(|r| r.status == CellStatus::Failed);
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::exec::store::tests::sample_cell;
+
+    /// Trains nothing: records calls, writes a weights file, and returns
+    /// probabilities derived from the cell id. Backbone `diverge` diverges
+    /// before any checkpoint, backbone `broken` fails.
+    #[derive(Default)]
+    struct Fake {
+        trained: Mutex<Vec<String>>,
+        predicted: Mutex<Vec<String>>,
+        prepared: Mutex<usize>,
+    }
+
+    impl CellExecutor for Fake {
+        type Data = ();
+        fn prepare(&self, _cell: &Cell) -> Result<(), String> {
+            *self.prepared.lock().unwrap() += 1;
+            Ok(())
+        }
+        fn train(&self, cell: &Cell, _: &(), dir: &Path) -> Result<TrainOutcome, String> {
+            self.trained.lock().unwrap().push(cell.id.clone());
+            match cell.backbone.name.as_str() {
+                "broken" => Err("out of memory".into()),
+                "diverge" => Ok(TrainOutcome {
+                    status: TrainStatus::Diverged {
+                        epoch: 0,
+                        step: 3,
+                        reason: "loss is NaN".into(),
+                    },
+                    best_epoch: 0,
+                    best_val_loss: f64::NAN,
+                    best_val_top1: 0.0,
+                }),
+                _ => {
+                    atomic::write_atomic(&dir.join("best.safetensors"), cell.id.as_bytes())
+                        .unwrap();
+                    Ok(TrainOutcome {
+                        status: TrainStatus::Done,
+                        best_epoch: 1,
+                        best_val_loss: 0.5,
+                        best_val_top1: 0.7,
+                    })
+                }
+            }
+        }
+        fn predict(
+            &self,
+            cell: &Cell,
+            _: &(),
+            dir: &Path,
+            split: &str,
+        ) -> Result<Predictions, String> {
+            assert!(dir.join("best.safetensors").exists());
+            self.predicted
+                .lock()
+                .unwrap()
+                .push(format!("{}@{split}", cell.id));
+            let h = blake3::hash(cell.id.as_bytes());
+            let b = h.as_bytes();
+            let n = 6;
+            let mut probs = Vec::new();
+            for i in 0..n {
+                let raw = [
+                    f32::from(b[3 * i]) + 1.0,
+                    f32::from(b[3 * i + 1]) + 1.0,
+                    f32::from(b[3 * i + 2]) + 1.0,
+                ];
+                let sum: f32 = raw.iter().sum();
+                probs.extend(raw.iter().map(|r| r / sum));
+            }
+            Ok(Predictions {
+                ids: (0..n).map(|i| format!("img{i}.png")).collect(),
+                labels: (0..n as i64).map(|i| i % 3).collect(),
+                probs,
+                classes: vec!["a".into(), "b".into(), "c".into()],
+            })
+        }
+    }
+
+    fn sweep(backbones: &[&str]) -> SweepSpec {
+        SweepSpec {
+            name: "r".into(),
+            axes: vec!["backbone".into()],
+            cells: backbones
+                .iter()
+                .map(|b| sample_cell("r", b, "adamw", 0))
+                .collect(),
+            baseline: None,
+        }
+    }
+
+    fn run(fake: &Fake, out: &Path, s: &SweepSpec) -> Vec<CellReport> {
+        let runner = Runner::new(fake, out);
+        let cells: Vec<&Cell> = s.cells.iter().collect();
+        let reports = runner.run_all(&cells, |_| {});
+        finalize_sweep(out, s).unwrap();
+        reports
+    }
+
+    fn statuses(r: &[CellReport]) -> Vec<CellStatus> {
+        r.iter().map(|r| r.status).collect()
+    }
+
+    #[test]
+    fn rerun_is_a_noop_and_results_are_byte_identical() {
+        let out = tempfile::tempdir().unwrap();
+        let s = sweep(&["b1", "b2"]);
+        let fake = Fake::default();
+        assert_eq!(
+            statuses(&run(&fake, out.path(), &s)),
+            [CellStatus::Done, CellStatus::Done]
+        );
+        let first = std::fs::read(out.path().join("r/results.csv")).unwrap();
+        let fake2 = Fake::default();
+        let again = run(&fake2, out.path(), &s);
+        assert_eq!(statuses(&again), [CellStatus::Cached, CellStatus::Cached]);
+        assert!(fake2.trained.lock().unwrap().is_empty());
+        assert!(fake2.predicted.lock().unwrap().is_empty());
+        assert_eq!(*fake2.prepared.lock().unwrap(), 0);
+        assert_eq!(
+            std::fs::read(out.path().join("r/results.csv")).unwrap(),
+            first
+        );
+        let text = String::from_utf8(first).unwrap();
+        assert!(
+            text.starts_with(
+                "cell,backbone,recipe,seed,status,top1,top3,auc\nb1-adamw-s0,b1,adamw,0,done,"
+            ),
+            "{text}"
+        );
+        // Scores and predictions exist, with the documented layout.
+        let scores = outputs::read_scores(&out.path().join("r/b1-adamw-s0")).unwrap();
+        assert_eq!((scores.n, scores.top3), (6, Some(1.0)));
+        let preds =
+            std::fs::read_to_string(out.path().join("r/b1-adamw-s0/predictions.csv")).unwrap();
+        assert!(preds.starts_with("id,label,pred,p_0,p_1,p_2\nimg0.png,0,"));
+    }
+
+    #[test]
+    fn adding_a_cell_trains_only_it_and_shares_prepared_data() {
+        let out = tempfile::tempdir().unwrap();
+        let fake = Fake::default();
+        run(&fake, out.path(), &sweep(&["b1", "b2"]));
+        assert_eq!(
+            *fake.prepared.lock().unwrap(),
+            1,
+            "equal (data, budget, seed) prepare once"
+        );
+        let fake2 = Fake::default();
+        let r = run(&fake2, out.path(), &sweep(&["b1", "b2", "b3"]));
+        assert_eq!(
+            statuses(&r),
+            [CellStatus::Cached, CellStatus::Cached, CellStatus::Done]
+        );
+        assert_eq!(*fake2.trained.lock().unwrap(), ["r/b3-adamw-s0"]);
+    }
+
+    #[test]
+    fn changing_the_score_split_rescores_without_training() {
+        let out = tempfile::tempdir().unwrap();
+        let mut s = sweep(&["b1"]);
+        run(&Fake::default(), out.path(), &s);
+        s.cells[0].score.split = "val".into();
+        let fake = Fake::default();
+        let r = run(&fake, out.path(), &s);
+        assert_eq!(statuses(&r), [CellStatus::Done]);
+        assert!(fake.trained.lock().unwrap().is_empty());
+        assert_eq!(*fake.predicted.lock().unwrap(), ["r/b1-adamw-s0@val"]);
+        assert_eq!(
+            outputs::read_scores(&out.path().join("r/b1-adamw-s0"))
+                .unwrap()
+                .split,
+            "val"
+        );
+    }
+
+    #[test]
+    fn a_changed_recipe_retrains_and_drops_the_old_files() {
+        let out = tempfile::tempdir().unwrap();
+        let mut s = sweep(&["b1"]);
+        run(&Fake::default(), out.path(), &s);
+        let dir = out.path().join("r/b1-adamw-s0");
+        std::fs::create_dir_all(dir.join("ckpt")).unwrap();
+        std::fs::write(dir.join("metrics.csv"), "old").unwrap();
+        s.cells[0].recipe.optimizer.lr = 0.1;
+        let fake = Fake::default();
+        run(&fake, out.path(), &s);
+        assert_eq!(fake.trained.lock().unwrap().len(), 1);
+        assert!(!dir.join("ckpt").exists() && !dir.join("metrics.csv").exists());
+        let cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        assert_eq!(cfg["cell"]["recipe"]["optimizer"]["lr"], 0.1);
+    }
+
+    #[test]
+    fn diverged_and_failed_cells_do_not_stop_the_sweep() {
+        let out = tempfile::tempdir().unwrap();
+        let s = sweep(&["diverge", "broken", "b1"]);
+        let r = run(&Fake::default(), out.path(), &s);
+        assert_eq!(
+            statuses(&r),
+            [CellStatus::Diverged, CellStatus::Failed, CellStatus::Done]
+        );
+        assert!(r[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("epoch 0 step 3: loss is NaN"));
+        assert!(r[1].message.as_deref().unwrap().contains("out of memory"));
+        let csv = std::fs::read_to_string(out.path().join("r/results.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[1], "diverge-adamw-s0,diverge,adamw,0,diverged,,,");
+        assert_eq!(lines[2], "broken-adamw-s0,broken,adamw,0,failed,,,");
+        let sc = outputs::read_scores(&out.path().join("r/diverge-adamw-s0")).unwrap();
+        assert_eq!(sc.diverged.unwrap().step, 3);
+        assert_eq!(
+            summary_line(&r),
+            "3 cell(s): 1 done, 0 cached, 1 diverged, 1 failed"
+        );
+        // A rerun retries only the failed cell: the diverged one is a result.
+        let fake = Fake::default();
+        let r = run(&fake, out.path(), &s);
+        assert_eq!(
+            statuses(&r),
+            [CellStatus::Cached, CellStatus::Failed, CellStatus::Cached]
+        );
+        assert_eq!(*fake.trained.lock().unwrap(), ["r/broken-adamw-s0"]);
+    }
+
+    #[test]
+    fn concurrent_runners_train_each_cell_once() {
+        let out = tempfile::tempdir().unwrap();
+        let s = sweep(&["b1", "b2", "b3", "b4"]);
+        let (f1, f2) = (Fake::default(), Fake::default());
+        std::thread::scope(|sc| {
+            sc.spawn(|| run(&f1, out.path(), &s));
+            sc.spawn(|| run(&f2, out.path(), &s));
+        });
+        let mut all: Vec<String> = f1.trained.lock().unwrap().clone();
+        all.extend(f2.trained.lock().unwrap().iter().cloned());
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                "r/b1-adamw-s0",
+                "r/b2-adamw-s0",
+                "r/b3-adamw-s0",
+                "r/b4-adamw-s0"
+            ]
+        );
+        let csv = std::fs::read_to_string(out.path().join("r/results.csv")).unwrap();
+        assert_eq!(
+            csv.lines().filter(|l| l.contains(",done,")).count(),
+            4,
+            "{csv}"
+        );
+    }
+
+    #[test]
+    fn select_suggests_close_names() {
+        let mut p = Pipeline::default();
+        p.sweeps.insert("round1".into(), sweep(&["b1"]));
+        let e = select(&p, Some("round2"), None).unwrap_err().to_string();
+        assert!(e.contains("did you mean `round1`"), "{e}");
+        let e = select(&p, None, Some("r/b2-adamw-s0"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean `r/b1-adamw-s0`"), "{e}");
+    }
 }

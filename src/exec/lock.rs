@@ -21,14 +21,22 @@ impl FileLock {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
-        OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
     }
 
     /// Take the lock if free; `Ok(None)` when another process holds it.
     pub fn try_acquire(path: &Path) -> io::Result<Option<FileLock>> {
         let file = Self::open(path)?;
         if file.try_lock_exclusive()? {
-            Ok(Some(FileLock { file, path: path.to_path_buf() }))
+            Ok(Some(FileLock {
+                file,
+                path: path.to_path_buf(),
+            }))
         } else {
             Ok(None)
         }
@@ -38,7 +46,10 @@ impl FileLock {
     pub fn acquire(path: &Path) -> io::Result<FileLock> {
         let file = Self::open(path)?;
         file.lock_exclusive()?;
-        Ok(FileLock { file, path: path.to_path_buf() })
+        Ok(FileLock {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -70,6 +81,7 @@ pub fn cell_lock_path(cell_dir: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -71,21 +71,39 @@ impl std::fmt::Display for CellStatus {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ExecError {
     #[error("cannot write or read {path}: {source}")]
-    #[diagnostic(code(exp::exec::io), help("check that the output directory is writable and the disk is not full"))]
+    #[diagnostic(
+        code(exp::exec::io),
+        help("check that the output directory is writable and the disk is not full")
+    )]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
     #[error("bad --device `{spec}`: {reason}")]
-    #[diagnostic(code(exp::exec::device), help("use auto, cpu, cuda or cuda:N (N below the number of visible GPUs)"))]
+    #[diagnostic(
+        code(exp::exec::device),
+        help("use auto, cpu, cuda or cuda:N (N below the number of visible GPUs)")
+    )]
     Device { spec: String, reason: String },
     #[error("no cell `{id}` in this file{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    #[diagnostic(code(exp::exec::unknown_cell), help("`exp plan FILE` lists the cell ids"))]
-    UnknownCell { id: String, suggestion: Option<String> },
+    #[diagnostic(
+        code(exp::exec::unknown_cell),
+        help("`exp plan FILE` lists the cell ids")
+    )]
+    UnknownCell {
+        id: String,
+        suggestion: Option<String>,
+    },
     #[error("no sweep `{name}` in this file{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    #[diagnostic(code(exp::exec::unknown_sweep), help("the sweeps are the `sweep NAME {{ ... }}` blocks of the file"))]
-    UnknownSweep { name: String, suggestion: Option<String> },
+    #[diagnostic(
+        code(exp::exec::unknown_sweep),
+        help("the sweeps are the `sweep NAME {{ ... }}` blocks of the file")
+    )]
+    UnknownSweep {
+        name: String,
+        suggestion: Option<String>,
+    },
     #[error("the file declares no sweep, so there is nothing to run")]
     #[diagnostic(code(exp::exec::no_sweep), help("add a `sweep NAME {{ ... }}` block"))]
     NoSweep,
@@ -93,7 +111,10 @@ pub enum ExecError {
     #[diagnostic(code(exp::exec::slurm), help("{help}"))]
     Slurm { reason: String, help: String },
     #[error("child process for cell `{cell}` could not start: {source}")]
-    #[diagnostic(code(exp::exec::spawn), help("check that the `exp` binary is still in place"))]
+    #[diagnostic(
+        code(exp::exec::spawn),
+        help("check that the `exp` binary is still in place")
+    )]
     Spawn {
         cell: String,
         #[source]

@@ -87,11 +87,19 @@ pub fn write_sweep_json(out_dir: &Path, sweep: &SweepSpec) -> io::Result<()> {
 
 /// `config.json`: the resolved cell and the exp version that ran it.
 pub fn write_config_json(dir: &Path, cell: &Cell) -> io::Result<()> {
-    atomic::write_json(&dir.join("config.json"), &serde_json::json!({ "cell": cell, "exp_version": crate::VERSION }))
+    atomic::write_json(
+        &dir.join("config.json"),
+        &serde_json::json!({ "cell": cell, "exp_version": crate::VERSION }),
+    )
 }
 
 pub fn write_failure(dir: &Path, cell: &Cell, stage: &str, error: &str) -> io::Result<()> {
-    let f = Failure { cell: cell.id.clone(), stage: stage.into(), error: error.into(), exp_version: crate::VERSION.into() };
+    let f = Failure {
+        cell: cell.id.clone(),
+        stage: stage.into(),
+        error: error.into(),
+        exp_version: crate::VERSION.into(),
+    };
     atomic::write_json(&dir.join("failed.json"), &f)
 }
 
@@ -141,7 +149,10 @@ pub fn compute_scores(
     s.auc = Some(metrics::macro_auc(&p.probs, &p.labels, c));
     for m in &cell.score.metrics {
         if let Metric::TopK(k) = m {
-            s.topk.insert(k.to_string(), metrics::top_k(&p.probs, &p.labels, c, *k as usize));
+            s.topk.insert(
+                k.to_string(),
+                metrics::top_k(&p.probs, &p.labels, c, *k as usize),
+            );
         }
     }
     s.per_class_accuracy = metrics::per_class_accuracy(&p.probs, &p.labels, c);
@@ -214,7 +225,11 @@ fn cell_row_status(dir: &Path) -> (String, Option<Scores>) {
 /// beyond top-3. Metrics with 6 decimals, empty when absent.
 pub fn results_csv(out_dir: &Path, sweep: &SweepSpec) -> String {
     let fixed = ["backbone", "recipe", "seed"];
-    let extra_axes: Vec<&String> = sweep.axes.iter().filter(|a| !fixed.contains(&a.as_str())).collect();
+    let extra_axes: Vec<&String> = sweep
+        .axes
+        .iter()
+        .filter(|a| !fixed.contains(&a.as_str()))
+        .collect();
     let mut ks: Vec<u32> = sweep
         .cells
         .iter()
@@ -250,10 +265,18 @@ pub fn results_csv(out_dir: &Path, sweep: &SweepSpec) -> String {
             opt(sc.and_then(|s| s.auc)),
         );
         for a in &extra_axes {
-            let _ = write!(out, ",{}", csv_field(cell.axis_values.get(*a).map_or("", String::as_str)));
+            let _ = write!(
+                out,
+                ",{}",
+                csv_field(cell.axis_values.get(*a).map_or("", String::as_str))
+            );
         }
         for k in &ks {
-            let _ = write!(out, ",{}", opt(sc.and_then(|s| s.topk.get(&k.to_string()).copied())));
+            let _ = write!(
+                out,
+                ",{}",
+                opt(sc.and_then(|s| s.topk.get(&k.to_string()).copied()))
+            );
         }
         out.push('\n');
     }
@@ -261,6 +284,7 @@ pub fn results_csv(out_dir: &Path, sweep: &SweepSpec) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::exec::store::tests::sample_cell;

@@ -27,7 +27,9 @@ pub fn stop_requested() -> bool {
 /// Idempotent enough for one call per process.
 pub fn install_requeue_on_usr1() -> std::io::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(flag()))?;
-    let Ok(job) = std::env::var("SLURM_JOB_ID") else { return Ok(()) };
+    let Ok(job) = std::env::var("SLURM_JOB_ID") else {
+        return Ok(());
+    };
     std::thread::Builder::new().name("exp-usr1".into()).spawn(move || loop {
         if stop_requested() {
             eprintln!("exp: SIGUSR1 received: requeueing Slurm job {job}; the requeued task resumes from the latest checkpoint");

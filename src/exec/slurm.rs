@@ -34,7 +34,10 @@ pub struct SbatchSpec {
 
 /// Single-quote for bash.
 pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -47,13 +50,27 @@ fn p(path: &Path) -> String {
 /// The sbatch script.
 pub fn render(spec: &SbatchSpec) -> String {
     let mut s = String::from("#!/bin/bash\n");
-    s.push_str(&format!("#SBATCH --job-name={}\n", sh_quote(&spec.job_name)));
-    s.push_str(&format!("#SBATCH --array=0-{}\n", spec.cells.len().saturating_sub(1)));
-    s.push_str(&format!("#SBATCH --output={}\n", p(&spec.out.join(".exp/slurm/%A_%a.log"))));
+    s.push_str(&format!(
+        "#SBATCH --job-name={}\n",
+        sh_quote(&spec.job_name)
+    ));
+    s.push_str(&format!(
+        "#SBATCH --array=0-{}\n",
+        spec.cells.len().saturating_sub(1)
+    ));
+    s.push_str(&format!(
+        "#SBATCH --output={}\n",
+        p(&spec.out.join(".exp/slurm/%A_%a.log"))
+    ));
     s.push_str("#SBATCH --open-mode=append\n");
     s.push_str("#SBATCH --signal=USR1@90\n");
     s.push_str("#SBATCH --requeue\n");
-    for (flag, v) in [("partition", &spec.partition), ("gres", &spec.gres), ("time", &spec.time), ("account", &spec.account)] {
+    for (flag, v) in [
+        ("partition", &spec.partition),
+        ("gres", &spec.gres),
+        ("time", &spec.time),
+        ("account", &spec.account),
+    ] {
         if let Some(v) = v {
             s.push_str(&format!("#SBATCH --{flag}={}\n", sh_quote(v)));
         }
@@ -93,7 +110,11 @@ fn absolute(path: &Path) -> Result<PathBuf, ExecError> {
 }
 
 /// Write the script under `DIR/.exp/slurm/` and submit it with `sbatch`.
-pub fn submit(a: &crate::cli::RunArgs, sweeps: &[&SweepSpec], cells: &[&Cell]) -> miette::Result<ExitCode> {
+pub fn submit(
+    a: &crate::cli::RunArgs,
+    sweeps: &[&SweepSpec],
+    cells: &[&Cell],
+) -> miette::Result<ExitCode> {
     std::fs::create_dir_all(&a.out).map_err(ExecError::io(&a.out))?;
     for s in sweeps {
         let path = outputs::sweep_dir(&a.out, &s.name).join("sweep.json");
@@ -109,21 +130,38 @@ pub fn submit(a: &crate::cli::RunArgs, sweeps: &[&SweepSpec], cells: &[&Cell]) -
         fn train(&self, _: &Cell, _: &(), _: &Path) -> Result<crate::train::TrainOutcome, String> {
             Err("not used".into())
         }
-        fn predict(&self, _: &Cell, _: &(), _: &Path, _: &str) -> Result<outputs::Predictions, String> {
+        fn predict(
+            &self,
+            _: &Cell,
+            _: &(),
+            _: &Path,
+            _: &str,
+        ) -> Result<outputs::Predictions, String> {
             Err("not used".into())
         }
     }
     let runner = Runner::new(&NoExec, &a.out);
-    let pending: Vec<String> = cells.iter().filter(|c| !runner.is_cached(c)).map(|c| c.id.clone()).collect();
+    let pending: Vec<String> = cells
+        .iter()
+        .filter(|c| !runner.is_cached(c))
+        .map(|c| c.id.clone())
+        .collect();
     if pending.is_empty() {
-        println!("exp run --on slurm: all {} cell(s) are cached; nothing to submit", cells.len());
+        println!(
+            "exp run --on slurm: all {} cell(s) are cached; nothing to submit",
+            cells.len()
+        );
         for s in sweeps {
             crate::exec::local::finalize_sweep(&a.out, s)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
     let exp = std::env::current_exe().map_err(ExecError::io("the running exp binary"))?;
-    let name = sweeps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("+");
+    let name = sweeps
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join("+");
     let spec = SbatchSpec {
         job_name: format!("exp-{name}"),
         exp,
@@ -141,22 +179,38 @@ pub fn submit(a: &crate::cli::RunArgs, sweeps: &[&SweepSpec], cells: &[&Cell]) -
     };
     let script = render(&spec);
     let digest = blake3::hash(script.as_bytes()).to_hex()[..12].to_string();
-    let script_path = a.out.join(".exp/slurm").join(format!("submit-{digest}.sbatch"));
+    let script_path = a
+        .out
+        .join(".exp/slurm")
+        .join(format!("submit-{digest}.sbatch"));
     atomic::write_atomic(&script_path, script.as_bytes()).map_err(ExecError::io(&script_path))?;
-    let output = std::process::Command::new("sbatch").arg("--parsable").arg(&script_path).output().map_err(|e| {
-        ExecError::Slurm {
+    let output = std::process::Command::new("sbatch")
+        .arg("--parsable")
+        .arg(&script_path)
+        .output()
+        .map_err(|e| ExecError::Slurm {
             reason: format!("cannot run sbatch: {e}"),
             help: "run this on a Slurm login node (sbatch on PATH)".into(),
-        }
-    })?;
+        })?;
     if !output.status.success() {
         return Err(ExecError::Slurm {
-            reason: format!("sbatch failed: {}", String::from_utf8_lossy(&output.stderr).trim()),
-            help: format!("the script is at {}; check the partition, account and gres", script_path.display()),
+            reason: format!(
+                "sbatch failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            help: format!(
+                "the script is at {}; check the partition, account and gres",
+                script_path.display()
+            ),
         }
         .into());
     }
-    let job = String::from_utf8_lossy(&output.stdout).trim().split(';').next().unwrap_or("").to_string();
+    let job = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_string();
     println!(
         "submitted Slurm job array {job}: {} task(s), {} cached cell(s) skipped\nscript: {}\nfollow with: exp status {} --out {}",
         pending.len(),
@@ -169,6 +223,7 @@ pub fn submit(a: &crate::cli::RunArgs, sweeps: &[&SweepSpec], cells: &[&Cell]) -
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -179,7 +234,10 @@ mod tests {
             exp: "/opt/exp/bin/exp".into(),
             file: "/home/me/bakeoff.exp".into(),
             out: "/scratch/me/runs".into(),
-            cells: vec!["round1/resnet50-adamw_cosine-s0".into(), "round1/vit small-sgd-s1".into()],
+            cells: vec![
+                "round1/resnet50-adamw_cosine-s0".into(),
+                "round1/vit small-sgd-s1".into(),
+            ],
             device: "auto".into(),
             deterministic: false,
             sets: vec!["budget.screen.finetune=2epochs".into(), "note=it's".into()],
@@ -195,7 +253,10 @@ mod tests {
     #[test]
     fn quoting_survives_bash() {
         for s in ["plain", "with space", "it's", "$HOME", "a\"b"] {
-            let out = std::process::Command::new("bash").arg("-c").arg(format!("printf %s {}", sh_quote(s))).output();
+            let out = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!("printf %s {}", sh_quote(s)))
+                .output();
             if let Ok(out) = out {
                 assert_eq!(String::from_utf8_lossy(&out.stdout), s);
             }

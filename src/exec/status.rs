@@ -21,8 +21,15 @@ pub struct CellState {
 pub fn cell_state(out: &Path, cell: &Cell) -> CellState {
     let dir = outputs::cell_dir(out, cell);
     if lock::is_held(&lock::cell_lock_path(&dir)) {
-        let note = if dir.join("ckpt").exists() { "training (has checkpoints)" } else { "" };
-        return CellState { status: CellStatus::Running, note: note.into() };
+        let note = if dir.join("ckpt").exists() {
+            "training (has checkpoints)"
+        } else {
+            ""
+        };
+        return CellState {
+            status: CellStatus::Running,
+            note: note.into(),
+        };
     }
     let keys = store::cell_stages(cell);
     if store::stage_state(out, &keys.score) == StageState::Cached {
@@ -32,15 +39,22 @@ pub fn cell_state(out: &Path, cell: &Cell) -> CellState {
                 (None, Some(t)) => format!("top1 {t:.4} on {}", s.split),
                 (None, None) => String::new(),
             };
-            return CellState { status: s.status, note };
+            return CellState {
+                status: s.status,
+                note,
+            };
         }
     }
     if let Some(f) = outputs::read_failure(&dir) {
-        return CellState { status: CellStatus::Failed, note: format!("{}: {}", f.stage, f.error) };
+        return CellState {
+            status: CellStatus::Failed,
+            note: format!("{}: {}", f.stage, f.error),
+        };
     }
     let note = if store::stage_state(out, &keys.train_finetune) == StageState::Cached {
         "trained; scoring pending".to_string()
-    } else if store::read_dir_keys(&dir).train.as_deref() == Some(keys.train_finetune.as_str()) && dir.join("ckpt").exists()
+    } else if store::read_dir_keys(&dir).train.as_deref() == Some(keys.train_finetune.as_str())
+        && dir.join("ckpt").exists()
     {
         "interrupted; resumes from its checkpoint".to_string()
     } else if outputs::read_scores(&dir).is_some() {
@@ -48,13 +62,21 @@ pub fn cell_state(out: &Path, cell: &Cell) -> CellState {
     } else {
         String::new()
     };
-    CellState { status: CellStatus::Pending, note }
+    CellState {
+        status: CellStatus::Pending,
+        note,
+    }
 }
 
 /// The status table of every cell of the selected sweeps.
 pub fn status_table(out: &Path, cells: &[&Cell]) -> String {
     let states: Vec<(&Cell, CellState)> = cells.iter().map(|c| (*c, cell_state(out, c))).collect();
-    let w = states.iter().map(|(c, _)| c.id.len()).max().unwrap_or(4).max(4);
+    let w = states
+        .iter()
+        .map(|(c, _)| c.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let mut s = format!("{:<w$}  {:<13}  note\n", "cell", "state");
     for (c, st) in &states {
         s.push_str(format!("{:<w$}  {:<13}  {}", c.id, st.status.as_str(), st.note).trim_end());
@@ -81,7 +103,11 @@ pub fn cmd_status(a: &crate::cli::StatusArgs) -> miette::Result<ExitCode> {
     if pipeline.sweeps.is_empty() {
         return Err(ExecError::NoSweep.into());
     }
-    let cells: Vec<&Cell> = pipeline.sweeps.values().flat_map(|s| s.cells.iter()).collect();
+    let cells: Vec<&Cell> = pipeline
+        .sweeps
+        .values()
+        .flat_map(|s| s.cells.iter())
+        .collect();
     print!("{}", status_table(&a.out, &cells));
     Ok(ExitCode::SUCCESS)
 }

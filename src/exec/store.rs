@@ -66,7 +66,12 @@ struct KeyInput<'a, T: Serialize> {
 }
 
 fn key<T: Serialize>(stage: &str, inputs: &[&str], settings: T) -> String {
-    let input = KeyInput { stage, exp_version: crate::VERSION, inputs, settings };
+    let input = KeyInput {
+        stage,
+        exp_version: crate::VERSION,
+        inputs,
+        settings,
+    };
     // Why unwrap-free: serde_json cannot fail on these plain-data spec types;
     // an empty buffer would still hash to a stable (if shared) key.
     let bytes = serde_json::to_vec(&input).unwrap_or_default();
@@ -104,21 +109,33 @@ pub fn cell_stages(cell: &Cell) -> CellStages {
             "frozen_epochs": b.frozen_epochs, "time_limit_s": b.time_limit_s, "max_samples": b.max_samples,
         }),
     );
-    let train_finetune = key(TRAIN_FINETUNE, &[&train_frozen], serde_json::json!({ "finetune_epochs": b.finetune_epochs }));
+    let train_finetune = key(
+        TRAIN_FINETUNE,
+        &[&train_frozen],
+        serde_json::json!({ "finetune_epochs": b.finetune_epochs }),
+    );
     let score = key(
         SCORE,
         &[&train_finetune],
         serde_json::json!({ "split": cell.score.split, "metrics": cell.score.metrics }),
     );
-    CellStages { decode, subset, train_frozen, train_finetune, score }
+    CellStages {
+        decode,
+        subset,
+        train_frozen,
+        train_finetune,
+        score,
+    }
 }
 
 /// The key of a sweep's compare stage (statistics over all its cells' scores).
 pub fn compare_key(sweep: &SweepSpec) -> String {
     let scores: Vec<String> = sweep.cells.iter().map(|c| cell_stages(c).score).collect();
     let inputs: Vec<&str> = scores.iter().map(String::as_str).collect();
-    let (confidence, bootstrap) =
-        sweep.cells.first().map_or((0.0, 0), |c| (c.score.confidence, c.score.bootstrap));
+    let (confidence, bootstrap) = sweep
+        .cells
+        .first()
+        .map_or((0.0, 0), |c| (c.score.confidence, c.score.bootstrap));
     key(
         COMPARE,
         &inputs,
@@ -191,7 +208,10 @@ pub fn mark_done(
     location: &Path,
     detail: serde_json::Value,
 ) -> std::io::Result<()> {
-    let location = location.strip_prefix(out_dir).unwrap_or(location).to_path_buf();
+    let location = location
+        .strip_prefix(out_dir)
+        .unwrap_or(location)
+        .to_path_buf();
     write_marker(
         out_dir,
         &StageMarker {
@@ -214,10 +234,20 @@ pub fn stage_state(out_dir: &Path, hash: &str) -> StageState {
     let dir = out_dir.join(&m.location);
     let valid = match m.stage.as_str() {
         TRAIN_FROZEN | TRAIN_FINETUNE => {
-            let train_key = m.detail.get("train_key").and_then(|v| v.as_str()).unwrap_or(&m.key);
-            read_dir_keys(&dir).train.as_deref() == Some(train_key) && dir.join("best.safetensors").exists()
+            let train_key = m
+                .detail
+                .get("train_key")
+                .and_then(|v| v.as_str())
+                .unwrap_or(&m.key);
+            // Why: a cell that diverged before its first checkpoint has no
+            // weights, and that is its final result, not a missing file.
+            let diverged = m.detail.pointer("/outcome/status/Diverged").is_some();
+            read_dir_keys(&dir).train.as_deref() == Some(train_key)
+                && (diverged || dir.join("best.safetensors").exists())
         }
-        SCORE => read_dir_keys(&dir).score.as_deref() == Some(hash) && dir.join("scores.json").exists(),
+        SCORE => {
+            read_dir_keys(&dir).score.as_deref() == Some(hash) && dir.join("scores.json").exists()
+        }
         _ => true,
     };
     if valid {
@@ -228,6 +258,7 @@ pub fn stage_state(out_dir: &Path, hash: &str) -> StageState {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use super::*;
     use crate::spec::*;
@@ -269,7 +300,11 @@ pub(crate) mod tests {
         let recipe_spec = RecipeSpec {
             name: recipe.into(),
             optimizer: OptimizerSpec {
-                kind: OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+                kind: OptimizerKind::AdamW {
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                },
                 lr: 1e-3,
                 finetune_lr: 1e-4,
                 weight_decay: 0.05,
@@ -278,7 +313,10 @@ pub(crate) mod tests {
             warmup: Warmup::None,
             batch: 8,
             augment: vec![],
-            dropout: Dropout { head: 0.0, metadata: 0.0 },
+            dropout: Dropout {
+                head: 0.0,
+                metadata: 0.0,
+            },
             label_smoothing: 0.0,
             early_stop: None,
             monitor: Monitor::ValLoss,
@@ -338,7 +376,10 @@ pub(crate) mod tests {
         let a = sample_cell("r", "b1", "adamw", 0);
         let b = sample_cell("r", "b2", "adamw", 0);
         let (ka, kb) = (cell_stages(&a), cell_stages(&b));
-        assert_eq!((ka.decode.as_str(), ka.subset.as_str()), (kb.decode.as_str(), kb.subset.as_str()));
+        assert_eq!(
+            (ka.decode.as_str(), ka.subset.as_str()),
+            (kb.decode.as_str(), kb.subset.as_str())
+        );
         assert_ne!(ka.train_frozen, kb.train_frozen);
         assert_ne!(ka.score, kb.score);
     }
@@ -359,18 +400,60 @@ pub(crate) mod tests {
         let cell = sample_cell("r", "b1", "adamw", 0);
         let keys = cell_stages(&cell);
         let dir = out.path().join("r/b1-adamw-s0");
-        assert_eq!(stage_state(out.path(), &keys.train_finetune), StageState::Pending);
+        assert_eq!(
+            stage_state(out.path(), &keys.train_finetune),
+            StageState::Pending
+        );
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("best.safetensors"), b"w").unwrap();
-        write_dir_keys(&dir, &DirKeys { train: Some(keys.train_finetune.clone()), score: None }).unwrap();
+        write_dir_keys(
+            &dir,
+            &DirKeys {
+                train: Some(keys.train_finetune.clone()),
+                score: None,
+            },
+        )
+        .unwrap();
         let detail = serde_json::json!({ "train_key": keys.train_finetune });
-        mark_done(out.path(), TRAIN_FINETUNE, &keys.train_finetune, &cell.id, &dir, detail.clone()).unwrap();
-        mark_done(out.path(), TRAIN_FROZEN, &keys.train_frozen, &cell.id, &dir, detail).unwrap();
-        assert_eq!(stage_state(out.path(), &keys.train_finetune), StageState::Cached);
-        assert_eq!(stage_state(out.path(), &keys.train_frozen), StageState::Cached);
+        mark_done(
+            out.path(),
+            TRAIN_FINETUNE,
+            &keys.train_finetune,
+            &cell.id,
+            &dir,
+            detail.clone(),
+        )
+        .unwrap();
+        mark_done(
+            out.path(),
+            TRAIN_FROZEN,
+            &keys.train_frozen,
+            &cell.id,
+            &dir,
+            detail,
+        )
+        .unwrap();
+        assert_eq!(
+            stage_state(out.path(), &keys.train_finetune),
+            StageState::Cached
+        );
+        assert_eq!(
+            stage_state(out.path(), &keys.train_frozen),
+            StageState::Cached
+        );
         assert_eq!(stage_state(out.path(), &keys.score), StageState::Pending);
         // The directory is retrained under another configuration: old marker is stale.
-        write_dir_keys(&dir, &DirKeys { train: Some("other".into()), score: None }).unwrap();
-        assert_eq!(stage_state(out.path(), &keys.train_finetune), StageState::Pending);
+        write_dir_keys(
+            &dir,
+            &DirKeys {
+                train: Some("other".into()),
+                score: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            stage_state(out.path(), &keys.train_finetune),
+            StageState::Pending
+        );
     }
 }
