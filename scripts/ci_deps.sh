@@ -5,6 +5,7 @@ set -euo pipefail
 need=()
 # (sections are appended by each subsystem's tests)
 need+=(slurmctld slurmd slurm-client munge)  # slurm test: tests/slurm_cluster.rs starts a one-node cluster
+need+=(libturbojpeg0-dev pkg-config)  # data: DCT-scaled JPEG decode via the turbojpeg crate
 if [ ${#need[@]} -gt 0 ]; then
   missing=()
   for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
