@@ -27,7 +27,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=PYTHON_SYS_EXECUTABLE");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=csrc/shim.cpp");
     let Some(lib) = torch_lib_dir() else { return };
+    compile_shim(&lib);
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
@@ -35,4 +37,25 @@ fn main() {
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
+}
+
+/// Compile `csrc/shim.cpp` (device switches tch does not bind) against the
+/// same libtorch headers torch-sys uses.
+///
+/// Why the same flags as torch-sys: a different C++ ABI setting would link
+/// against symbols libtorch does not export.
+fn compile_shim(lib: &std::path::Path) {
+    let Some(torch_dir) = lib.parent() else { return };
+    let include = torch_dir.join("include");
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/shim.cpp")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .flag_if_supported("-Wno-unused-parameter")
+        .warnings(false)
+        .compile("exp_shim");
 }

@@ -1,7 +1,28 @@
-//! Model zoo: timm-exact backbones on tch. (Being built: issue 4. The
-//! signatures below are the contract the trainer codes against.)
+//! Model zoo: timm-exact backbones on tch, pretrained weights from safetensors
+//! files and the local Hugging Face cache, and the bake-off model (backbone →
+//! optional metadata branch → concatenation → dropout → classifier).
+//!
+//! Every backbone names its variables exactly as timm's `state_dict` keys, so
+//! a timm checkpoint loads with no renaming (see `docs/models.md`).
 
-use crate::spec::{BackboneSpec, Dropout, Family};
+pub mod convnextv2;
+pub mod efficientnetv2;
+mod embed;
+mod error;
+mod head;
+pub mod hf_cache;
+pub mod layers;
+pub mod resnet;
+pub mod runtime;
+pub mod vit;
+pub mod weights;
+
+pub use embed::cmd_embed;
+pub use error::ModelError;
+pub use head::{is_no_decay, BakeoffModel, HeadConfig, BACKBONE_PREFIX};
+pub use weights::{load_pretrained, load_safetensors};
+
+use crate::spec::Family;
 use tch::{nn, Tensor};
 
 /// Every architecture the zoo builds: (name, family, feature width, default
@@ -28,74 +49,158 @@ pub const ARCHS: &[(&str, Family, i64, u32)] = &[
     ("vit_test", Family::Vit, 64, 56),
 ];
 
-/// Device-side switches tch does not expose (bf16 autocast, channels-last,
-/// deterministic algorithms), reached through a small C++ shim.
-pub mod runtime {
-    use tch::Tensor;
+/// ImageNet mean/std, the normalisation of every timm model here except the
+/// TensorFlow ports.
+pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
+/// Inception normalisation (`[-1, 1]`) of timm's `tf_` EfficientNets.
+pub const INCEPTION_MEAN: [f64; 3] = [0.5, 0.5, 0.5];
+pub const INCEPTION_STD: [f64; 3] = [0.5, 0.5, 0.5];
 
-    /// `torch.use_deterministic_algorithms(on)` plus cuDNN determinism.
-    pub fn set_deterministic(_on: bool) {}
-
-    /// Run `f` under CUDA autocast with bf16 when `enabled`.
-    pub fn autocast_bf16<T>(_enabled: bool, f: impl FnOnce() -> T) -> T {
-        f()
-    }
-
-    /// A copy of an NCHW tensor in channels-last memory format.
-    pub fn to_channels_last(t: &Tensor) -> Tensor {
-        t.shallow_clone()
-    }
+/// Facts about one architecture: what the checker and `exp embed` need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchInfo {
+    /// Canonical name (aliases resolved).
+    pub name: &'static str,
+    pub family: Family,
+    /// Width of the pooled features.
+    pub feature_dim: i64,
+    /// Default input size (pixels, square).
+    pub input_size: u32,
+    /// Normalisation of `[0, 1]` pixels.
+    pub mean: [f64; 3],
+    pub std: [f64; 3],
+    /// Input sizes must be a multiple of this (ViT patch size), else 1.
+    pub size_multiple: u32,
 }
 
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum ModelError {
-    #[error("{0}")]
-    #[diagnostic(code(exp::model::other))]
-    Other(String),
+/// The canonical name of an architecture (resolves `dinov2_vits14`).
+pub fn canonical_arch(name: &str) -> Option<&'static str> {
+    let name = if name == "dinov2_vits14" {
+        "vit_small_patch14_dinov2"
+    } else {
+        name
+    };
+    ARCHS.iter().find(|a| a.0 == name).map(|a| a.0)
 }
 
-/// Backbone features → optional metadata MLP → concat → dropout → classifier.
-/// Backbone variables live under `backbone.` (timm keys below it), the
-/// metadata branch under `meta.`, the classifier under `head.`.
-pub struct BakeoffModel {
-    _private: (),
+/// Facts about `name` (or its alias); `None` for unknown names.
+pub fn arch_info(name: &str) -> Option<ArchInfo> {
+    let canonical = canonical_arch(name)?;
+    let &(_, family, feature_dim, input_size) = ARCHS.iter().find(|a| a.0 == canonical)?;
+    let (mean, std) = if canonical.starts_with("tf_") {
+        (INCEPTION_MEAN, INCEPTION_STD)
+    } else {
+        (IMAGENET_MEAN, IMAGENET_STD)
+    };
+    let size_multiple = if family == Family::Vit { 14 } else { 1 };
+    Some(ArchInfo {
+        name: canonical,
+        family,
+        feature_dim,
+        input_size,
+        mean,
+        std,
+        size_multiple,
+    })
 }
 
-pub struct HeadConfig {
-    pub num_classes: i64,
-    pub metadata_dim: i64,
-    pub metadata_hidden: i64,
-    pub dropout: Dropout,
+/// A backbone: images `[B, 3, H, W]` (normalised) → pooled features `[B, D]`,
+/// timm's `forward_features` + `forward_head(pre_logits=True)`.
+pub trait Backbone: Send + std::fmt::Debug {
+    /// `train` enables drop-path and batch-norm statistics updates.
+    fn forward_features(&self, x: &Tensor, train: bool) -> Tensor;
+    fn feature_dim(&self) -> i64;
+    /// Layer-decay group of a variable (name relative to the backbone root):
+    /// 0 = stem, `num_layers()` = the last group (head norm / final norm).
+    fn layer_id(&self, name: &str) -> Option<usize>;
+    fn num_layers(&self) -> usize;
 }
 
-impl BakeoffModel {
-    /// Build under `root` (the VarStore root). `image_size` is the input size
-    /// (ViT position embeddings are interpolated to it).
-    pub fn new(_root: &nn::Path, _backbone: &BackboneSpec, _image_size: u32, _head: &HeadConfig) -> Result<Self, ModelError> {
-        Err(ModelError::Other("model zoo not built yet".into()))
+/// Build the backbone `arch` with its variables directly under `p` (timm's
+/// keys relative to `p`).
+pub fn build_backbone(
+    p: &nn::Path,
+    arch: &str,
+    drop_path: f64,
+) -> Result<Box<dyn Backbone>, ModelError> {
+    use convnextv2::{ConvNeXtV2, ConvNeXtV2Config as C};
+    use efficientnetv2::{EfficientNetV2, EfficientNetV2Config as E};
+    use resnet::{ResNet, ResNetConfig as R};
+    use vit::{Vit, VitConfig as V};
+    let Some(name) = canonical_arch(arch) else {
+        return Err(ModelError::unknown_arch(arch));
+    };
+    let b: Box<dyn Backbone> = match name {
+        "resnet18" => Box::new(ResNet::new(p, &R::resnet18(), drop_path)),
+        "resnet34" => Box::new(ResNet::new(p, &R::resnet34(), drop_path)),
+        "resnet50" => Box::new(ResNet::new(p, &R::resnet50(), drop_path)),
+        "resnet_test" => Box::new(ResNet::new(p, &R::test(), drop_path)),
+        "convnextv2_atto" => Box::new(ConvNeXtV2::new(p, &C::atto(), drop_path)),
+        "convnextv2_femto" => Box::new(ConvNeXtV2::new(p, &C::femto(), drop_path)),
+        "convnextv2_pico" => Box::new(ConvNeXtV2::new(p, &C::pico(), drop_path)),
+        "convnextv2_nano" => Box::new(ConvNeXtV2::new(p, &C::nano(), drop_path)),
+        "convnextv2_tiny" => Box::new(ConvNeXtV2::new(p, &C::tiny(), drop_path)),
+        "convnextv2_base" => Box::new(ConvNeXtV2::new(p, &C::base(), drop_path)),
+        "convnextv2_test" => Box::new(ConvNeXtV2::new(p, &C::test(), drop_path)),
+        "efficientnetv2_s" => Box::new(EfficientNetV2::new(p, &E::s(false), drop_path)),
+        "tf_efficientnetv2_s" => Box::new(EfficientNetV2::new(p, &E::s(true), drop_path)),
+        "efficientnetv2_test" => Box::new(EfficientNetV2::new(p, &E::test(false), drop_path)),
+        "vit_small_patch14_dinov2" => Box::new(Vit::new(p, &V::small_dinov2(), drop_path)),
+        "vit_test" => Box::new(Vit::new(p, &V::test(), drop_path)),
+        other => return Err(ModelError::unknown_arch(other)),
+    };
+    Ok(b)
+}
+
+/// Check that `image_size` suits `arch` (ViT: a multiple of the patch size).
+pub fn check_image_size(arch: &str, image_size: u32) -> Result<(), ModelError> {
+    let info = arch_info(arch).ok_or_else(|| ModelError::unknown_arch(arch))?;
+    if image_size == 0 || image_size % info.size_multiple != 0 {
+        return Err(ModelError::BadImageSize {
+            arch: info.name.to_string(),
+            size: image_size,
+            multiple: info.size_multiple,
+        });
     }
-    /// Logits `[B, C]`. `train` toggles dropout, drop-path and batch-norm
-    /// statistics; with `frozen_backbone`, norm layers of the backbone stay in
-    /// eval mode and no graph is recorded through the backbone.
-    pub fn forward(&self, _images: &Tensor, _metadata: &Tensor, _train: bool, _frozen_backbone: bool) -> Tensor {
-        unimplemented!("model zoo not built yet")
-    }
-    /// Layer id of a backbone variable for layer-wise lr decay (0 = stem,
-    /// `num_layers()` = head); `None` for non-backbone variables.
-    pub fn layer_id(&self, _var_name: &str) -> Option<usize> {
-        None
-    }
-    pub fn num_layers(&self) -> usize {
-        0
-    }
+    Ok(())
 }
 
-/// Load pretrained backbone weights (safetensors file or HF cache) into the
-/// variables under `backbone.`; the checkpoint's classifier head is ignored.
-pub fn load_pretrained(_vs: &mut nn::VarStore, _weights: &crate::spec::Weights) -> Result<(), ModelError> {
-    Err(ModelError::Other("model zoo not built yet".into()))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub fn cmd_embed(_a: &crate::cli::EmbedArgs) -> miette::Result<std::process::ExitCode> {
-    Err(miette::miette!("`exp embed` is not built yet"))
+    #[test]
+    fn every_arch_builds_with_its_declared_width() {
+        for &(name, _, dim, size) in ARCHS {
+            if !name.ends_with("_test") {
+                continue;
+            }
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let b = build_backbone(&vs.root(), name, 0.0).expect("known arch");
+            assert_eq!(b.feature_dim(), dim, "{name}");
+            let x = Tensor::zeros(
+                [2, 3, size as i64, size as i64],
+                (tch::Kind::Float, tch::Device::Cpu),
+            );
+            let y = b.forward_features(&x, false);
+            assert_eq!(y.size(), vec![2, dim], "{name}");
+        }
+    }
+
+    #[test]
+    fn alias_resolves_and_unknown_names_suggest() {
+        assert_eq!(
+            canonical_arch("dinov2_vits14"),
+            Some("vit_small_patch14_dinov2")
+        );
+        let err = build_backbone(
+            &nn::VarStore::new(tch::Device::Cpu).root(),
+            "convnextv2_tny",
+            0.0,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("convnextv2_tny"));
+        assert!(format!("{:?}", miette::Report::new(err)).contains("convnextv2_tiny"));
+    }
 }

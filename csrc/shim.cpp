@@ -1,0 +1,104 @@
+// Device switches libtorch has and tch does not expose: deterministic
+// algorithms, CUDA autocast with a chosen dtype, channels-last copies.
+//
+// Why a shim: tch's C wrapper (libtch) only toggles autocast with the default
+// fp16 dtype and has no memory-format argument; these few calls are stable
+// public ATen API. Every function catches C++ exceptions so none crosses the
+// C boundary; errors are returned as a heap string the caller frees.
+#include <ATen/ATen.h>
+#include <ATen/Context.h>
+#include <ATen/autocast_mode.h>
+
+#include <cstring>
+#include <string>
+
+namespace {
+char *copy_error(const std::exception &e) {
+  std::string msg = e.what();
+  char *out = static_cast<char *>(std::malloc(msg.size() + 1));
+  if (out != nullptr) {
+    std::memcpy(out, msg.c_str(), msg.size() + 1);
+  }
+  return out;
+}
+}  // namespace
+
+extern "C" {
+
+void exp_shim_free_error(char *err) { std::free(err); }
+
+// torch.use_deterministic_algorithms(on) + cudnn.deterministic = on and
+// cudnn.benchmark = !on.
+char *exp_shim_set_deterministic(int on) {
+  try {
+    at::globalContext().setDeterministicAlgorithms(on != 0, /*warn_only=*/false);
+    at::globalContext().setDeterministicCuDNN(on != 0);
+    at::globalContext().setBenchmarkCuDNN(on == 0);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return copy_error(e);
+  }
+}
+
+int exp_shim_deterministic_enabled() {
+  return at::globalContext().deterministicAlgorithms() ? 1 : 0;
+}
+
+// Enter a CUDA bf16 autocast region; the previous state is written to
+// `prev_enabled` / `prev_dtype` so `exp_shim_autocast_exit` can restore it.
+char *exp_shim_autocast_enter_bf16(int *prev_enabled, int *prev_dtype) {
+  try {
+    *prev_enabled = at::autocast::is_autocast_enabled(at::kCUDA) ? 1 : 0;
+    *prev_dtype = static_cast<int>(at::autocast::get_autocast_dtype(at::kCUDA));
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::increment_nesting();
+    return nullptr;
+  } catch (const std::exception &e) {
+    return copy_error(e);
+  }
+}
+
+char *exp_shim_autocast_exit(int prev_enabled, int prev_dtype) {
+  try {
+    // Why: the cast cache lives as long as the outermost region, as in
+    // torch.autocast.__exit__.
+    if (at::autocast::decrement_nesting() == 0) {
+      at::autocast::clear_cache();
+    }
+    at::autocast::set_autocast_enabled(at::kCUDA, prev_enabled != 0);
+    at::autocast::set_autocast_dtype(at::kCUDA, static_cast<at::ScalarType>(prev_dtype));
+    return nullptr;
+  } catch (const std::exception &e) {
+    return copy_error(e);
+  }
+}
+
+int exp_shim_autocast_enabled_cuda() {
+  return at::autocast::is_autocast_enabled(at::kCUDA) ? 1 : 0;
+}
+
+int exp_shim_autocast_dtype_cuda() {
+  return static_cast<int>(at::autocast::get_autocast_dtype(at::kCUDA));
+}
+
+// A new tensor (owned by the caller, freed by tch's at_free) holding `t` in
+// channels-last layout (4-d) or `t` itself for other ranks.
+char *exp_shim_channels_last(const at::Tensor *t, at::Tensor **out) {
+  try {
+    if (t->dim() == 4) {
+      *out = new at::Tensor(t->contiguous(at::MemoryFormat::ChannelsLast));
+    } else {
+      *out = new at::Tensor(*t);
+    }
+    return nullptr;
+  } catch (const std::exception &e) {
+    return copy_error(e);
+  }
+}
+
+int exp_shim_is_channels_last(const at::Tensor *t) {
+  return t->is_contiguous(at::MemoryFormat::ChannelsLast) ? 1 : 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,185 @@
+//! Device-side switches tch does not expose — deterministic algorithms, bf16
+//! autocast on CUDA, channels-last memory format — reached through the small
+//! C++ shim in `csrc/shim.cpp` (compiled by `build.rs` against libtorch's
+//! headers).
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use tch::{nn, Tensor};
+
+/// c10's `ScalarType::BFloat16`.
+const SCALAR_TYPE_BF16: c_int = 15;
+
+// The C-side tensor type is `at::Tensor`, the same object tch's raw pointers
+// point at.
+extern "C" {
+    fn exp_shim_free_error(err: *mut c_char);
+    fn exp_shim_set_deterministic(on: c_int) -> *mut c_char;
+    fn exp_shim_deterministic_enabled() -> c_int;
+    fn exp_shim_autocast_enter_bf16(
+        prev_enabled: *mut c_int,
+        prev_dtype: *mut c_int,
+    ) -> *mut c_char;
+    fn exp_shim_autocast_exit(prev_enabled: c_int, prev_dtype: c_int) -> *mut c_char;
+    fn exp_shim_autocast_enabled_cuda() -> c_int;
+    fn exp_shim_autocast_dtype_cuda() -> c_int;
+    fn exp_shim_channels_last(t: *const c_void, out: *mut *mut c_void) -> *mut c_char;
+    fn exp_shim_is_channels_last(t: *const c_void) -> c_int;
+}
+
+/// Turn a shim error string into a `Result`, freeing it.
+fn check(err: *mut c_char) -> Result<(), String> {
+    if err.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null return is a NUL-terminated string malloc'ed by the
+    // shim, freed exactly once here.
+    let msg = unsafe { CStr::from_ptr(err) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: see above.
+    unsafe { exp_shim_free_error(err) };
+    Err(msg)
+}
+
+/// `torch.use_deterministic_algorithms(on)` plus cuDNN determinism (and
+/// cuDNN benchmarking off while on). Also sets `CUBLAS_WORKSPACE_CONFIG`,
+/// which deterministic cuBLAS needs, unless the user set it.
+pub fn try_set_deterministic(on: bool) -> Result<(), String> {
+    if on && std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
+        // Why here: cuBLAS reads it when its handle is created, i.e. before
+        // the first CUDA matmul, which has not happened when this is called.
+        std::env::set_var("CUBLAS_WORKSPACE_CONFIG", ":4096:8");
+    }
+    // SAFETY: plain call, no pointers.
+    check(unsafe { exp_shim_set_deterministic(c_int::from(on)) })
+}
+
+/// `torch.use_deterministic_algorithms(on)` plus cuDNN determinism.
+pub fn set_deterministic(on: bool) {
+    if let Err(e) = try_set_deterministic(on) {
+        // Why not fail: determinism is a reproducibility aid; libtorch only
+        // throws here when it is built without the feature.
+        eprintln!("exp: warning: cannot set deterministic algorithms: {e}");
+    }
+}
+
+/// Whether deterministic algorithms are on.
+pub fn deterministic_enabled() -> bool {
+    // SAFETY: plain call, no pointers.
+    unsafe { exp_shim_deterministic_enabled() != 0 }
+}
+
+/// Restores the CUDA autocast state on drop (also when `f` panics).
+struct AutocastGuard {
+    prev_enabled: c_int,
+    prev_dtype: c_int,
+}
+
+impl Drop for AutocastGuard {
+    fn drop(&mut self) {
+        // SAFETY: plain call, no pointers.
+        if let Err(e) = check(unsafe { exp_shim_autocast_exit(self.prev_enabled, self.prev_dtype) })
+        {
+            eprintln!("exp: warning: cannot leave autocast: {e}");
+        }
+    }
+}
+
+/// Run `f` under CUDA autocast with bf16 when `enabled` (what
+/// `torch.autocast("cuda", dtype=torch.bfloat16)` does). CPU tensors are
+/// unaffected, so on CPU this is f32 whatever `enabled` says.
+pub fn autocast_bf16<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
+    if !enabled {
+        return f();
+    }
+    let (mut prev_enabled, mut prev_dtype) = (0, 0);
+    // SAFETY: both out-pointers point at live locals.
+    if let Err(e) =
+        check(unsafe { exp_shim_autocast_enter_bf16(&mut prev_enabled, &mut prev_dtype) })
+    {
+        eprintln!("exp: warning: cannot enter bf16 autocast, running in f32: {e}");
+        return f();
+    }
+    let _guard = AutocastGuard {
+        prev_enabled,
+        prev_dtype,
+    };
+    f()
+}
+
+/// Whether CUDA autocast is on with bf16 (for tests and logs).
+pub fn autocast_bf16_active() -> bool {
+    // SAFETY: plain calls, no pointers.
+    unsafe {
+        exp_shim_autocast_enabled_cuda() != 0 && exp_shim_autocast_dtype_cuda() == SCALAR_TYPE_BF16
+    }
+}
+
+/// A copy of an NCHW tensor in channels-last memory format (other ranks are
+/// returned as they are).
+pub fn to_channels_last(t: &Tensor) -> Tensor {
+    let mut out: *mut c_void = std::ptr::null_mut();
+    // SAFETY: `t.as_ptr()` is a live at::Tensor; `out` receives a new heap
+    // at::Tensor whose ownership passes to the returned tch Tensor.
+    match check(unsafe { exp_shim_channels_last(t.as_ptr().cast(), &mut out) }) {
+        // SAFETY: `out` is the fresh at::Tensor the shim allocated.
+        Ok(()) if !out.is_null() => unsafe { Tensor::from_ptr(out.cast()) },
+        Ok(()) => t.shallow_clone(),
+        Err(e) => {
+            eprintln!("exp: warning: channels-last conversion failed, keeping NCHW: {e}");
+            t.shallow_clone()
+        }
+    }
+}
+
+/// Whether `t` is contiguous in channels-last order.
+pub fn is_channels_last(t: &Tensor) -> bool {
+    // SAFETY: `t.as_ptr()` is a live at::Tensor.
+    unsafe { exp_shim_is_channels_last(t.as_ptr().cast()) != 0 }
+}
+
+/// Put every 4-d variable of `vs` (convolution weights) in channels-last
+/// layout, so cuDNN runs NHWC kernels end to end with channels-last inputs.
+pub fn vs_to_channels_last(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        for (_, mut var) in vs.variables() {
+            if var.dim() == 4 {
+                let cl = to_channels_last(&var);
+                var.set_data(&cl);
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn channels_last_copy_keeps_values_and_changes_strides() {
+        let t = Tensor::arange(2 * 3 * 4 * 5, (Kind::Float, Device::Cpu)).reshape([2, 3, 4, 5]);
+        assert!(!is_channels_last(&t));
+        let cl = to_channels_last(&t);
+        assert!(is_channels_last(&cl));
+        assert_eq!(cl.stride(), vec![60, 1, 15, 3]);
+        assert_eq!(f64::try_from((&cl - &t).abs().max()).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn autocast_region_sets_bf16_and_restores_the_previous_state() {
+        assert!(!autocast_bf16_active());
+        let inside = autocast_bf16(true, autocast_bf16_active);
+        assert!(inside);
+        assert!(!autocast_bf16_active());
+        assert!(!autocast_bf16(false, autocast_bf16_active));
+    }
+
+    #[test]
+    fn deterministic_switch_round_trips() {
+        set_deterministic(true);
+        assert!(deterministic_enabled());
+        set_deterministic(false);
+        assert!(!deterministic_enabled());
+    }
+}
