@@ -1,5 +1,298 @@
-//! Lints: one module per rule. (Being built: issue 2.)
+//! Lints: checks of a well-typed pipeline against what the field knows
+//! (recipes that diverge, leaking splits, test sets too small to rank...).
+//! One module per rule; each has a stable code, What / Why / Example docs
+//! (`exp explain CODE`) and a `check` function.
+//!
+//! Severity: warnings, except `split_leakage`, `subset_exceeds_split` and
+//! `unknown_column`, which are errors because the run would be meaningless or
+//! fail (see docs/diagnostics.md).
 
-pub fn cmd_explain(_a: &crate::cli::ExplainArgs) -> miette::Result<std::process::ExitCode> {
-    Err(miette::miette!("`exp explain` is not built yet"))
+pub mod data_checks;
+pub mod dinov2_image_size;
+pub mod diverging_recipe;
+pub mod layer_decay_on_cnn;
+pub mod split_leakage;
+pub mod unused_declaration;
+pub mod warmup_exceeds_budget;
+
+use crate::lang::ast::ExprKind;
+use crate::lang::check::Checked;
+use crate::lang::diag::Diag;
+use crate::lang::resolve::Env;
+use crate::lang::span::Span;
+use crate::lang::CheckOptions;
+use miette::{Diagnostic, SourceSpan};
+use std::process::ExitCode;
+use thiserror::Error;
+
+/// What every rule sees.
+pub struct LintCtx<'a> {
+    pub env: &'a Env,
+    pub checked: &'a Checked,
+    pub opts: CheckOptions,
+}
+
+impl LintCtx<'_> {
+    /// Span of the value of `field` in declaration `decl`, else its name.
+    pub fn field_span(&self, decl: &str, field: &str) -> Option<Span> {
+        let info = self.checked.info.get(decl)?;
+        Some(info.fields.get(field).copied().unwrap_or(info.name_span))
+    }
+
+    /// Span of the reference `name` inside sweep field `field` (the list item),
+    /// else of the whole field value.
+    pub fn sweep_ref_span(&self, sweep: &str, field: &str, name: &str) -> Option<Span> {
+        let m = self.env.merged.get(sweep)?;
+        let f = m.field(field)?;
+        let found = match &f.value.kind {
+            ExprKind::List(items) => items.iter().find_map(|i| match &i.kind {
+                ExprKind::Ref(id) if id.name == name => Some(id.span),
+                _ => None,
+            }),
+            ExprKind::Ref(id) if id.name == name => Some(id.span),
+            _ => None,
+        };
+        Some(found.unwrap_or(f.value.span))
+    }
+
+    /// The sweeps whose declaration is not in the standard library.
+    pub fn user_sweeps(&self) -> impl Iterator<Item = &crate::spec::SweepSpec> {
+        self.checked
+            .pipeline
+            .sweeps
+            .values()
+            .filter(|s| self.checked.info.get(&s.name).is_some_and(|i| !i.is_std))
+    }
+}
+
+/// The lint diagnostics: one variant per rule.
+#[derive(Debug, Error, Diagnostic)]
+pub enum LintWarning {
+    #[error("recipe `{recipe}` is known to diverge on `{backbone}` ({family}): RMSprop at finetune_lr {lr}")]
+    #[diagnostic(code(exp::lint::diverging_recipe), severity(Warning), help("{help}"))]
+    DivergingRecipe {
+        recipe: String,
+        backbone: String,
+        family: String,
+        lr: String,
+        #[label("this recipe × `{backbone}`")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("image_size {size} of data `{data}` is not a multiple of 14, the patch size of `{backbone}`")]
+    #[diagnostic(code(exp::lint::dinov2_image_size), severity(Warning), help("{help}"))]
+    Dinov2ImageSize {
+        size: u32,
+        data: String,
+        backbone: String,
+        #[label("not a multiple of 14")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("warmup of recipe `{recipe}` ({warmup}) is as long as the whole budget `{budget}` ({total})")]
+    #[diagnostic(
+        code(exp::lint::warmup_exceeds_budget),
+        severity(Warning),
+        help("{help}")
+    )]
+    WarmupExceedsBudget {
+        recipe: String,
+        warmup: String,
+        budget: String,
+        total: String,
+        #[label("warmup never finishes")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("recipe `{recipe}` selects checkpoints on split \"{split}\", which score `{score}` reports on")]
+    #[diagnostic(code(exp::lint::split_leakage), severity(Error), help("{help}"))]
+    SplitLeakage {
+        recipe: String,
+        score: String,
+        split: String,
+        #[label("selection / early stopping on the scored split")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("recipe `{recipe}` sets layer_decay, but `{backbone}` is a CNN")]
+    #[diagnostic(code(exp::lint::layer_decay_on_cnn), severity(Warning), help("{help}"))]
+    LayerDecayOnCnn {
+        recipe: String,
+        backbone: String,
+        #[label("layer-wise lr decay")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("{kind} `{name}` is not used by any sweep")]
+    #[diagnostic(code(exp::lint::unused_declaration), severity(Warning), help("{help}"))]
+    UnusedDeclaration {
+        kind: String,
+        name: String,
+        #[label("declared here, never used")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("budget `{budget}` asks for {asked} {split} samples, but data `{data}` has {have}")]
+    #[diagnostic(code(exp::lint::subset_exceeds_split), severity(Error), help("{help}"))]
+    SubsetExceedsSplit {
+        budget: String,
+        data: String,
+        split: String,
+        asked: u64,
+        have: usize,
+        #[label("larger than the split")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("data `{data}`: {message} ({location})")]
+    #[diagnostic(code(exp::lint::missing_images), severity(Warning), help("{help}"))]
+    MissingImages {
+        data: String,
+        message: String,
+        location: String,
+        #[label("{problem_code}")]
+        span: SourceSpan,
+        problem_code: String,
+        help: String,
+    },
+    #[error("column `{column}` is not in the manifest of data `{data}`")]
+    #[diagnostic(code(exp::lint::unknown_column), severity(Error), help("{help}"))]
+    UnknownColumn {
+        column: String,
+        data: String,
+        #[label("no such column")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("the {split} split of `{data}` has {n} images: top-1 is only known to ±{half_width} points (95%)")]
+    #[diagnostic(code(exp::lint::test_split_power), severity(Warning), help("{help}"))]
+    TestSplitPower {
+        split: String,
+        data: String,
+        n: usize,
+        half_width: String,
+        #[label("too small to rank {cells} cells")]
+        span: SourceSpan,
+        cells: usize,
+        help: String,
+    },
+}
+
+/// A lint rule's documentation.
+pub struct RuleDoc {
+    pub code: &'static str,
+    /// What it does / Why is this bad / Example, in Markdown.
+    pub doc: &'static str,
+}
+
+/// Every rule, for `exp explain` and docs.
+pub const RULES: &[RuleDoc] = &[
+    RuleDoc {
+        code: diverging_recipe::CODE,
+        doc: diverging_recipe::DOC,
+    },
+    RuleDoc {
+        code: dinov2_image_size::CODE,
+        doc: dinov2_image_size::DOC,
+    },
+    RuleDoc {
+        code: warmup_exceeds_budget::CODE,
+        doc: warmup_exceeds_budget::DOC,
+    },
+    RuleDoc {
+        code: split_leakage::CODE,
+        doc: split_leakage::DOC,
+    },
+    RuleDoc {
+        code: layer_decay_on_cnn::CODE,
+        doc: layer_decay_on_cnn::DOC,
+    },
+    RuleDoc {
+        code: unused_declaration::CODE,
+        doc: unused_declaration::DOC,
+    },
+    RuleDoc {
+        code: data_checks::SUBSET_CODE,
+        doc: data_checks::SUBSET_DOC,
+    },
+    RuleDoc {
+        code: data_checks::MISSING_CODE,
+        doc: data_checks::MISSING_DOC,
+    },
+    RuleDoc {
+        code: data_checks::COLUMN_CODE,
+        doc: data_checks::COLUMN_DOC,
+    },
+    RuleDoc {
+        code: data_checks::POWER_CODE,
+        doc: data_checks::POWER_DOC,
+    },
+];
+
+/// Run every rule (the data rules only with `--data`).
+pub fn run(env: &Env, checked: &Checked, opts: CheckOptions) -> Vec<Diag> {
+    let ctx = LintCtx { env, checked, opts };
+    let mut out = Vec::new();
+    out.extend(diverging_recipe::check(&ctx));
+    out.extend(dinov2_image_size::check(&ctx));
+    out.extend(warmup_exceeds_budget::check(&ctx));
+    out.extend(split_leakage::check(&ctx));
+    out.extend(layer_decay_on_cnn::check(&ctx));
+    out.extend(unused_declaration::check(&ctx));
+    if opts.data {
+        out.extend(data_checks::check(&ctx));
+    }
+    out
+}
+
+/// Documentation of a code: a lint rule's full docs or an error's entry.
+pub fn explain(code: &str) -> Option<String> {
+    let code = code.trim();
+    let full = if code.starts_with("exp::") {
+        code.to_string()
+    } else {
+        format!("exp::lint::{code}")
+    };
+    if let Some(r) = RULES.iter().find(|r| r.code == full) {
+        return Some(format!("{}\n\n{}", r.code, r.doc.trim()));
+    }
+    let full = if code.starts_with("exp::") {
+        code.to_string()
+    } else {
+        code.to_string()
+    };
+    crate::lang::error::ERROR_DOCS
+        .iter()
+        .find(|(c, _)| *c == full || c.rsplit("::").next() == Some(full.as_str()))
+        .map(|(c, d)| format!("{c}\n\n{}", d.trim()))
+}
+
+/// Every documented code (lints and errors).
+pub fn all_codes() -> Vec<&'static str> {
+    let mut v: Vec<&str> = crate::lang::error::ERROR_DOCS
+        .iter()
+        .map(|(c, _)| *c)
+        .collect();
+    v.extend(RULES.iter().map(|r| r.code));
+    v
+}
+
+pub fn cmd_explain(a: &crate::cli::ExplainArgs) -> miette::Result<ExitCode> {
+    match explain(&a.code) {
+        Some(text) => {
+            println!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let codes = all_codes();
+            let help = crate::lang::suggest::help(&a.code, codes.iter().copied(), "known codes");
+            eprintln!("exp explain: unknown code `{}`; {help}", a.code);
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// Deduplicate on a key: rules report each (recipe, backbone) pair once.
+pub(crate) fn once<K: Ord + Clone>(seen: &mut std::collections::BTreeSet<K>, k: K) -> bool {
+    seen.insert(k)
 }

@@ -1,0 +1,592 @@
+//! Name resolution: read the root file and everything it `use`s (stdlib
+//! modules and relative files), build one namespace of declarations, apply
+//! `extends` (with dotted overrides) and `--set` overrides.
+//!
+//! The result is one [`Merged`] declaration per name: its fields after
+//! inheritance, each value still an AST expression with its span (in whichever
+//! file wrote it), ready for the typed checker.
+
+use super::ast::{self, Arg, Decl, DeclKind, Expr, ExprKind, Ident, Item, UseTarget};
+use super::diag::Diag;
+use super::error::{CheckError, ResolveError};
+use super::parse;
+use super::span::{FileId, SourceFile, Sources, Span};
+use super::stdlib;
+use super::suggest;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A declaration after `extends` and overrides.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub kind: DeclKind,
+    pub name: Ident,
+    pub extends: Option<Ident>,
+    pub fields: Vec<MergedField>,
+    pub doc: Option<String>,
+    pub span: Span,
+    pub is_std: bool,
+}
+
+impl Merged {
+    pub fn field(&self, name: &str) -> Option<&MergedField> {
+        self.fields.iter().find(|f| f.name.name == name)
+    }
+}
+
+/// One top-level field: its name where it was (last) set, and its value.
+#[derive(Debug, Clone)]
+pub struct MergedField {
+    pub name: Ident,
+    pub value: Expr,
+}
+
+/// Everything the checker needs after resolution.
+#[derive(Debug, Default)]
+pub struct Env {
+    pub sources: Sources,
+    /// Parsed files, root first.
+    pub files: Vec<(FileId, ast::File)>,
+    pub root: FileId,
+    /// Declarations by name, with the file that declares them.
+    pub decls: BTreeMap<String, (FileId, Decl)>,
+    pub merged: BTreeMap<String, Merged>,
+    /// The root file's `seed` (possibly overridden by `--set seed=N`).
+    pub seed: Option<Expr>,
+    /// Declarations named by `extends`.
+    pub extended: BTreeSet<String>,
+}
+
+impl Env {
+    pub fn is_std(&self, file: FileId) -> bool {
+        self.sources.get(file).is_some_and(|f| f.is_std)
+    }
+
+    /// Directory that relative paths in `file` resolve against.
+    pub fn base_dir(&self, file: FileId) -> PathBuf {
+        match self.sources.get(file).and_then(|f| f.path.as_ref()) {
+            Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
+            None => PathBuf::new(),
+        }
+    }
+}
+
+/// Read, parse and resolve a root source. `sets` are `--set PATH=VALUE`.
+pub fn resolve(root: SourceFile, sets: &[String], diags: &mut Vec<Diag>) -> Env {
+    let mut env = Env::default();
+    let mut r = Resolver {
+        env: &mut env,
+        diags,
+        stack: Vec::new(),
+        loaded: HashMap::new(),
+    };
+    let root_id = r.load(root);
+    r.env.root = root_id;
+    r.collect();
+    r.merge_all();
+    r.apply_sets(sets);
+    env
+}
+
+struct Resolver<'a> {
+    env: &'a mut Env,
+    diags: &'a mut Vec<Diag>,
+    /// Files being loaded (for `use` cycles): key and display name.
+    stack: Vec<String>,
+    /// Loaded files by key (canonical path or module name).
+    loaded: HashMap<String, FileId>,
+}
+
+fn file_key(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
+
+impl Resolver<'_> {
+    fn load(&mut self, source: SourceFile) -> FileId {
+        let key = match &source.path {
+            Some(p) => file_key(p),
+            None => source.name.clone(),
+        };
+        let text = source.text.clone();
+        let id = self.env.sources.add(source);
+        self.loaded.insert(key.clone(), id);
+        self.stack.push(key);
+        let (file, mut diags) = parse::parse_source(&text, id);
+        self.diags.append(&mut diags);
+        let uses: Vec<ast::UseItem> = file
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Use(u) => Some(u.clone()),
+                _ => None,
+            })
+            .collect();
+        let pos = self.env.files.len();
+        self.env.files.push((id, file));
+        for u in uses {
+            self.use_item(id, &u);
+        }
+        let _ = pos;
+        self.stack.pop();
+        id
+    }
+
+    fn use_item(&mut self, from: FileId, u: &ast::UseItem) {
+        match &u.target {
+            UseTarget::Module(m) => {
+                let Some(text) = stdlib::module(m) else {
+                    let help = suggest::help(m, stdlib::names(), "modules");
+                    self.diags.push(Diag::new(
+                        from,
+                        ResolveError::UnknownModule {
+                            module: m.clone(),
+                            span: u.target_span.into(),
+                            help,
+                        },
+                    ));
+                    return;
+                };
+                if self.loaded.contains_key(m.as_str()) {
+                    return;
+                }
+                self.load(SourceFile {
+                    name: m.clone(),
+                    path: None,
+                    text: Arc::from(text),
+                    is_std: true,
+                });
+            }
+            UseTarget::File(rel) => {
+                let base = self.env.base_dir(from);
+                let path = base.join(rel);
+                let key = file_key(&path);
+                if let Some(pos) = self.stack.iter().position(|k| *k == key) {
+                    let mut chain: Vec<String> =
+                        self.stack[pos..].iter().map(|k| short_name(k)).collect();
+                    chain.push(short_name(&key));
+                    self.diags.push(Diag::new(
+                        from,
+                        ResolveError::UseCycle {
+                            chain: chain.join(" → "),
+                            span: u.target_span.into(),
+                        },
+                    ));
+                    return;
+                }
+                if self.loaded.contains_key(&key) {
+                    return;
+                }
+                match std::fs::read(&path) {
+                    Ok(bytes) => {
+                        let text = String::from_utf8_lossy(&bytes).into_owned();
+                        let name = path.to_string_lossy().into_owned();
+                        self.load(SourceFile {
+                            name,
+                            path: Some(path),
+                            text: Arc::from(text),
+                            is_std: false,
+                        });
+                    }
+                    Err(e) => self.diags.push(Diag::new(
+                        from,
+                        ResolveError::UnreadableFile {
+                            path: path.to_string_lossy().into_owned(),
+                            reason: e.to_string(),
+                            span: u.target_span.into(),
+                        },
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Build the namespace; report duplicates and the root's duplicate `seed`.
+    fn collect(&mut self) {
+        let root = self.env.root;
+        let mut seed_span: Option<Span> = None;
+        let files = std::mem::take(&mut self.env.files);
+        for (fid, file) in &files {
+            for item in &file.items {
+                match item {
+                    Item::Decl(d) => {
+                        if let Some((first_file, first)) = self.env.decls.get(&d.name.name) {
+                            let first_span =
+                                (*first_file == *fid).then_some(first.name.span.into());
+                            let where_ = self
+                                .env
+                                .sources
+                                .get(*first_file)
+                                .map(|f| f.name.clone())
+                                .unwrap_or_default();
+                            let (fl, _) = self
+                                .env
+                                .sources
+                                .line_col(*first_file, first.name.span.start);
+                            let help = if self.env.is_std(*first_file) {
+                                format!("`{}` is already declared in {where_}; pick another name, or `extends {}` to build on it", d.name.name, d.name.name)
+                            } else {
+                                format!("the first declaration is in {where_} line {fl}; names are shared by every kind and every file, so rename one")
+                            };
+                            self.diags.push(Diag::new(
+                                *fid,
+                                ResolveError::DuplicateDeclaration {
+                                    name: d.name.name.clone(),
+                                    span: d.name.span.into(),
+                                    first: first_span,
+                                    help,
+                                },
+                            ));
+                        } else {
+                            self.env
+                                .decls
+                                .insert(d.name.name.clone(), (*fid, d.clone()));
+                        }
+                    }
+                    Item::Seed(s) if *fid == root => {
+                        if let Some(first) = seed_span {
+                            self.diags.push(Diag::new(
+                                *fid,
+                                CheckError::DuplicateField {
+                                    field: "seed".into(),
+                                    span: s.span.into(),
+                                    first: Some(first.into()),
+                                },
+                            ));
+                        } else {
+                            seed_span = Some(s.span);
+                            self.env.seed = Some(s.value.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.env.files = files;
+    }
+
+    fn merge_all(&mut self) {
+        let names: Vec<String> = self.env.decls.keys().cloned().collect();
+        let mut visiting = Vec::new();
+        for n in names {
+            self.merged(&n, &mut visiting);
+        }
+    }
+
+    /// Merge one declaration (memoised). `None` when it cannot be built.
+    fn merged(&mut self, name: &str, visiting: &mut Vec<String>) -> Option<Merged> {
+        if let Some(m) = self.env.merged.get(name) {
+            return Some(m.clone());
+        }
+        let (fid, decl) = self.env.decls.get(name)?.clone();
+        if visiting.iter().any(|v| v == name) {
+            return None;
+        }
+        visiting.push(name.to_string());
+        let mut fields: Vec<MergedField> = Vec::new();
+        let mut base_ok = true;
+        if let Some(ext) = &decl.extends {
+            self.env.extended.insert(ext.name.clone());
+            match self.env.decls.get(&ext.name).cloned() {
+                None => {
+                    base_ok = false;
+                    let help = self.name_help(&ext.name, Some(decl.kind));
+                    self.diags.push(Diag::new(
+                        fid,
+                        ResolveError::UnknownName {
+                            name: ext.name.clone(),
+                            expected: decl.kind.keyword().to_string(),
+                            span: ext.span.into(),
+                            help,
+                        },
+                    ));
+                }
+                Some((pfid, parent)) if parent.kind != decl.kind => {
+                    base_ok = false;
+                    self.diags.push(Diag::new(
+                        fid,
+                        ResolveError::WrongKind {
+                            name: ext.name.clone(),
+                            expected: decl.kind.keyword().into(),
+                            found: parent.kind.keyword().into(),
+                            span: ext.span.into(),
+                            decl: (pfid == fid).then_some(parent.name.span.into()),
+                            help: format!(
+                                "a {} can only extend another {}",
+                                decl.kind.keyword(),
+                                decl.kind.keyword()
+                            ),
+                        },
+                    ));
+                }
+                Some(_) => {
+                    if let Some(pos) = visiting.iter().position(|v| *v == ext.name) {
+                        base_ok = false;
+                        let mut chain: Vec<String> = visiting[pos..].to_vec();
+                        chain.push(ext.name.clone());
+                        self.diags.push(Diag::new(
+                            fid,
+                            ResolveError::ExtendsCycle {
+                                chain: chain.join(" → "),
+                                span: ext.span.into(),
+                            },
+                        ));
+                    } else {
+                        match self.merged(&ext.name, visiting) {
+                            Some(p) => fields = p.fields,
+                            None => base_ok = false,
+                        }
+                    }
+                }
+            }
+        }
+        let mut local: HashMap<String, Span> = HashMap::new();
+        for f in &decl.fields {
+            if f.path.len() == 1 {
+                let n = &f.path[0];
+                if let Some(first) = local.get(&n.name) {
+                    self.diags.push(Diag::new(
+                        fid,
+                        CheckError::DuplicateField {
+                            field: n.name.clone(),
+                            span: n.span.into(),
+                            first: Some((*first).into()),
+                        },
+                    ));
+                    continue;
+                }
+                local.insert(n.name.clone(), n.span);
+                set_field(&mut fields, n.clone(), f.value.clone());
+            } else if let Err(help) = apply_override(&mut fields, &f.path, f.value.clone()) {
+                if base_ok {
+                    self.diags.push(Diag::new(
+                        fid,
+                        ResolveError::OverrideWithoutBase {
+                            path: f.path_string(),
+                            decl: decl.name.name.clone(),
+                            span: f.path_span().into(),
+                            help,
+                        },
+                    ));
+                }
+            }
+        }
+        visiting.pop();
+        let m = Merged {
+            kind: decl.kind,
+            name: decl.name.clone(),
+            extends: decl.extends.clone(),
+            fields,
+            doc: decl.doc.clone(),
+            span: decl.span,
+            is_std: self.env.is_std(fid),
+        };
+        self.env.merged.insert(name.to_string(), m.clone());
+        Some(m)
+    }
+
+    /// Help for an unknown name: a near name of the right kind, or the stdlib
+    /// module that declares it.
+    fn name_help(&self, name: &str, kind: Option<DeclKind>) -> String {
+        name_help(self.env, name, kind)
+    }
+
+    fn apply_sets(&mut self, sets: &[String]) {
+        for (i, arg) in sets.iter().enumerate() {
+            let fid = self.env.sources.add(SourceFile {
+                name: format!("--set #{}", i + 1),
+                path: None,
+                text: Arc::from(arg.as_str()),
+                is_std: false,
+            });
+            let (path, value) = match parse::parse_set(arg, fid) {
+                Ok(r) => r,
+                Err(mut d) => {
+                    self.diags.append(&mut d);
+                    continue;
+                }
+            };
+            let bad = |reason: &str, span: Span, help: String| {
+                Diag::new(
+                    fid,
+                    CheckError::BadOverride {
+                        arg: arg.clone(),
+                        reason: reason.into(),
+                        span: span.into(),
+                        help,
+                    },
+                )
+            };
+            if path.len() == 1 && path[0].name == "seed" {
+                self.env.seed = Some(value);
+                continue;
+            }
+            let (name, rest) = match DeclKind::from_keyword(&path[0].name) {
+                Some(kind) if path.len() >= 3 => {
+                    if let Some(m) = self.env.merged.get(&path[1].name) {
+                        if m.kind != kind {
+                            let help = format!(
+                                "`{}` is a {}; write `{}.{}...`",
+                                path[1].name,
+                                m.kind.keyword(),
+                                m.kind.keyword(),
+                                path[1].name
+                            );
+                            self.diags
+                                .push(bad("wrong declaration kind", path[0].span, help));
+                            continue;
+                        }
+                    }
+                    (&path[1], &path[2..])
+                }
+                _ => (&path[0], &path[1..]),
+            };
+            let Some(m) = self.env.merged.get_mut(&name.name) else {
+                let help = name_help(self.env, &name.name, None);
+                self.diags.push(bad("no such declaration", name.span, help));
+                continue;
+            };
+            if rest.is_empty() {
+                let help = format!("name a field: `--set {}.FIELD=VALUE`", name.name);
+                self.diags.push(bad("no field named", name.span, help));
+                continue;
+            }
+            if rest.len() == 1 {
+                set_field(&mut m.fields, rest[0].clone(), value);
+            } else if let Err(help) = apply_override(&mut m.fields, rest, value) {
+                self.diags
+                    .push(bad("nothing to override", rest[0].span, help));
+            }
+        }
+    }
+}
+
+/// Help text for an unknown declaration name.
+pub fn name_help(env: &Env, name: &str, kind: Option<DeclKind>) -> String {
+    let candidates: Vec<&str> = env
+        .merged
+        .iter()
+        .chain(std::iter::empty())
+        .filter(|(_, m)| kind.is_none_or(|k| m.kind == k))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let cands: Vec<&str> = if candidates.is_empty() {
+        env.decls
+            .iter()
+            .filter(|(_, (_, d))| kind.is_none_or(|k| d.kind == k))
+            .map(|(n, _)| n.as_str())
+            .collect()
+    } else {
+        candidates
+    };
+    if let Some(c) = suggest::closest(name, cands.iter().copied()) {
+        return format!("did you mean `{c}`?");
+    }
+    for (module, text) in stdlib::MODULES {
+        let (f, _) = parse::parse_source(text, 0);
+        for item in &f.items {
+            if let Item::Decl(d) = item {
+                if d.name.name == name {
+                    return format!("`{name}` is declared in {module}: add `use {module}` at the top of the file");
+                }
+            }
+        }
+    }
+    suggest::help(
+        name,
+        cands.iter().copied(),
+        &format!("declared {}s", kind.map_or("name", |k| k.keyword())),
+    )
+}
+
+fn short_name(key: &str) -> String {
+    Path::new(key)
+        .file_name()
+        .map_or(key.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Set (or add) a top-level field.
+fn set_field(fields: &mut Vec<MergedField>, name: Ident, value: Expr) {
+    if let Some(f) = fields.iter_mut().find(|f| f.name.name == name.name) {
+        f.name = name;
+        f.value = value;
+    } else {
+        fields.push(MergedField { name, value });
+    }
+}
+
+/// Apply a dotted override `a.b.c = value` to inherited fields. `Err(help)`
+/// when there is nothing at `a` (or below) to override.
+fn apply_override(fields: &mut [MergedField], path: &[Ident], value: Expr) -> Result<(), String> {
+    let Some(top) = fields.iter_mut().find(|f| f.name.name == path[0].name) else {
+        return Err(format!(
+            "`{}` is not set here or inherited, so `{}` has nothing to change; set the whole `{}` instead",
+            path[0].name,
+            path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join("."),
+            path[0].name
+        ));
+    };
+    set_in(&mut top.value, &path[1..], value)
+}
+
+fn set_in(expr: &mut Expr, path: &[Ident], value: Expr) -> Result<(), String> {
+    let Some(seg) = path.first() else {
+        *expr = value;
+        return Ok(());
+    };
+    if let ExprKind::Ref(id) = &expr.kind {
+        // `schedule = cosine` then `schedule.min_lr_ratio = 0.1`: a bare name
+        // is a call without arguments.
+        expr.kind = ExprKind::Call {
+            name: id.clone(),
+            args: Vec::new(),
+        };
+    }
+    match &mut expr.kind {
+        ExprKind::Call { args, .. } => {
+            if let Some(a) = args
+                .iter_mut()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.name == seg.name))
+            {
+                return set_in(&mut a.value, &path[1..], value);
+            }
+            if path.len() == 1 {
+                let span = seg.span.join(value.span);
+                args.push(Arg {
+                    name: Some(seg.clone()),
+                    value,
+                    span,
+                });
+                return Ok(());
+            }
+            Err(format!("`{}` is not an argument there", seg.name))
+        }
+        ExprKind::Record(fields) => {
+            if let Some(f) = fields
+                .iter_mut()
+                .find(|f| f.path.len() == 1 && f.path[0].name == seg.name)
+            {
+                return set_in(&mut f.value, &path[1..], value);
+            }
+            if path.len() == 1 {
+                let span = seg.span.join(value.span);
+                fields.push(ast::Field {
+                    path: vec![seg.clone()],
+                    value,
+                    doc: None,
+                    span,
+                });
+                return Ok(());
+            }
+            Err(format!("`{}` is not a field there", seg.name))
+        }
+        other => Err(format!(
+            "the value being overridden is {}, which has no field `{}`",
+            other.describe(),
+            seg.name
+        )),
+    }
+}

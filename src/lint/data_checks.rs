@@ -1,0 +1,258 @@
+//! The `--data` rules: checks that need the manifest or image folder, read
+//! through [`crate::data::inspect`] (headers only, no full decode).
+//! `subset_exceeds_split`, `missing_images`, `unknown_column`,
+//! `test_split_power`.
+
+use super::{LintCtx, LintWarning};
+use crate::lang::diag::Diag;
+use crate::lang::error::CheckError;
+use crate::spec::DataSource;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const SUBSET_CODE: &str = "exp::lint::subset_exceeds_split";
+pub const SUBSET_DOC: &str = r#"
+## What it does
+With `--data`: reports an **error** when a budget's `train` or `val` sample
+cap is larger than that split of a data set it is used with.
+
+## Why is this bad
+The subset would be the whole split, so the budget does not mean what it
+says, and two data sets under "the same" budget train on different amounts.
+
+## Example
+```
+budget screen { train = 24_000 samples  finetune = 4 epochs }
+// data with 10_000 train rows: error
+```
+Lower the cap or drop it (`train` absent = the full split).
+"#;
+
+pub const MISSING_CODE: &str = "exp::lint::missing_images";
+pub const MISSING_DOC: &str = r#"
+## What it does
+With `--data`: lists the problems the data module finds in a data set
+without decoding it — image files that are missing or whose header does not
+parse, unknown labels, duplicate paths, bad rows, empty splits — each with
+the file or manifest row.
+
+## Why is this bad
+A missing image fails the run hours in (`on_bad_image = fail`) or silently
+shrinks a split (`skip`). Finding it before any GPU time is cheap.
+
+## Example
+```
+data derm { manifest = "derm/manifest.csv" }   // a row names images/x.jpg, absent
+```
+Fix the manifest or the files; or set `on_bad_image = skip` knowingly.
+"#;
+
+pub const COLUMN_CODE: &str = "exp::lint::unknown_column";
+pub const COLUMN_DOC: &str = r#"
+## What it does
+With `--data`: reports an **error** when `columns` (path, label, split) or
+`metadata` names a column the manifest does not have, with the closest
+existing column.
+
+## Why is this bad
+Loading the data would fail at the start of every cell.
+
+## Example
+```
+data derm { manifest = "m.csv"  metadata = ["age", "sexe"] }   // the manifest says `sex`
+```
+"#;
+
+pub const POWER_CODE: &str = "exp::lint::test_split_power";
+pub const POWER_DOC: &str = r#"
+## What it does
+With `--data`: for a sweep that compares two or more cells, warns when the
+scored split is too small to tell them apart: the 95% confidence half-width
+of a top-1 accuracy on n images, at the worst case p = 0.5,
+1.96 · √(0.25 / n), is wider than 1 point (n < 9 604).
+
+## Why is this bad
+Backbones in a bake-off often differ by 1–3 points. On a 250-image test
+sample the half-width is ±6 points: a "win" is noise, and a tie is
+meaningless. The report's first round was misled exactly this way.
+
+## Example
+```
+score quick { split = "test" }     // test split of 250 images: ±6.2 points
+```
+Score on the full test split, or add images to it.
+"#;
+
+/// Worst-case (p = 0.5) 95% half-width of a proportion on `n` samples.
+pub fn half_width(n: usize) -> f64 {
+    1.96 * (0.25 / n.max(1) as f64).sqrt()
+}
+
+pub fn check(ctx: &LintCtx) -> Vec<Diag> {
+    let mut out = Vec::new();
+    // Data sets used by the user's sweeps.
+    let mut used: BTreeMap<String, crate::spec::DataSpec> = BTreeMap::new();
+    for s in ctx.user_sweeps() {
+        for c in &s.cells {
+            used.entry(c.data.name.clone())
+                .or_insert_with(|| c.data.clone());
+        }
+    }
+    let mut summaries = BTreeMap::new();
+    for (name, spec) in &used {
+        let Some(span) = ctx
+            .field_span(name, "manifest")
+            .or_else(|| ctx.field_span(name, "root"))
+            .or_else(|| ctx.field_span(name, "source"))
+        else {
+            continue;
+        };
+        if matches!(spec.source, DataSource::Generated(_)) {
+            // Why: a generated set is written on first use and is correct by
+            // construction; there is nothing on disk to inspect before that.
+            continue;
+        }
+        match crate::data::inspect(spec) {
+            Ok(s) => {
+                summaries.insert(name.clone(), s);
+            }
+            Err(e) => out.push(Diag::new(
+                span.file,
+                CheckError::DataUnreadable {
+                    data: name.clone(),
+                    reason: e.to_string(),
+                    span: span.into(),
+                },
+            )),
+        }
+    }
+    for (name, summary) in &summaries {
+        let spec = &used[name];
+        for p in &summary.problems {
+            let Some(span) = ctx
+                .field_span(name, "manifest")
+                .or_else(|| ctx.field_span(name, "root"))
+            else {
+                continue;
+            };
+            out.push(Diag::new(
+                span.file,
+                LintWarning::MissingImages {
+                    data: name.clone(),
+                    message: p.message.clone(),
+                    location: p.location.clone(),
+                    span: span.into(),
+                    problem_code: p.code.to_string(),
+                    help: p.help.clone(),
+                },
+            ));
+        }
+        if !summary.columns.is_empty() {
+            let cols = [
+                ("columns", &spec.columns.path),
+                ("columns", &spec.columns.label),
+                ("columns", &spec.columns.split),
+            ];
+            let meta = spec.metadata.iter().map(|m| ("metadata", m));
+            for (field, col) in cols.into_iter().chain(meta) {
+                if summary.columns.iter().any(|c| c == col) {
+                    continue;
+                }
+                let span = ctx
+                    .field_span(name, field)
+                    .or_else(|| ctx.field_span(name, "manifest"));
+                let Some(span) = span else { continue };
+                let help = crate::lang::suggest::help(
+                    col,
+                    summary.columns.iter().map(String::as_str),
+                    "columns of the manifest",
+                );
+                out.push(Diag::new(
+                    span.file,
+                    LintWarning::UnknownColumn {
+                        column: col.clone(),
+                        data: name.clone(),
+                        span: span.into(),
+                        help,
+                    },
+                ));
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for s in ctx.user_sweeps() {
+        for c in &s.cells {
+            let Some(summary) = summaries.get(&c.data.name) else {
+                continue;
+            };
+            for (split, asked) in [
+                ("train", c.budget.train_samples),
+                ("val", c.budget.val_samples),
+            ] {
+                let (Some(asked), Some(&have)) = (asked, summary.split_sizes.get(split)) else {
+                    continue;
+                };
+                if asked as usize > have
+                    && seen.insert((c.budget.name.clone(), c.data.name.clone(), split))
+                {
+                    let Some(span) = ctx.field_span(&c.budget.name, split) else {
+                        continue;
+                    };
+                    out.push(Diag::new(
+                        span.file,
+                        LintWarning::SubsetExceedsSplit {
+                            budget: c.budget.name.clone(),
+                            data: c.data.name.clone(),
+                            split: split.into(),
+                            asked,
+                            have,
+                            span: span.into(),
+                            help: format!("use at most {have} samples, or remove `{split}` to train on the full split"),
+                        },
+                    ));
+                }
+            }
+        }
+        if s.cells.len() < 2 {
+            continue;
+        }
+        let mut done = BTreeSet::new();
+        for c in &s.cells {
+            let Some(summary) = summaries.get(&c.data.name) else {
+                continue;
+            };
+            let Some(&n) = summary.split_sizes.get(&c.score.split) else {
+                continue;
+            };
+            let hw = half_width(n);
+            if hw <= 0.01 || !done.insert((c.data.name.clone(), c.score.split.clone())) {
+                continue;
+            }
+            let Some(span) = ctx.field_span(&s.name, "score") else {
+                continue;
+            };
+            let needed = (1.96f64 * 1.96 * 0.25 / (0.01 * 0.01)).ceil() as usize;
+            out.push(Diag::new(
+                span.file,
+                LintWarning::TestSplitPower {
+                    split: c.score.split.clone(),
+                    data: c.data.name.clone(),
+                    n,
+                    half_width: format!("{:.1}", hw * 100.0),
+                    span: span.into(),
+                    cells: s.cells.len(),
+                    help: format!("differences under ~{:.0} points between cells are noise; a split of {needed} images gets to ±1 point", hw * 200.0),
+                },
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn half_width_matches_formula() {
+        assert!((super::half_width(250) - 0.06198).abs() < 1e-4);
+        assert!(super::half_width(9604) <= 0.01 + 1e-9);
+    }
+}
