@@ -46,12 +46,14 @@ impl ResNetConfig {
         }
     }
     /// Tiny network of the same structure for tests and the quickstart.
+    /// Why a 64-wide stem: timm's plain stem is always 64 channels, so the
+    /// timm model this mirrors (for parity tests) has it too.
     pub fn test() -> Self {
         Self {
             bottleneck: false,
             depths: [1, 1, 1, 1],
             widths: [8, 16, 32, 64],
-            stem: 8,
+            stem: 64,
         }
     }
     fn expansion(&self) -> i64 {

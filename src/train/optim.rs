@@ -1,0 +1,205 @@
+//! Optimizers over plain tch tensors, with PyTorch's exact update rules
+//! (and timm's `RMSpropTF` for `rmsprop(tf_style = true)`).
+//!
+//! Why not `tch::nn::Optimizer`: its state lives inside libtorch and cannot
+//! be saved, so a resumed run could not continue bit-identically. Here every
+//! moment buffer is an ordinary tensor and the step counts are plain integers;
+//! `state_tensors`/`load_state` round-trip them through a checkpoint.
+//!
+//! All updates run in place under `no_grad`, on the parameters' device, with
+//! host-side scalars only: a step never synchronises with the device.
+
+use crate::spec::OptimizerKind;
+use std::collections::BTreeMap;
+use tch::Tensor;
+
+/// Per-parameter settings: the phase lr is multiplied by `lr_scale`
+/// (layer-wise decay) and `weight_decay` is 0 for norms and biases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSpec {
+    pub name: String,
+    pub lr_scale: f64,
+    pub weight_decay: f64,
+}
+
+struct ParamState {
+    /// Updates applied to this parameter (PyTorch's per-parameter `step`).
+    step: u64,
+    bufs: BTreeMap<&'static str, Tensor>,
+}
+
+pub struct Optimizer {
+    kind: OptimizerKind,
+    params: Vec<(ParamSpec, Tensor)>,
+    state: Vec<ParamState>,
+}
+
+impl Optimizer {
+    pub fn new(kind: OptimizerKind, params: Vec<(ParamSpec, Tensor)>) -> Self {
+        let state = params.iter().map(|_| ParamState { step: 0, bufs: BTreeMap::new() }).collect();
+        Self { kind, params, state }
+    }
+
+    pub fn params(&self) -> impl Iterator<Item = &(ParamSpec, Tensor)> {
+        self.params.iter()
+    }
+
+    pub fn zero_grad(&mut self) {
+        for (_, p) in &mut self.params {
+            p.zero_grad();
+        }
+    }
+
+    /// Scale gradients so their global L2 norm is at most `max_norm`, as
+    /// `torch.nn.utils.clip_grad_norm_`; returns the norm before clipping as
+    /// a device scalar (no host sync).
+    pub fn clip_grad_norm(&self, max_norm: f64) -> Option<Tensor> {
+        tch::no_grad(|| {
+            let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).filter(|g| g.defined()).collect();
+            if grads.is_empty() {
+                return None;
+            }
+            let norms: Vec<Tensor> = grads.iter().map(|g| g.norm()).collect();
+            let total = Tensor::stack(&norms, 0).norm();
+            let coef = (total.g_add_scalar(1e-6).reciprocal() * max_norm).clamp_max(1.0);
+            for g in &grads {
+                let mut g = g.shallow_clone();
+                let _ = g.g_mul_(&coef);
+            }
+            Some(total)
+        })
+    }
+
+    /// One update of every parameter that has a gradient, at phase lr `lr`.
+    pub fn step(&mut self, lr: f64) {
+        let kind = self.kind.clone();
+        tch::no_grad(|| {
+            for ((spec, p), st) in self.params.iter().zip(self.state.iter_mut()) {
+                let g = p.grad();
+                if !g.defined() {
+                    continue;
+                }
+                st.step += 1;
+                let lr = lr * spec.lr_scale;
+                let wd = spec.weight_decay;
+                let mut p = p.shallow_clone();
+                match kind {
+                    OptimizerKind::AdamW { beta1, beta2, eps } => {
+                        if wd != 0.0 {
+                            let _ = p.g_mul_scalar_(1.0 - lr * wd);
+                        }
+                        adam_update(&mut p, &g, st, lr, beta1, beta2, eps);
+                    }
+                    OptimizerKind::Adam { beta1, beta2, eps } => {
+                        let g = if wd != 0.0 { &g + &p * wd } else { g };
+                        adam_update(&mut p, &g, st, lr, beta1, beta2, eps);
+                    }
+                    OptimizerKind::Sgd { momentum, nesterov } => {
+                        let g = if wd != 0.0 { &g + &p * wd } else { g };
+                        let d = if momentum != 0.0 {
+                            let buf = match st.bufs.get_mut("momentum_buffer") {
+                                Some(buf) => {
+                                    let _ = buf.g_mul_scalar_(momentum);
+                                    let _ = buf.g_add_(&g);
+                                    buf.shallow_clone()
+                                }
+                                None => {
+                                    let buf = g.detach().copy();
+                                    st.bufs.insert("momentum_buffer", buf.shallow_clone());
+                                    buf
+                                }
+                            };
+                            if nesterov {
+                                &g + &buf * momentum
+                            } else {
+                                buf
+                            }
+                        } else {
+                            g
+                        };
+                        let _ = p.g_add_(&(d * -lr));
+                    }
+                    OptimizerKind::RmsProp { alpha, eps, momentum, tf_style } => {
+                        let g = if wd != 0.0 { &g + &p * wd } else { g };
+                        let mut sq = st
+                            .bufs
+                            .entry("square_avg")
+                            .or_insert_with(|| if tf_style { g.ones_like() } else { g.zeros_like() })
+                            .shallow_clone();
+                        let avg = if tf_style {
+                            // timm RMSpropTF: sq += (g² − sq)(1 − α); avg = √(sq + ε).
+                            let _ = sq.g_add_(&((&g * &g - &sq) * (1.0 - alpha)));
+                            sq.g_add_scalar(eps).sqrt()
+                        } else {
+                            // torch.optim.RMSprop: sq = α·sq + (1 − α)g²; avg = √sq + ε.
+                            let _ = sq.g_mul_scalar_(alpha);
+                            let _ = sq.addcmul_(&g, &(&g * (1.0 - alpha)));
+                            sq.sqrt().g_add_scalar_(eps)
+                        };
+                        if momentum > 0.0 {
+                            let mut buf = st.bufs.entry("momentum_buffer").or_insert_with(|| g.zeros_like()).shallow_clone();
+                            let _ = buf.g_mul_scalar_(momentum);
+                            if tf_style {
+                                // timm's default lr_in_momentum: the lr is folded into the buffer.
+                                let _ = buf.addcdiv_(&(&g * lr), &avg);
+                                let _ = p.g_sub_(&buf);
+                            } else {
+                                let _ = buf.addcdiv_(&g, &avg);
+                                let _ = p.g_add_(&(&buf * -lr));
+                            }
+                        } else {
+                            let _ = p.addcdiv_(&(&g * -lr), &avg);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Optimizer state as named tensors: `<param>.<buffer>` and
+    /// `<param>.step` (a one-element i64 tensor).
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for ((spec, _), st) in self.params.iter().zip(&self.state) {
+            out.push((format!("{}.step", spec.name), Tensor::from_slice(&[st.step as i64])));
+            for (b, t) in &st.bufs {
+                out.push((format!("{}.{b}", spec.name), t.shallow_clone()));
+            }
+        }
+        out
+    }
+
+    /// Restore what `state_tensors` saved (tensors may be on the CPU; they are
+    /// moved to each parameter's device).
+    pub fn load_state(&mut self, saved: &BTreeMap<String, Tensor>, prefix: &str) -> Result<(), String> {
+        for ((spec, p), st) in self.params.iter().zip(self.state.iter_mut()) {
+            let key = format!("{prefix}{}.step", spec.name);
+            let step = saved.get(&key).ok_or_else(|| format!("optimizer state `{key}` is missing"))?;
+            st.step = step.int64_value(&[0]).max(0) as u64;
+            st.bufs.clear();
+            for b in ["exp_avg", "exp_avg_sq", "momentum_buffer", "square_avg"] {
+                if let Some(t) = saved.get(&format!("{prefix}{}.{b}", spec.name)) {
+                    if t.size() != p.size() {
+                        return Err(format!("optimizer buffer `{}.{b}` has shape {:?}, parameter has {:?}", spec.name, t.size(), p.size()));
+                    }
+                    st.bufs.insert(b, t.to_device(p.device()).to_kind(p.kind()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// torch.optim.Adam(W)'s single-tensor update (without the decay term).
+fn adam_update(p: &mut Tensor, g: &Tensor, st: &mut ParamState, lr: f64, beta1: f64, beta2: f64, eps: f64) {
+    let mut m = st.bufs.entry("exp_avg").or_insert_with(|| g.zeros_like()).shallow_clone();
+    let mut v = st.bufs.entry("exp_avg_sq").or_insert_with(|| g.zeros_like()).shallow_clone();
+    let _ = m.lerp_(g, 1.0 - beta1);
+    let _ = v.g_mul_scalar_(beta2);
+    let _ = v.addcmul_(g, &(g * (1.0 - beta2)));
+    let t = st.step as f64;
+    let bc1 = 1.0 - beta1.powf(t);
+    let bc2 = 1.0 - beta2.powf(t);
+    let denom = v.sqrt().g_div_scalar_(bc2.sqrt()).g_add_scalar_(eps);
+    let _ = p.addcdiv_(&(&m * (-lr / bc1)), &denom);
+}
