@@ -55,12 +55,12 @@ pub enum TrainError {
     #[diagnostic(code(exp::train::other))]
     Other(String),
 
-    #[error(transparent)]
-    #[diagnostic(transparent)]
+    #[error("data: {0}")]
+    #[diagnostic(code(exp::train::data), help("`exp check --data FILE` lists the data set's problems with their fixes"))]
     Data(#[from] crate::data::DataError),
 
-    #[error(transparent)]
-    #[diagnostic(transparent)]
+    #[error("model: {0}")]
+    #[diagnostic(code(exp::train::model), help("check the backbone's `arch`, `pretrained` weights and the data's `image_size`"))]
     Model(#[from] crate::models::ModelError),
 
     #[error("cannot write or read {path}: {message}")]
