@@ -190,9 +190,9 @@ fn decode_other(bytes: &[u8]) -> Result<(Rgb, Orientation), String> {
     if reader.format().is_none() {
         return Err("not a JPEG or PNG file".into());
     }
+    // Side limits are checked below from the header, with a clearer message;
+    // the allocation cap guards whatever the decoder allocates besides.
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_PIXELS * 4);
     reader.limits(limits);
     let mut dec = reader.into_decoder().map_err(|e| e.to_string())?;
