@@ -21,15 +21,15 @@ data tiny {{
 }}
 
 recipe fast {{
-  optimizer = adamw(lr = 3e-3, finetune_lr = 1e-3, weight_decay = 0.01)
+  optimizer = adamw(lr = 1e-2, finetune_lr = 3e-3, weight_decay = 0.01)
   schedule  = constant
   warmup    = 0 steps
   batch     = 16
 }}
 
-budget tiny {{
+budget short {{
   frozen   = 1 epoch
-  finetune = 2 epochs
+  finetune = 4 epochs
   checkpoint_every = 2 steps
 }}
 
@@ -42,7 +42,7 @@ sweep s {{
   data     = tiny
   backbone = [{backbones}]
   recipe   = [fast]
-  budget   = tiny
+  budget   = short
   score    = test
 }}
 "#
@@ -156,7 +156,7 @@ fn rerun_is_a_noop_adding_a_cell_trains_only_it_and_a_new_split_only_rescores() 
             "--device",
             "cpu",
             "--set",
-            "score.test.split=\"val\"",
+            "score.test.split=\"train\"",
         ],
     );
     assert!(t.contains("2 cell(s): 2 done, 0 cached"), "{t}");
@@ -169,7 +169,7 @@ fn rerun_is_a_noop_adding_a_cell_trains_only_it_and_a_new_split_only_rescores() 
     let s: serde_json::Value = serde_json::from_slice(&read(&cell.join("scores.json"))).unwrap();
     assert_eq!(
         (s["split"].as_str(), s["n"].as_u64()),
-        (Some("val"), Some(48))
+        (Some("train"), Some(96))
     );
 
     // A fresh output directory reproduces the bits (deterministic CPU).
