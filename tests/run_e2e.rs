@@ -255,7 +255,7 @@ fn errors_and_bad_arguments_have_exit_codes() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("did you mean `s/resnet_test-fast-s3`"),
+        text(&out).contains("exp::exec::unknown_cell") && text(&out).contains("did you mean"),
         "{}",
         text(&out)
     );
