@@ -14,9 +14,9 @@ seed 3
 
 data tiny {{
   source = generated(classes = 3, train = 96 samples, val = 48 samples, test = 60 samples,
-                     size = 24, seed = 5, image_signal = 0.9, metadata_signal = 0.0)
+                     size = 32, seed = 5, image_signal = 0.9, metadata_signal = 0.0)
   root = "data/tiny"
-  image_size = 24
+  image_size = 32
 }}
 
 recipe fast {{
@@ -175,9 +175,9 @@ fn metadata_branch_helps_where_metadata_carries_signal() {
         r#"
 data weak {
   source = generated(classes = 3, train = 120 samples, val = 48 samples, test = 90 samples,
-                     size = 24, seed = 6, image_signal = 0.0, metadata_signal = 1.0)
+                     size = 32, seed = 6, image_signal = 0.0, metadata_signal = 1.0)
   root = "data/weak"
-  image_size = 24
+  image_size = 32
 }
 
 data weak_meta extends weak {

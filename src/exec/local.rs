@@ -189,6 +189,17 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
         if let Some(d) = cache.get(key) {
             return Ok(Arc::clone(d));
         }
+        // Why a lock: concurrent runs on one output directory (two terminals,
+        // Slurm array tasks) would otherwise generate or decode the same data
+        // set at once; one prepares, the others then find it ready.
+        let keys = store::cell_stages(cell);
+        let lock_path = self
+            .out
+            .join(".exp")
+            .join("locks")
+            .join(format!("prepare-{}.lock", keys.decode));
+        let _lock = FileLock::acquire(&lock_path)
+            .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
         let d = Arc::new(self.exec.prepare(cell)?);
         cache.insert(key.to_string(), Arc::clone(&d));
         Ok(d)
@@ -494,10 +505,24 @@ pub fn summary_line(reports: &[CellReport]) -> String {
     line
 }
 
+/// The first line of a message, at most 300 characters (libtorch errors carry
+/// whole C++ backtraces; `failed.json` keeps the full text).
+fn short(m: &str) -> String {
+    let line = m.lines().next().unwrap_or("");
+    let cut: String = line.chars().take(300).collect();
+    if cut.len() < m.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
 fn print_report_line(r: &CellReport, secs: f64) {
     let top1 = r.top1.map(|t| format!("  top1={t:.4}")).unwrap_or_default();
     let msg = r
         .message
+        .as_deref()
+        .map(short)
         .as_ref()
         .map(|m| format!("  ({m})"))
         .unwrap_or_default();

@@ -48,7 +48,17 @@ pub fn cell_state(out: &Path, cell: &Cell) -> CellState {
     if let Some(f) = outputs::read_failure(&dir) {
         return CellState {
             status: CellStatus::Failed,
-            note: format!("{}: {}", f.stage, f.error),
+            note: format!(
+                "{}: {}",
+                f.stage,
+                f.error
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ),
         };
     }
     let note = if store::stage_state(out, &keys.train_finetune) == StageState::Cached {
