@@ -2,6 +2,7 @@
 //! numbers: optimizer updates, gradient clipping, lr schedules, selection and
 //! early stopping, parameter groups, checkpoint files.
 
+#![allow(clippy::unwrap_used)] // Why: tests fail loudly by design.
 use exp::spec::{EarlyStop, Monitor, OptimizerKind, Schedule, Warmup};
 use exp::train::early_stop::{EarlyStopper, Selection};
 use exp::train::optim::{Optimizer, ParamSpec};
@@ -35,12 +36,20 @@ use tch::{Kind, Tensor};
 // run(lambda ps: timm.optim.RMSpropTF(ps, lr=0.01, alpha=0.9, eps=1e-3, momentum=0.9, weight_decay=1e-2))  # rmsprop_tf
 // run(lambda ps: timm.optim.RMSpropTF(ps, lr=0.01, alpha=0.9, eps=1e-3))                            # rmsprop_tf_nomom
 const P0: [f64; 6] = [0.5, -1.0, 2.0, 0.1, 0.0, -0.3];
-const GS: [[f64; 6]; 3] = [[0.1, -0.2, 0.3, 1.0, -0.5, 0.05], [-0.3, 0.4, 0.1, 0.2, 0.2, -0.7], [0.05, 0.0, -0.2, -1.0, 0.3, 0.4]];
+const GS: [[f64; 6]; 3] = [
+    [0.1, -0.2, 0.3, 1.0, -0.5, 0.05],
+    [-0.3, 0.4, 0.1, 0.2, 0.2, -0.7],
+    [0.05, 0.0, -0.2, -1.0, 0.3, 0.4],
+];
 const LRS: [f64; 3] = [0.01, 0.005, 0.02];
 
 fn run_optimizer(kind: OptimizerKind, weight_decay: f64) -> Vec<f64> {
     let p = Tensor::from_slice(&P0).view([2, 3]).set_requires_grad(true);
-    let spec = ParamSpec { name: "w".into(), lr_scale: 1.0, weight_decay };
+    let spec = ParamSpec {
+        name: "w".into(),
+        lr_scale: 1.0,
+        weight_decay,
+    };
     let mut opt = Optimizer::new(kind, vec![(spec, p.shallow_clone())]);
     for (g, lr) in GS.iter().zip(LRS) {
         opt.zero_grad();
@@ -54,50 +63,180 @@ fn run_optimizer(kind: OptimizerKind, weight_decay: f64) -> Vec<f64> {
 fn assert_close(got: &[f64], want: &[f64], what: &str) {
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-12 * (1.0 + w.abs()), "{what}[{i}]: got {g:.17}, PyTorch {w:.17}");
+        assert!(
+            (g - w).abs() <= 1e-12 * (1.0 + w.abs()),
+            "{what}[{i}]: got {g:.17}, PyTorch {w:.17}"
+        );
     }
 }
 
 #[test]
 fn adamw_matches_pytorch() {
-    let got = run_optimizer(OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 0.05);
-    let want = [0.4971563776176457, -0.9957520414644853, 1.9776187791143158, 0.0859158919882425, 0.010158259624220085, -0.30299518872241255];
+    let got = run_optimizer(
+        OptimizerKind::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+        0.05,
+    );
+    let want = [
+        0.4971563776176457,
+        -0.9957520414644853,
+        1.9776187791143158,
+        0.0859158919882425,
+        0.010158259624220085,
+        -0.30299518872241255,
+    ];
     assert_close(&got, &want, "adamw");
 }
 
 #[test]
 fn adam_with_l2_matches_pytorch() {
-    let got = run_optimizer(OptimizerKind::Adam { beta1: 0.8, beta2: 0.99, eps: 1e-6 }, 0.01);
-    let want = [0.4977319888819449, -0.9973473747591759, 1.9812287910121487, 0.08810239919802204, 0.008225614525735319, -0.303923900022766];
+    let got = run_optimizer(
+        OptimizerKind::Adam {
+            beta1: 0.8,
+            beta2: 0.99,
+            eps: 1e-6,
+        },
+        0.01,
+    );
+    let want = [
+        0.4977319888819449,
+        -0.9973473747591759,
+        1.9812287910121487,
+        0.08810239919802204,
+        0.008225614525735319,
+        -0.303923900022766,
+    ];
     assert_close(&got, &want, "adam_l2");
 }
 
 #[test]
 fn sgd_variants_match_pytorch() {
-    let got = run_optimizer(OptimizerKind::Sgd { momentum: 0.9, nesterov: false }, 1e-3);
-    let want = [0.5027931723098995, -1.0029863646197992, 1.992342767239698, 0.0846931700609999, 0.004749760000500001, -0.2934129341860497];
+    let got = run_optimizer(
+        OptimizerKind::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+        },
+        1e-3,
+    );
+    let want = [
+        0.5027931723098995,
+        -1.0029863646197992,
+        1.992342767239698,
+        0.0846931700609999,
+        0.004749760000500001,
+        -0.2934129341860497,
+    ];
     assert_close(&got, &want, "sgd_momentum");
-    let got = run_optimizer(OptimizerKind::Sgd { momentum: 0.9, nesterov: true }, 0.0);
-    let want = [0.502047, -1.002754, 1.993741, 0.09523000000000001, 0.0022749999999999997, -0.2990915];
+    let got = run_optimizer(
+        OptimizerKind::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+        },
+        0.0,
+    );
+    let want = [
+        0.502047,
+        -1.002754,
+        1.993741,
+        0.09523000000000001,
+        0.0022749999999999997,
+        -0.2990915,
+    ];
     assert_close(&got, &want, "sgd_nesterov");
-    let got = run_optimizer(OptimizerKind::Sgd { momentum: 0.0, nesterov: false }, 0.0);
-    let want = [0.49949999999999994, -1.0, 2.0005, 0.10900000000000001, -0.0019999999999999996, -0.305];
+    let got = run_optimizer(
+        OptimizerKind::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+        },
+        0.0,
+    );
+    let want = [
+        0.49949999999999994,
+        -1.0,
+        2.0005,
+        0.10900000000000001,
+        -0.0019999999999999996,
+        -0.305,
+    ];
     assert_close(&got, &want, "sgd_plain");
 }
 
 #[test]
 fn rmsprop_matches_pytorch_and_timm_tf_style() {
-    let got = run_optimizer(OptimizerKind::RmsProp { alpha: 0.9, eps: 1e-3, momentum: 0.0, tf_style: false }, 1e-2);
-    let want = [0.4727188417541745, -0.9813448942297587, 1.9945038387603395, 0.11162218261734892, -0.007626711863504332, -0.3460732770018108];
+    let got = run_optimizer(
+        OptimizerKind::RmsProp {
+            alpha: 0.9,
+            eps: 1e-3,
+            momentum: 0.0,
+            tf_style: false,
+        },
+        1e-2,
+    );
+    let want = [
+        0.4727188417541745,
+        -0.9813448942297587,
+        1.9945038387603395,
+        0.11162218261734892,
+        -0.007626711863504332,
+        -0.3460732770018108,
+    ];
     assert_close(&got, &want, "rmsprop");
-    let got = run_optimizer(OptimizerKind::RmsProp { alpha: 0.9, eps: 1e-3, momentum: 0.9, tf_style: false }, 0.0);
-    let want = [0.4642111264179646, -0.9696774100789675, 1.9159742658032737, 0.0347106550984125, 0.03546414340458147, -0.3515125000862281];
+    let got = run_optimizer(
+        OptimizerKind::RmsProp {
+            alpha: 0.9,
+            eps: 1e-3,
+            momentum: 0.9,
+            tf_style: false,
+        },
+        0.0,
+    );
+    let want = [
+        0.4642111264179646,
+        -0.9696774100789675,
+        1.9159742658032737,
+        0.0347106550984125,
+        0.03546414340458147,
+        -0.3515125000862281,
+    ];
     assert_close(&got, &want, "rmsprop_momentum");
-    let got = run_optimizer(OptimizerKind::RmsProp { alpha: 0.9, eps: 1e-3, momentum: 0.9, tf_style: true }, 1e-2);
-    let want = [0.49881827045694227, -0.9978547753281102, 1.9938367228284746, 0.09177897233429098, 0.00513272949538359, -0.30307407807957953];
+    let got = run_optimizer(
+        OptimizerKind::RmsProp {
+            alpha: 0.9,
+            eps: 1e-3,
+            momentum: 0.9,
+            tf_style: true,
+        },
+        1e-2,
+    );
+    let want = [
+        0.49881827045694227,
+        -0.9978547753281102,
+        1.9938367228284746,
+        0.09177897233429098,
+        0.00513272949538359,
+        -0.30307407807957953,
+    ];
     assert_close(&got, &want, "rmsprop_tf");
-    let got = run_optimizer(OptimizerKind::RmsProp { alpha: 0.9, eps: 1e-3, momentum: 0.0, tf_style: true }, 0.0);
-    let want = [0.49943950457730263, -1.0000921388282442, 2.0009460617053825, 0.10986672615704397, -0.0027663757026605666, -0.3057520076715087];
+    let got = run_optimizer(
+        OptimizerKind::RmsProp {
+            alpha: 0.9,
+            eps: 1e-3,
+            momentum: 0.0,
+            tf_style: true,
+        },
+        0.0,
+    );
+    let want = [
+        0.49943950457730263,
+        -1.0000921388282442,
+        2.0009460617053825,
+        0.10986672615704397,
+        -0.0027663757026605666,
+        -0.3057520076715087,
+    ];
     assert_close(&got, &want, "rmsprop_tf_nomom");
 }
 
@@ -105,22 +244,38 @@ fn rmsprop_matches_pytorch_and_timm_tf_style() {
 fn optimizer_state_roundtrip_continues_identically() {
     // Two steps, save state, restore into a fresh optimizer, third step:
     // identical to three uninterrupted steps.
-    let kind = OptimizerKind::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let kind = OptimizerKind::AdamW {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
     let straight = run_optimizer(kind.clone(), 0.05);
     let p = Tensor::from_slice(&P0).view([2, 3]).set_requires_grad(true);
-    let spec = ParamSpec { name: "w".into(), lr_scale: 1.0, weight_decay: 0.05 };
+    let spec = ParamSpec {
+        name: "w".into(),
+        lr_scale: 1.0,
+        weight_decay: 0.05,
+    };
     let mut opt = Optimizer::new(kind.clone(), vec![(spec.clone(), p.shallow_clone())]);
     for (g, lr) in GS.iter().zip(LRS).take(2) {
         opt.zero_grad();
-        (&p * Tensor::from_slice(g).view([2, 3])).sum(Kind::Double).backward();
+        (&p * Tensor::from_slice(g).view([2, 3]))
+            .sum(Kind::Double)
+            .backward();
         opt.step(lr);
     }
-    let saved: BTreeMap<String, Tensor> = opt.state_tensors().into_iter().map(|(n, t)| (format!("optim.{n}"), t.copy())).collect();
+    let saved: BTreeMap<String, Tensor> = opt
+        .state_tensors()
+        .into_iter()
+        .map(|(n, t)| (format!("optim.{n}"), t.copy()))
+        .collect();
     assert!(saved.contains_key("optim.w.exp_avg") && saved.contains_key("optim.w.step"));
     let mut opt2 = Optimizer::new(kind, vec![(spec, p.shallow_clone())]);
     opt2.load_state(&saved, "optim.").unwrap();
     opt2.zero_grad();
-    (&p * Tensor::from_slice(&GS[2]).view([2, 3])).sum(Kind::Double).backward();
+    (&p * Tensor::from_slice(&GS[2]).view([2, 3]))
+        .sum(Kind::Double)
+        .backward();
     opt2.step(LRS[2]);
     let resumed = Vec::<f64>::try_from(p.detach().flatten(0, -1)).unwrap();
     assert_eq!(straight, resumed, "bit-identical after a state round trip");
@@ -132,23 +287,67 @@ fn grad_clip_matches_clip_grad_norm() {
     // grads scaled by 1.3 / (13 + 1e-6): a = [0.2999999769230787, 0.39999996923077163, 0], b = [1.199999907692315, 0].
     let a = Tensor::zeros([3], (Kind::Double, tch::Device::Cpu)).set_requires_grad(true);
     let b = Tensor::zeros([2], (Kind::Double, tch::Device::Cpu)).set_requires_grad(true);
-    ((&a * Tensor::from_slice(&[3.0f64, 4.0, 0.0])).sum(Kind::Double) + (&b * Tensor::from_slice(&[12.0f64, 0.0])).sum(Kind::Double)).backward();
-    let spec = |n: &str| ParamSpec { name: n.into(), lr_scale: 1.0, weight_decay: 0.0 };
-    let opt = Optimizer::new(OptimizerKind::Sgd { momentum: 0.0, nesterov: false }, vec![(spec("a"), a.shallow_clone()), (spec("b"), b.shallow_clone())]);
+    ((&a * Tensor::from_slice(&[3.0f64, 4.0, 0.0])).sum(Kind::Double)
+        + (&b * Tensor::from_slice(&[12.0f64, 0.0])).sum(Kind::Double))
+    .backward();
+    let spec = |n: &str| ParamSpec {
+        name: n.into(),
+        lr_scale: 1.0,
+        weight_decay: 0.0,
+    };
+    let opt = Optimizer::new(
+        OptimizerKind::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+        },
+        vec![
+            (spec("a"), a.shallow_clone()),
+            (spec("b"), b.shallow_clone()),
+        ],
+    );
     let total = opt.clip_grad_norm(1.3).unwrap();
     assert_eq!(total.double_value(&[]), 13.0);
-    assert_close(&Vec::<f64>::try_from(a.grad()).unwrap(), &[0.2999999769230787, 0.39999996923077163, 0.0], "a.grad");
-    assert_close(&Vec::<f64>::try_from(b.grad()).unwrap(), &[1.199999907692315, 0.0], "b.grad");
+    assert_close(
+        &Vec::<f64>::try_from(a.grad()).unwrap(),
+        &[0.2999999769230787, 0.39999996923077163, 0.0],
+        "a.grad",
+    );
+    assert_close(
+        &Vec::<f64>::try_from(b.grad()).unwrap(),
+        &[1.199999907692315, 0.0],
+        "b.grad",
+    );
 }
 
 #[test]
 fn cosine_schedule_with_step_warmup() {
     // 2 epochs × 5 steps, 2 warmup steps, cosine to 10 %.
-    let s = PhaseSchedule::new(1.0, &Schedule::Cosine { min_lr_ratio: 0.1 }, Warmup::Steps(2), 5, 2);
+    let s = PhaseSchedule::new(
+        1.0,
+        &Schedule::Cosine { min_lr_ratio: 0.1 },
+        Warmup::Steps(2),
+        5,
+        2,
+    );
     assert_eq!((s.warmup_steps, s.total_steps), (2, 10));
-    let want = [(0, 0.5), (1, 1.0), (2, 1.0), (6, 0.55), (9, 0.1 + 0.45 * (1.0 + (7.0 * std::f64::consts::PI / 8.0).cos())), (10, 0.1), (50, 0.1)];
+    let want = [
+        (0, 0.5),
+        (1, 1.0),
+        (2, 1.0),
+        (6, 0.55),
+        (
+            9,
+            0.1 + 0.45 * (1.0 + (7.0 * std::f64::consts::PI / 8.0).cos()),
+        ),
+        (10, 0.1),
+        (50, 0.1),
+    ];
     for (step, lr) in want {
-        assert!((s.lr(step) - lr).abs() < 1e-12, "step {step}: {} vs {lr}", s.lr(step));
+        assert!(
+            (s.lr(step) - lr).abs() < 1e-12,
+            "step {step}: {} vs {lr}",
+            s.lr(step)
+        );
     }
     // 0.1 + 0.45·(1 + cos 7π/8) = 0.13425421036992...
     assert!((s.lr(9) - 0.134_254_210_369_92).abs() < 1e-12);
@@ -156,10 +355,22 @@ fn cosine_schedule_with_step_warmup() {
 
 #[test]
 fn step_schedule_with_epoch_warmup_and_constant() {
-    let s = PhaseSchedule::new(2.0, &Schedule::Step { every_epochs: 1, gamma: 0.5 }, Warmup::Epochs(0.5), 4, 3);
+    let s = PhaseSchedule::new(
+        2.0,
+        &Schedule::Step {
+            every_epochs: 1,
+            gamma: 0.5,
+        },
+        Warmup::Epochs(0.5),
+        4,
+        3,
+    );
     assert_eq!(s.warmup_steps, 2);
     let lrs: Vec<f64> = (0..12).map(|i| s.lr(i)).collect();
-    assert_eq!(lrs, vec![1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5]);
+    assert_eq!(
+        lrs,
+        vec![1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5]
+    );
     let c = PhaseSchedule::new(0.3, &Schedule::Constant, Warmup::None, 7, 1);
     assert!((0..7).all(|i| c.lr(i) == 0.3));
     // Warmup longer than the phase is clamped to it.
@@ -174,8 +385,14 @@ fn selection_keeps_best_and_ignores_nan() {
     assert!(sel.observe(Monitor::ValLoss, 1, 0.9, 0.5));
     assert!(!sel.observe(Monitor::ValLoss, 2, f64::NAN, 0.9));
     assert!(sel.observe(Monitor::ValLoss, 3, 0.8, 0.4));
-    assert!(!sel.observe(Monitor::ValLoss, 4, 0.8, 0.7), "ties keep the earlier epoch");
-    assert_eq!((sel.best_epoch, sel.best_val_loss, sel.best_val_top1), (3, 0.8, 0.4));
+    assert!(
+        !sel.observe(Monitor::ValLoss, 4, 0.8, 0.7),
+        "ties keep the earlier epoch"
+    );
+    assert_eq!(
+        (sel.best_epoch, sel.best_val_loss, sel.best_val_top1),
+        (3, 0.8, 0.4)
+    );
     let mut top = Selection::default();
     top.observe(Monitor::ValTop1, 1, 0.9, 0.5);
     assert!(top.observe(Monitor::ValTop1, 2, 5.0, 0.6));
@@ -184,11 +401,22 @@ fn selection_keeps_best_and_ignores_nan() {
 
 #[test]
 fn early_stopping_counts_patience_with_min_delta() {
-    let rule = EarlyStop { patience: 2, monitor: Monitor::ValLoss, min_delta: 0.01 };
+    let rule = EarlyStop {
+        patience: 2,
+        monitor: Monitor::ValLoss,
+        min_delta: 0.01,
+    };
     let mut es = EarlyStopper::default();
-    let stops: Vec<bool> = [1.0, 0.995, 0.98, 0.99, 0.985].iter().map(|&l| es.observe(&rule, l, 0.0)).collect();
+    let stops: Vec<bool> = [1.0, 0.995, 0.98, 0.99, 0.985]
+        .iter()
+        .map(|&l| es.observe(&rule, l, 0.0))
+        .collect();
     assert_eq!(stops, vec![false, false, false, false, true]);
-    let rule = EarlyStop { patience: 1, monitor: Monitor::ValTop1, min_delta: 0.0 };
+    let rule = EarlyStop {
+        patience: 1,
+        monitor: Monitor::ValTop1,
+        min_delta: 0.0,
+    };
     let mut es = EarlyStopper::default();
     assert!(!es.observe(&rule, 0.0, 0.5));
     assert!(!es.observe(&rule, 0.0, 0.6));
@@ -198,19 +426,53 @@ fn early_stopping_counts_patience_with_min_delta() {
 #[test]
 fn param_groups_exclude_norms_and_biases_and_freeze_backbone() {
     let mut vars = BTreeMap::new();
-    vars.insert("backbone.conv.weight".to_string(), Tensor::zeros([4, 3, 3, 3], (Kind::Float, tch::Device::Cpu)));
-    vars.insert("backbone.bn.weight".to_string(), Tensor::zeros([4], (Kind::Float, tch::Device::Cpu)));
-    vars.insert("backbone.bn.running_mean".to_string(), Tensor::zeros([4], (Kind::Float, tch::Device::Cpu)));
-    vars.insert("head.fc.weight".to_string(), Tensor::zeros([2, 4], (Kind::Float, tch::Device::Cpu)));
-    vars.insert("head.fc.bias".to_string(), Tensor::zeros([2], (Kind::Float, tch::Device::Cpu)));
-    vars.insert("meta.fc1.weight".to_string(), Tensor::zeros([8, 3], (Kind::Float, tch::Device::Cpu)));
-    let trainable: BTreeSet<String> = vars.keys().filter(|k| !k.contains("running")).cloned().collect();
-    let scale = |n: &str| if n.starts_with("backbone.") { 0.25 } else { 1.0 };
+    vars.insert(
+        "backbone.conv.weight".to_string(),
+        Tensor::zeros([4, 3, 3, 3], (Kind::Float, tch::Device::Cpu)),
+    );
+    vars.insert(
+        "backbone.bn.weight".to_string(),
+        Tensor::zeros([4], (Kind::Float, tch::Device::Cpu)),
+    );
+    vars.insert(
+        "backbone.bn.running_mean".to_string(),
+        Tensor::zeros([4], (Kind::Float, tch::Device::Cpu)),
+    );
+    vars.insert(
+        "head.fc.weight".to_string(),
+        Tensor::zeros([2, 4], (Kind::Float, tch::Device::Cpu)),
+    );
+    vars.insert(
+        "head.fc.bias".to_string(),
+        Tensor::zeros([2], (Kind::Float, tch::Device::Cpu)),
+    );
+    vars.insert(
+        "meta.fc1.weight".to_string(),
+        Tensor::zeros([8, 3], (Kind::Float, tch::Device::Cpu)),
+    );
+    let trainable: BTreeSet<String> = vars
+        .keys()
+        .filter(|k| !k.contains("running"))
+        .cloned()
+        .collect();
+    let scale = |n: &str| {
+        if n.starts_with("backbone.") {
+            0.25
+        } else {
+            1.0
+        }
+    };
     let frozen = phases::param_specs(PhaseKind::Frozen, &vars, &trainable, 0.05, &scale);
     let names: Vec<&str> = frozen.iter().map(|(s, _)| s.name.as_str()).collect();
-    assert_eq!(names, vec!["head.fc.bias", "head.fc.weight", "meta.fc1.weight"]);
+    assert_eq!(
+        names,
+        vec!["head.fc.bias", "head.fc.weight", "meta.fc1.weight"]
+    );
     let fin = phases::param_specs(PhaseKind::Finetune, &vars, &trainable, 0.05, &scale);
-    let got: Vec<(&str, f64, f64)> = fin.iter().map(|(s, _)| (s.name.as_str(), s.lr_scale, s.weight_decay)).collect();
+    let got: Vec<(&str, f64, f64)> = fin
+        .iter()
+        .map(|(s, _)| (s.name.as_str(), s.lr_scale, s.weight_decay))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -233,11 +495,24 @@ fn metrics_csv_is_written_atomically_with_the_documented_columns() {
     use exp::train::history::{write, EpochRow};
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("metrics.csv");
-    let row = EpochRow { epoch: 1, phase: "frozen".into(), train_loss: 0.5, val_loss: 0.25, val_top1: 0.75, lr: 0.001, img_per_s: 123.456, data_wait: 0.12345 };
+    let row = EpochRow {
+        epoch: 1,
+        phase: "frozen".into(),
+        train_loss: 0.5,
+        val_loss: 0.25,
+        val_top1: 0.75,
+        lr: 0.001,
+        img_per_s: 123.456,
+        data_wait: 0.12345,
+    };
     write(&p, &[row]).unwrap();
     assert_eq!(
         std::fs::read_to_string(&p).unwrap(),
         "epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait\n1,frozen,0.5,0.25,0.75,0.001,123.5,0.1235\n"
     );
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temp file left"
+    );
 }

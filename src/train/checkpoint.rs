@@ -23,13 +23,19 @@ pub const STATE_KEY: &str = "exp.train_state";
 /// Write `bytes` to `path` atomically: temp file beside it, fsync, rename,
 /// fsync the directory.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let io = |e: std::io::Error| TrainError::Io { path: path.to_path_buf(), message: e.to_string() };
+    let io = |e: std::io::Error| TrainError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
@@ -90,7 +96,10 @@ impl HostTensor {
         let numel = host.numel();
         let mut data = vec![0u8; numel * kind.elt_size_in_bytes()];
         host.f_copy_data_u8(&mut data, numel)
-            .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: format!("tensor `{name}`: {e}") })?;
+            .map_err(|e| TrainError::Checkpoint {
+                path: path.to_path_buf(),
+                message: format!("tensor `{name}`: {e}"),
+            })?;
         let shape = host.size().iter().map(|&d| d as usize).collect();
         Ok(Self { dtype, shape, data })
     }
@@ -112,15 +121,27 @@ impl View for &HostTensor {
 }
 
 /// Serialise named tensors (+ string metadata) as safetensors and write the
-/// file atomically. Names must be unique.
-pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], metadata: BTreeMap<String, String>) -> Result<(), TrainError> {
+/// file atomically. Names must be unique. Pass at most one metadata key when
+/// the bytes must be reproducible (safetensors orders metadata by hash).
+pub fn save_tensors(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    metadata: BTreeMap<String, String>,
+) -> Result<(), TrainError> {
     let host = tensors
         .iter()
         .map(|(n, t)| Ok((n.clone(), HostTensor::from_tensor(n, t, path)?)))
         .collect::<Result<Vec<_>, TrainError>>()?;
-    let meta: Option<HashMap<String, String>> = if metadata.is_empty() { None } else { Some(metadata.into_iter().collect()) };
+    let meta: Option<HashMap<String, String>> = if metadata.is_empty() {
+        None
+    } else {
+        Some(metadata.into_iter().collect())
+    };
     let bytes = safetensors::tensor::serialize(host.iter().map(|(n, h)| (n.as_str(), h)), meta)
-        .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })?;
+        .map_err(|e| TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     atomic_write(path, &bytes)
 }
 
@@ -131,16 +152,33 @@ pub struct TensorFile {
 }
 
 pub fn load_tensors(path: &Path) -> Result<TensorFile, TrainError> {
-    let bytes = std::fs::read(path).map_err(|e| TrainError::Io { path: path.to_path_buf(), message: e.to_string() })?;
-    let bad = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
+    let bytes = std::fs::read(path).map_err(|e| TrainError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let bad = |message: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-    let metadata: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
+    let metadata: BTreeMap<String, String> = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
-        let kind = kind_of(view.dtype()).ok_or_else(|| bad(format!("tensor `{name}` has unsupported dtype {:?}", view.dtype())))?;
+        let kind = kind_of(view.dtype()).ok_or_else(|| {
+            bad(format!(
+                "tensor `{name}` has unsupported dtype {:?}",
+                view.dtype()
+            ))
+        })?;
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        let t = Tensor::f_from_data_size(view.data(), &shape, kind).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind)
+            .map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
         tensors.insert(name, t);
     }
     Ok(TensorFile { tensors, metadata })
@@ -148,7 +186,12 @@ pub fn load_tensors(path: &Path) -> Result<TensorFile, TrainError> {
 
 /// Copy `src` tensors into the variables `dst` (same names), in place and
 /// without recording gradients. Every variable must be present.
-pub fn copy_into(dst: &BTreeMap<String, Tensor>, src: &BTreeMap<String, Tensor>, prefix: &str, path: &Path) -> Result<(), TrainError> {
+pub fn copy_into(
+    dst: &BTreeMap<String, Tensor>,
+    src: &BTreeMap<String, Tensor>,
+    prefix: &str,
+    path: &Path,
+) -> Result<(), TrainError> {
     tch::no_grad(|| {
         for (name, var) in dst {
             let key = format!("{prefix}{name}");
@@ -159,17 +202,25 @@ pub fn copy_into(dst: &BTreeMap<String, Tensor>, src: &BTreeMap<String, Tensor>,
             if t.size() != var.size() {
                 return Err(TrainError::Checkpoint {
                     path: path.to_path_buf(),
-                    message: format!("variable `{key}` has shape {:?}, the model expects {:?}", t.size(), var.size()),
+                    message: format!(
+                        "variable `{key}` has shape {:?}, the model expects {:?}",
+                        t.size(),
+                        var.size()
+                    ),
                 });
             }
             let mut v = var.shallow_clone();
-            v.f_copy_(t).map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: format!("`{key}`: {e}") })?;
+            v.f_copy_(t).map_err(|e| TrainError::Checkpoint {
+                path: path.to_path_buf(),
+                message: format!("`{key}`: {e}"),
+            })?;
         }
         Ok(())
     })
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -181,14 +232,22 @@ mod tests {
         let b = Tensor::from_slice(&[7i64]);
         let mut meta = BTreeMap::new();
         meta.insert(STATE_KEY.to_string(), "{\"k\":1}".to_string());
-        save_tensors(&p, &[("a".into(), a.shallow_clone()), ("b".into(), b)], meta).unwrap();
+        save_tensors(
+            &p,
+            &[("a".into(), a.shallow_clone()), ("b".into(), b)],
+            meta,
+        )
+        .unwrap();
         let f = load_tensors(&p).unwrap();
         assert_eq!(f.metadata[STATE_KEY], "{\"k\":1}");
         assert_eq!(f.tensors["a"].size(), vec![3, 1]);
         assert!(f.tensors["a"].equal(&a));
         assert_eq!(f.tensors["b"].int64_value(&[0]), 7);
         // No temp files left behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1);
     }
 }

@@ -38,13 +38,20 @@ pub struct Selection {
     pub best: Option<f64>,
     /// 1-based global epoch of the best checkpoint (0 = none yet).
     pub best_epoch: u32,
+    #[serde(deserialize_with = "super::history::f64_or_nan")]
     pub best_val_loss: f64,
+    #[serde(deserialize_with = "super::history::f64_or_nan")]
     pub best_val_top1: f64,
 }
 
 impl Default for Selection {
     fn default() -> Self {
-        Self { best: None, best_epoch: 0, best_val_loss: f64::NAN, best_val_top1: f64::NAN }
+        Self {
+            best: None,
+            best_epoch: 0,
+            best_val_loss: f64::NAN,
+            best_val_top1: f64::NAN,
+        }
     }
 }
 

@@ -16,7 +16,11 @@ pub struct Ema {
 
 impl Ema {
     pub fn new(decay: f64, vars: &BTreeMap<String, Tensor>) -> Self {
-        let shadow = tch::no_grad(|| vars.iter().map(|(n, v)| (n.clone(), v.detach().copy())).collect());
+        let shadow = tch::no_grad(|| {
+            vars.iter()
+                .map(|(n, v)| (n.clone(), v.detach().copy()))
+                .collect()
+        });
         Self { decay, shadow }
     }
 

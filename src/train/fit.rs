@@ -53,10 +53,13 @@ struct LoopState {
     optim_phase: Option<String>,
     samples_seen: u64,
     /// Wall time trained before this process (time-limit budget).
+    #[serde(deserialize_with = "history::f64_or_nan")]
     elapsed_s: f64,
+    #[serde(deserialize_with = "history::f64_or_nan")]
     epoch_loss_sum: f64,
     epoch_samples: u64,
     first_epoch_loss: Option<f64>,
+    #[serde(deserialize_with = "history::f64_or_nan")]
     last_lr: f64,
     selection: Selection,
     early: EarlyStopper,
@@ -110,7 +113,12 @@ pub(crate) struct Built {
 
 /// Build the cell's model with its init seed; load pretrained weights when
 /// `pretrained` (training), skip them when the weights come from a checkpoint.
-pub(crate) fn build_model(cell: &Cell, data: &PreparedData, device: Device, pretrained: bool) -> Result<Built, TrainError> {
+pub(crate) fn build_model(
+    cell: &Cell,
+    data: &PreparedData,
+    device: Device,
+    pretrained: bool,
+) -> Result<Built, TrainError> {
     tch::manual_seed(derive_seed(cell.seed, SeedPurpose::Init, &[&cell.id]) as i64);
     let mut vs = nn::VarStore::new(device);
     let head = HeadConfig {
@@ -126,8 +134,17 @@ pub(crate) fn build_model(cell: &Cell, data: &PreparedData, device: Device, pret
         }
     }
     let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
-    let trainable = vars.iter().filter(|(_, v)| v.requires_grad()).map(|(n, _)| n.clone()).collect();
-    Ok(Built { vs, model, vars, trainable })
+    let trainable = vars
+        .iter()
+        .filter(|(_, v)| v.requires_grad())
+        .map(|(n, _)| n.clone())
+        .collect();
+    Ok(Built {
+        vs,
+        model,
+        vars,
+        trainable,
+    })
 }
 
 /// bf16 autocast and channels-last apply on CUDA only.
@@ -150,7 +167,11 @@ pub(crate) fn to_channels_last(vars: &BTreeMap<String, Tensor>) {
     });
 }
 
-pub(crate) fn eval_loader_config(cell: &Cell, opts: &TrainOptions, channels_last: bool) -> LoaderConfig {
+pub(crate) fn eval_loader_config(
+    cell: &Cell,
+    opts: &TrainOptions,
+    channels_last: bool,
+) -> LoaderConfig {
     LoaderConfig {
         batch_size: cell.recipe.batch.max(1) as usize,
         image_size: cell.data.image_size,
@@ -172,19 +193,43 @@ pub(crate) fn eval_loader_config(cell: &Cell, opts: &TrainOptions, channels_last
 /// Training loss: cross-entropy with label smoothing on hard labels; on
 /// mixup/cutmix batches the soft targets are smoothed the same way
 /// (`t·(1−ε) + ε/C`) and the loss is `−Σ t·log_softmax`.
-pub fn training_loss(logits: &Tensor, labels: &Tensor, soft: Option<&Tensor>, label_smoothing: f64) -> Tensor {
+pub fn training_loss(
+    logits: &Tensor,
+    labels: &Tensor,
+    soft: Option<&Tensor>,
+    label_smoothing: f64,
+) -> Tensor {
     match soft {
         Some(t) => {
             let c = logits.size().last().copied().unwrap_or(1).max(1) as f64;
-            let t = if label_smoothing > 0.0 { t * (1.0 - label_smoothing) + label_smoothing / c } else { t.shallow_clone() };
-            (t * logits.log_softmax(-1, Kind::Float)).sum_dim_intlist(-1, false, Kind::Float).mean(Kind::Float).neg()
+            let t = if label_smoothing > 0.0 {
+                t * (1.0 - label_smoothing) + label_smoothing / c
+            } else {
+                t.shallow_clone()
+            };
+            (t * logits.log_softmax(-1, Kind::Float))
+                .sum_dim_intlist(-1, false, Kind::Float)
+                .mean(Kind::Float)
+                .neg()
         }
-        None => logits.cross_entropy_loss(labels, None::<Tensor>, Reduction::Mean, -100, label_smoothing),
+        None => logits.cross_entropy_loss(
+            labels,
+            None::<Tensor>,
+            Reduction::Mean,
+            -100,
+            label_smoothing,
+        ),
     }
 }
 
 /// Mean cross-entropy and top-1 of the model on `split` (in order).
-pub(crate) fn evaluate(model: &BakeoffModel, data: &PreparedData, split: &str, cfg: &LoaderConfig, bf16: bool) -> Result<(f64, f64), TrainError> {
+pub(crate) fn evaluate(
+    model: &BakeoffModel,
+    data: &PreparedData,
+    split: &str,
+    cfg: &LoaderConfig,
+    bf16: bool,
+) -> Result<(f64, f64), TrainError> {
     let loader = data::loader(data, split, cfg)?;
     let mut loss_sum = Tensor::zeros([1], (Kind::Double, cfg.device));
     let mut correct = Tensor::zeros([1], (Kind::Int64, cfg.device));
@@ -193,15 +238,23 @@ pub(crate) fn evaluate(model: &BakeoffModel, data: &PreparedData, split: &str, c
         let b = item?;
         n += b.index.len();
         tch::no_grad(|| {
-            let logits = runtime::autocast_bf16(bf16, || model.forward(&b.images, &b.metadata, false, false)).to_kind(Kind::Float);
+            let logits = runtime::autocast_bf16(bf16, || {
+                model.forward(&b.images, &b.metadata, false, false)
+            })
+            .to_kind(Kind::Float);
             let l = logits.cross_entropy_loss(&b.labels, None::<Tensor>, Reduction::Sum, -100, 0.0);
             let _ = loss_sum.g_add_(&l.to_kind(Kind::Double));
-            let hit = logits.argmax(-1, false).eq_tensor(&b.labels).sum(Kind::Int64);
+            let hit = logits
+                .argmax(-1, false)
+                .eq_tensor(&b.labels)
+                .sum(Kind::Int64);
             let _ = correct.g_add_(&hit);
         });
     }
     if n == 0 {
-        return Err(TrainError::EmptySplit { split: split.to_string() });
+        return Err(TrainError::EmptySplit {
+            split: split.to_string(),
+        });
     }
     let loss = loss_sum.double_value(&[0]) / n as f64;
     let top1 = correct.int64_value(&[0]) as f64 / n as f64;
@@ -218,7 +271,11 @@ struct LossWindow {
 
 impl LossWindow {
     fn new(device: Device) -> Self {
-        Self { buf: Tensor::zeros([LOSS_WINDOW as i64], (Kind::Float, device)), sizes: Vec::new(), first_step: 0 }
+        Self {
+            buf: Tensor::zeros([LOSS_WINDOW as i64], (Kind::Float, device)),
+            sizes: Vec::new(),
+            first_step: 0,
+        }
     }
 
     fn push(&mut self, loss: &Tensor, batch_size: u64, global_step: u64) {
@@ -270,7 +327,10 @@ fn absorb(st: &mut LoopState, window: &mut LossWindow, diverge_factor: f64) -> O
             continue;
         }
         if !loss.is_finite() {
-            found = Some(Diverged { step, reason: format!("non-finite training loss ({loss}) at step {step}") });
+            found = Some(Diverged {
+                step,
+                reason: format!("non-finite training loss ({loss}) at step {step}"),
+            });
         } else if let Some(first) = st.first_epoch_loss {
             let limit = diverge_factor * first;
             if diverge_factor > 0.0 && loss > limit {
@@ -286,26 +346,55 @@ fn absorb(st: &mut LoopState, window: &mut LossWindow, diverge_factor: f64) -> O
     found
 }
 
-fn save_checkpoint(path: &Path, vars: &BTreeMap<String, Tensor>, opt: Option<&Optimizer>, ema: Option<&Ema>, st: &LoopState) -> Result<(), TrainError> {
-    let mut tensors: Vec<(String, Tensor)> = vars.iter().map(|(n, t)| (format!("model.{n}"), t.shallow_clone())).collect();
+fn save_checkpoint(
+    path: &Path,
+    vars: &BTreeMap<String, Tensor>,
+    opt: Option<&Optimizer>,
+    ema: Option<&Ema>,
+    st: &LoopState,
+) -> Result<(), TrainError> {
+    let mut tensors: Vec<(String, Tensor)> = vars
+        .iter()
+        .map(|(n, t)| (format!("model.{n}"), t.shallow_clone()))
+        .collect();
     if let Some(opt) = opt {
-        tensors.extend(opt.state_tensors().into_iter().map(|(n, t)| (format!("optim.{n}"), t)));
+        tensors.extend(
+            opt.state_tensors()
+                .into_iter()
+                .map(|(n, t)| (format!("optim.{n}"), t)),
+        );
     }
     if let Some(ema) = ema {
-        tensors.extend(ema.shadow.iter().map(|(n, t)| (format!("ema.{n}"), t.shallow_clone())));
+        tensors.extend(
+            ema.shadow
+                .iter()
+                .map(|(n, t)| (format!("ema.{n}"), t.shallow_clone())),
+        );
     }
-    let json = serde_json::to_string(st).map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })?;
+    let json = serde_json::to_string(st).map_err(|e| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let mut meta = BTreeMap::new();
     meta.insert(STATE_KEY.to_string(), json);
     save_tensors(path, &tensors, meta)
 }
 
-pub(crate) fn save_best(path: &Path, vars: &BTreeMap<String, Tensor>, cell: &Cell, epoch: u32) -> Result<(), TrainError> {
-    let tensors: Vec<(String, Tensor)> = vars.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+pub(crate) fn save_best(
+    path: &Path,
+    vars: &BTreeMap<String, Tensor>,
+    cell: &Cell,
+    epoch: u32,
+) -> Result<(), TrainError> {
+    let tensors: Vec<(String, Tensor)> = vars
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .collect();
+    // Why one key: safetensors keeps metadata in a HashMap, whose order would
+    // make two identical runs write different header bytes.
+    let info = serde_json::json!({ "cell": cell.id, "epoch": epoch, "version": env!("CARGO_PKG_VERSION") });
     let mut meta = BTreeMap::new();
-    meta.insert("exp.cell".to_string(), cell.id.clone());
-    meta.insert("exp.epoch".to_string(), epoch.to_string());
-    meta.insert("exp.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
+    meta.insert("exp".to_string(), info.to_string());
     save_tensors(path, &tensors, meta)
 }
 
@@ -319,7 +408,11 @@ struct Resumed {
     tensors: BTreeMap<String, Tensor>,
 }
 
-fn try_resume(path: &Path, cell: &Cell, progress: &Progress) -> Result<Option<Resumed>, TrainError> {
+fn try_resume(
+    path: &Path,
+    cell: &Cell,
+    progress: &Progress,
+) -> Result<Option<Resumed>, TrainError> {
     if !path.exists() {
         return Ok(None);
     }
@@ -327,20 +420,46 @@ fn try_resume(path: &Path, cell: &Cell, progress: &Progress) -> Result<Option<Re
     let json = file
         .metadata
         .get(STATE_KEY)
-        .ok_or_else(|| TrainError::Checkpoint { path: path.to_path_buf(), message: "no loop state in the checkpoint".into() })?;
-    let state: LoopState = serde_json::from_str(json).map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })?;
-    if state.version != STATE_VERSION || state.cell_id != cell.id || state.config_hash != config_hash(cell) {
+        .ok_or_else(|| TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            message: "no loop state in the checkpoint".into(),
+        })?;
+    let state: LoopState = serde_json::from_str(json).map_err(|e| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if state.version != STATE_VERSION
+        || state.cell_id != cell.id
+        || state.config_hash != config_hash(cell)
+    {
         progress.note("checkpoint was written for other settings; training from scratch");
         return Ok(None);
     }
-    Ok(Some(Resumed { state, tensors: file.tensors }))
+    Ok(Some(Resumed {
+        state,
+        tensors: file.tensors,
+    }))
 }
 
 /// Train (or resume, or return the finished outcome of) one cell.
-pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOptions, stop: &StopSignal) -> Result<RunEnd, TrainError> {
-    let io = |e: std::io::Error| TrainError::Io { path: cell_dir.to_path_buf(), message: e.to_string() };
+pub fn run(
+    cell: &Cell,
+    data: &PreparedData,
+    cell_dir: &Path,
+    opts: &TrainOptions,
+    stop: &StopSignal,
+) -> Result<RunEnd, TrainError> {
+    let io = |e: std::io::Error| TrainError::Io {
+        path: cell_dir.to_path_buf(),
+        message: e.to_string(),
+    };
     std::fs::create_dir_all(cell_dir.join("ckpt")).map_err(io)?;
     if opts.deterministic {
+        if opts.device.is_cuda() && std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
+            // Why: with deterministic algorithms on, cuBLAS refuses to run
+            // (libtorch throws) unless this is set before its first handle.
+            std::env::set_var("CUBLAS_WORKSPACE_CONFIG", ":4096:8");
+        }
         runtime::set_deterministic(true);
     }
     let recipe = &cell.recipe;
@@ -354,13 +473,27 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
     let best_path = cell_dir.join("best.safetensors");
 
     let resumed = try_resume(&ckpt, cell, &progress)?;
-    if let Some(Resumed { state: LoopState { outcome: Some(outcome), rows, .. }, .. }) = &resumed {
+    if let Some(Resumed {
+        state:
+            LoopState {
+                outcome: Some(outcome),
+                rows,
+                ..
+            },
+        ..
+    }) = &resumed
+    {
         history::write(&metrics_path, rows)?;
         return Ok(RunEnd::Finished(outcome.clone()));
     }
 
     let built = build_model(cell, data, device, resumed.is_none())?;
-    let Built { vs: _vs, model, vars, trainable } = &built;
+    let Built {
+        vs: _vs,
+        model,
+        vars,
+        trainable,
+    } = &built;
     if channels_last {
         to_channels_last(vars);
     }
@@ -371,7 +504,12 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
             if let Some(e) = &mut ema {
                 copy_into(&e.shadow, &r.tensors, "ema.", &ckpt)?;
             }
-            progress.note(&format!("resuming at epoch {} batch {} (step {})", r.state.epoch + 1, r.state.batch, r.state.global_step));
+            progress.note(&format!(
+                "resuming at epoch {} batch {} (step {})",
+                r.state.epoch + 1,
+                r.state.batch,
+                r.state.global_step
+            ));
             (r.state, Some(r.tensors))
         }
         None => (LoopState::fresh(cell), None),
@@ -379,16 +517,25 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
 
     let train_len = data.split_len(TRAIN_SPLIT)?;
     if train_len == 0 {
-        return Err(TrainError::EmptySplit { split: TRAIN_SPLIT.into() });
+        return Err(TrainError::EmptySplit {
+            split: TRAIN_SPLIT.into(),
+        });
     }
     if data.split_len(&recipe.select_split)? == 0 {
-        return Err(TrainError::EmptySplit { split: recipe.select_split.clone() });
+        return Err(TrainError::EmptySplit {
+            split: recipe.select_split.clone(),
+        });
     }
     let batch = recipe.batch.max(1) as usize;
     // Why drop_last: a trailing batch of one sample breaks batch norm and
     // skews the step count; keep it only when the split is smaller than a batch.
     let drop_last = train_len >= batch;
-    let steps_per_epoch = (if drop_last { train_len / batch } else { train_len.div_ceil(batch) }).max(1) as u64;
+    let steps_per_epoch = (if drop_last {
+        train_len / batch
+    } else {
+        train_len.div_ceil(batch)
+    })
+    .max(1) as u64;
     let phase_plan = phases::plan(budget, &recipe.optimizer);
     let eval_cfg = eval_loader_config(cell, opts, channels_last);
     let augment_seed = derive_seed(cell.seed, SeedPurpose::Augment, &[&cell.id]);
@@ -400,21 +547,35 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
     let mut status = TrainStatus::Done;
 
     'epochs: while st.epoch < total_epochs {
-        let Some(phase) = phase_plan.iter().find(|p| p.contains(st.epoch)).cloned() else { break };
-        let sched = PhaseSchedule::new(phase.base_lr, &recipe.schedule, recipe.warmup, steps_per_epoch, phase.epochs);
+        let Some(phase) = phase_plan.iter().find(|p| p.contains(st.epoch)).cloned() else {
+            break;
+        };
+        let sched = PhaseSchedule::new(
+            phase.base_lr,
+            &recipe.schedule,
+            recipe.warmup,
+            steps_per_epoch,
+            phase.epochs,
+        );
         if opt.as_ref().map(|(k, _)| *k) != Some(phase.kind) {
             let mut o = make_optimizer(cell, &phase, model, vars, trainable);
             // A checkpoint taken at the end of a phase holds the old phase's
             // state; the new phase starts fresh, exactly as without a restart.
             let same_phase = st.optim_phase.as_deref() == Some(phase.kind.name());
             if let (Some(saved), true) = (saved_optim.take(), same_phase) {
-                o.load_state(&saved, "optim.").map_err(|m| TrainError::Checkpoint { path: ckpt.clone(), message: m })?;
+                o.load_state(&saved, "optim.")
+                    .map_err(|m| TrainError::Checkpoint {
+                        path: ckpt.clone(),
+                        message: m,
+                    })?;
             }
             st.optim_phase = Some(phase.kind.name().to_string());
             opt = Some((phase.kind, o));
         }
         saved_optim = None;
-        let Some((_, optimizer)) = opt.as_mut() else { break };
+        let Some((_, optimizer)) = opt.as_mut() else {
+            break;
+        };
 
         let cfg = LoaderConfig {
             batch_size: batch,
@@ -427,7 +588,12 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
             ..eval_cfg.clone()
         };
         let mut loader = data::loader(data, TRAIN_SPLIT, &cfg)?;
-        progress.start_epoch(st.epoch, phase.kind.name(), steps_per_epoch, st.batch as u64);
+        progress.start_epoch(
+            st.epoch,
+            phase.kind.name(),
+            steps_per_epoch,
+            st.batch as u64,
+        );
         let mut window = LossWindow::new(device);
         let epoch_start = Instant::now();
         let mut samples_here = 0u64;
@@ -439,12 +605,24 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
             let bs = b.index.len() as u64;
             // Why per-step reseeding: dropout and drop-path masks depend only
             // on (seed, cell, step), so a resumed run draws the same masks.
-            tch::manual_seed(derive_seed(cell.seed, SeedPurpose::Dropout, &[&cell.id, &st.global_step]) as i64);
+            tch::manual_seed(derive_seed(
+                cell.seed,
+                SeedPurpose::Dropout,
+                &[&cell.id, &st.global_step],
+            ) as i64);
             let lr = sched.lr(st.phase_step);
             optimizer.zero_grad();
             let frozen = phase.kind == PhaseKind::Frozen;
-            let logits = runtime::autocast_bf16(bf16, || model.forward(&b.images, &b.metadata, true, frozen)).to_kind(Kind::Float);
-            let loss = training_loss(&logits, &b.labels, b.soft_targets.as_ref(), recipe.label_smoothing);
+            let logits = runtime::autocast_bf16(bf16, || {
+                model.forward(&b.images, &b.metadata, true, frozen)
+            })
+            .to_kind(Kind::Float);
+            let loss = training_loss(
+                &logits,
+                &b.labels,
+                b.soft_targets.as_ref(),
+                recipe.label_smoothing,
+            );
             loss.backward();
             if let Some(max) = recipe.grad_clip {
                 let _ = optimizer.clip_grad_norm(max);
@@ -461,9 +639,16 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
             samples_here += bs;
             window.push(&loss, bs, st.global_step);
 
-            let want_ckpt = budget.checkpoint_every_steps.is_some_and(|n| n > 0 && st.global_step % n == 0);
-            let interrupted = stop.flag.as_ref().is_some_and(|f| f.load(Ordering::Relaxed));
-            let over_time = budget.time_limit_s.is_some_and(|t| elapsed(&process_start) >= t as f64);
+            let want_ckpt = budget
+                .checkpoint_every_steps
+                .is_some_and(|n| n > 0 && st.global_step % n == 0);
+            let interrupted = stop
+                .flag
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed));
+            let over_time = budget
+                .time_limit_s
+                .is_some_and(|t| elapsed(&process_start) >= t as f64);
             let over_samples = budget.max_samples.is_some_and(|m| st.samples_seen >= m);
             if window.full() || want_ckpt || interrupted || over_time || over_samples {
                 if let Some(d) = absorb(&mut st, &mut window, recipe.diverge_factor) {
@@ -471,22 +656,39 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
                     break;
                 }
                 let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
-                let shown = if st.epoch_samples > 0 { st.epoch_loss_sum / st.epoch_samples as f64 } else { f64::NAN };
-                progress.update(st.batch as u64, shown, samples_here as f64 / secs, loader.wait_fraction());
+                let shown = if st.epoch_samples > 0 {
+                    st.epoch_loss_sum / st.epoch_samples as f64
+                } else {
+                    f64::NAN
+                };
+                progress.update(
+                    st.batch as u64,
+                    shown,
+                    samples_here as f64 / secs,
+                    loader.wait_fraction(),
+                );
             }
             if want_ckpt || interrupted {
                 st.elapsed_s = elapsed(&process_start);
                 save_checkpoint(&ckpt, vars, Some(optimizer), ema.as_ref(), &st)?;
             }
             if interrupted {
-                return Ok(RunEnd::Interrupted { epoch: st.epoch + 1, step: st.global_step });
+                return Ok(RunEnd::Interrupted {
+                    epoch: st.epoch + 1,
+                    step: st.global_step,
+                });
             }
             if stop.crash_after_steps.is_some_and(|n| st.global_step >= n) {
                 // Test hook: vanish like a killed process, saving nothing.
-                return Ok(RunEnd::Interrupted { epoch: st.epoch + 1, step: st.global_step });
+                return Ok(RunEnd::Interrupted {
+                    epoch: st.epoch + 1,
+                    step: st.global_step,
+                });
             }
             if over_time {
-                cut_short = Some(TrainStatus::TimeLimit { epoch: st.epoch + 1 });
+                cut_short = Some(TrainStatus::TimeLimit {
+                    epoch: st.epoch + 1,
+                });
                 break;
             }
             if over_samples {
@@ -498,7 +700,11 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
             diverged = absorb(&mut st, &mut window, recipe.diverge_factor);
         }
         let train_secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
-        let train_loss = if st.epoch_samples > 0 { st.epoch_loss_sum / st.epoch_samples as f64 } else { f64::NAN };
+        let train_loss = if st.epoch_samples > 0 {
+            st.epoch_loss_sum / st.epoch_samples as f64
+        } else {
+            f64::NAN
+        };
         let mut row = EpochRow {
             epoch: st.epoch + 1,
             phase: phase.kind.name().to_string(),
@@ -514,7 +720,11 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
         if let Some(d) = diverged {
             // No validation of a diverged model: the row shows the loss that
             // tripped the watchdog; best.safetensors keeps the last good epoch.
-            status = TrainStatus::Diverged { epoch: st.epoch + 1, step: d.step, reason: d.reason.clone() };
+            status = TrainStatus::Diverged {
+                epoch: st.epoch + 1,
+                step: d.step,
+                reason: d.reason.clone(),
+            };
             progress.note(&format!("diverged: {}", d.reason));
             st.rows.push(row);
             history::write(&metrics_path, &st.rows)?;
@@ -527,13 +737,19 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
         let (val_loss, val_top1) = evaluate(model, data, &recipe.select_split, &eval_cfg, bf16)?;
         row.val_loss = val_loss;
         row.val_top1 = val_top1;
-        if st.selection.observe(recipe.monitor, st.epoch + 1, val_loss, val_top1) {
+        if st
+            .selection
+            .observe(recipe.monitor, st.epoch + 1, val_loss, val_top1)
+        {
             save_best(&best_path, vars, cell, st.epoch + 1)?;
         }
         if let Some(e) = &mut ema {
             e.swap(vars);
         }
-        let stop_early = recipe.early_stop.as_ref().is_some_and(|rule| st.early.observe(rule, val_loss, val_top1));
+        let stop_early = recipe
+            .early_stop
+            .as_ref()
+            .is_some_and(|rule| st.early.observe(rule, val_loss, val_top1));
         if st.epoch == 0 && st.first_epoch_loss.is_none() && train_loss.is_finite() {
             st.first_epoch_loss = Some(train_loss);
         }
@@ -555,7 +771,9 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
             status = TrainStatus::Diverged {
                 epoch: finished_epoch,
                 step: st.global_step,
-                reason: format!("non-finite validation loss ({val_loss}) after epoch {finished_epoch}"),
+                reason: format!(
+                    "non-finite validation loss ({val_loss}) after epoch {finished_epoch}"
+                ),
             };
             progress.note("diverged: non-finite validation loss");
             break 'epochs;
@@ -566,7 +784,9 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
             break 'epochs;
         }
         if stop_early {
-            status = TrainStatus::EarlyStopped { epoch: finished_epoch };
+            status = TrainStatus::EarlyStopped {
+                epoch: finished_epoch,
+            };
             progress.note(&format!("early stop after epoch {finished_epoch}"));
             break 'epochs;
         }
@@ -584,11 +804,23 @@ pub fn run(cell: &Cell, data: &PreparedData, cell_dir: &Path, opts: &TrainOption
     Ok(RunEnd::Finished(outcome))
 }
 
-fn make_optimizer(cell: &Cell, phase: &Phase, model: &BakeoffModel, vars: &BTreeMap<String, Tensor>, trainable: &BTreeSet<String>) -> Optimizer {
+fn make_optimizer(
+    cell: &Cell,
+    phase: &Phase,
+    model: &BakeoffModel,
+    vars: &BTreeMap<String, Tensor>,
+    trainable: &BTreeSet<String>,
+) -> Optimizer {
     phases::set_trainable(phase.kind, vars, trainable);
     let num_layers = model.num_layers();
     let decay = cell.recipe.layer_decay;
     let scale = |name: &str| phases::layer_decay_scale(decay, model.layer_id(name), num_layers);
-    let params = phases::param_specs(phase.kind, vars, trainable, cell.recipe.optimizer.weight_decay, &scale);
+    let params = phases::param_specs(
+        phase.kind,
+        vars,
+        trainable,
+        cell.recipe.optimizer.weight_decay,
+        &scale,
+    );
     Optimizer::new(cell.recipe.optimizer.kind.clone(), params)
 }

@@ -7,6 +7,13 @@ use super::TrainError;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Deserialise an `f64` that JSON wrote as `null` (serde_json's spelling of
+/// NaN and ±inf) back to NaN, so states and outcomes with "no value yet" or a
+/// diverged loss round-trip.
+pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 pub const METRICS_HEADER: &str = "epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,15 +24,21 @@ pub struct EpochRow {
     pub phase: String,
     /// Mean training loss over the epoch's samples (with label smoothing and
     /// soft targets, as optimised).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub train_loss: f64,
     /// Mean plain cross-entropy on the selection split.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub val_loss: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub val_top1: f64,
     /// Phase lr (scale 1 group) of the epoch's last step.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub lr: f64,
     /// Training images per second (forward + backward + update, no validation).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub img_per_s: f64,
     /// Fraction of training wall time spent waiting for the loader.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub data_wait: f64,
 }
 

@@ -35,9 +35,17 @@ pub struct TrainOptions {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TrainStatus {
     Done,
-    EarlyStopped { epoch: u32 },
-    Diverged { epoch: u32, step: u64, reason: String },
-    TimeLimit { epoch: u32 },
+    EarlyStopped {
+        epoch: u32,
+    },
+    Diverged {
+        epoch: u32,
+        step: u64,
+        reason: String,
+    },
+    TimeLimit {
+        epoch: u32,
+    },
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -45,7 +53,10 @@ pub struct TrainOutcome {
     pub status: TrainStatus,
     /// Global epoch (frozen epochs count first) of the best checkpoint.
     pub best_epoch: u32,
+    /// NaN when no epoch was validated (JSON: `null`).
+    #[serde(deserialize_with = "history::f64_or_nan")]
     pub best_val_loss: f64,
+    #[serde(deserialize_with = "history::f64_or_nan")]
     pub best_val_top1: f64,
 }
 
@@ -56,15 +67,24 @@ pub enum TrainError {
     Other(String),
 
     #[error("data: {0}")]
-    #[diagnostic(code(exp::train::data), help("`exp check --data FILE` lists the data set's problems with their fixes"))]
+    #[diagnostic(
+        code(exp::train::data),
+        help("`exp check --data FILE` lists the data set's problems with their fixes")
+    )]
     Data(#[from] crate::data::DataError),
 
     #[error("model: {0}")]
-    #[diagnostic(code(exp::train::model), help("check the backbone's `arch`, `pretrained` weights and the data's `image_size`"))]
+    #[diagnostic(
+        code(exp::train::model),
+        help("check the backbone's `arch`, `pretrained` weights and the data's `image_size`")
+    )]
     Model(#[from] crate::models::ModelError),
 
     #[error("cannot write or read {path}: {message}")]
-    #[diagnostic(code(exp::train::io), help("check that the output directory exists, is writable and the disk is not full"))]
+    #[diagnostic(
+        code(exp::train::io),
+        help("check that the output directory exists, is writable and the disk is not full")
+    )]
     Io { path: PathBuf, message: String },
 
     #[error("checkpoint {path} is unusable: {message}")]
@@ -90,7 +110,11 @@ pub enum TrainError {
 
     #[error("predictions on split `{split}` have {got} rows, the split has {expected}")]
     #[diagnostic(code(exp::train::predict), help("the data loader returned a different number of samples than the split holds; report this as a bug"))]
-    PredictCount { split: String, got: usize, expected: usize },
+    PredictCount {
+        split: String,
+        got: usize,
+        expected: usize,
+    },
 }
 
 /// Asks a running `train_cell_with` to stop at the next step boundary.
@@ -109,18 +133,28 @@ pub struct StopSignal {
 pub enum RunEnd {
     Finished(TrainOutcome),
     /// Stopped on request after `step` global steps during 1-based `epoch`.
-    Interrupted { epoch: u32, step: u64 },
+    Interrupted {
+        epoch: u32,
+        step: u64,
+    },
 }
 
 /// Train one cell in `cell_dir`: writes `metrics.csv`, `best.safetensors`
 /// and resumable checkpoints (`ckpt/`); resumes from the latest checkpoint
 /// if present. A cell whose checkpoint says it finished returns its outcome
 /// without training.
-pub fn train_cell(cell: &Cell, data: &crate::data::PreparedData, cell_dir: &Path, opts: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+pub fn train_cell(
+    cell: &Cell,
+    data: &crate::data::PreparedData,
+    cell_dir: &Path,
+    opts: &TrainOptions,
+) -> Result<TrainOutcome, TrainError> {
     match fit::run(cell, data, cell_dir, opts, &StopSignal::default())? {
         RunEnd::Finished(o) => Ok(o),
         // Invariant: without a flag or crash hook the loop never interrupts.
-        RunEnd::Interrupted { epoch, step } => Err(TrainError::Other(format!("training stopped at epoch {epoch}, step {step} without a stop request"))),
+        RunEnd::Interrupted { epoch, step } => Err(TrainError::Other(format!(
+            "training stopped at epoch {epoch}, step {step} without a stop request"
+        ))),
     }
 }
 
@@ -137,7 +171,13 @@ pub fn train_cell_with(
 
 /// Probabilities `N × C` (row-major, split order) of the best checkpoint in
 /// `cell_dir` on `split`.
-pub fn predict(cell: &Cell, data: &crate::data::PreparedData, cell_dir: &Path, split: &str, opts: &TrainOptions) -> Result<Vec<f32>, TrainError> {
+pub fn predict(
+    cell: &Cell,
+    data: &crate::data::PreparedData,
+    cell_dir: &Path,
+    split: &str,
+    opts: &TrainOptions,
+) -> Result<Vec<f32>, TrainError> {
     let best = cell_dir.join("best.safetensors");
     if !best.exists() {
         return Err(TrainError::NoBestCheckpoint { path: best });
@@ -155,21 +195,38 @@ pub fn predict(cell: &Cell, data: &crate::data::PreparedData, cell_dir: &Path, s
     for item in crate::data::loader(data, split, &cfg)? {
         let b = item?;
         let p = tch::no_grad(|| {
-            let logits = crate::models::runtime::autocast_bf16(bf16, || built.model.forward(&b.images, &b.metadata, false, false));
+            let logits = crate::models::runtime::autocast_bf16(bf16, || {
+                built.model.forward(&b.images, &b.metadata, false, false)
+            });
             logits.to_kind(Kind::Float).softmax(-1, Kind::Float)
         });
         parts.push(p);
     }
     let classes = data.classes.len();
     if parts.is_empty() {
-        return if expected == 0 { Ok(Vec::new()) } else { Err(TrainError::PredictCount { split: split.into(), got: 0, expected }) };
+        return if expected == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(TrainError::PredictCount {
+                split: split.into(),
+                got: 0,
+                expected,
+            })
+        };
     }
-    let all = Tensor::cat(&parts, 0).to_device(tch::Device::Cpu).contiguous();
+    let all = Tensor::cat(&parts, 0)
+        .to_device(tch::Device::Cpu)
+        .contiguous();
     let rows = all.size().first().copied().unwrap_or(0) as usize;
     if rows != expected {
-        return Err(TrainError::PredictCount { split: split.into(), got: rows, expected });
+        return Err(TrainError::PredictCount {
+            split: split.into(),
+            got: rows,
+            expected,
+        });
     }
     let mut out = vec![0f32; rows * classes];
-    all.f_copy_data(&mut out, rows * classes).map_err(|e| TrainError::Other(format!("reading predictions back: {e}")))?;
+    all.f_copy_data(&mut out, rows * classes)
+        .map_err(|e| TrainError::Other(format!("reading predictions back: {e}")))?;
     Ok(out)
 }

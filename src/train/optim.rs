@@ -36,8 +36,18 @@ pub struct Optimizer {
 
 impl Optimizer {
     pub fn new(kind: OptimizerKind, params: Vec<(ParamSpec, Tensor)>) -> Self {
-        let state = params.iter().map(|_| ParamState { step: 0, bufs: BTreeMap::new() }).collect();
-        Self { kind, params, state }
+        let state = params
+            .iter()
+            .map(|_| ParamState {
+                step: 0,
+                bufs: BTreeMap::new(),
+            })
+            .collect();
+        Self {
+            kind,
+            params,
+            state,
+        }
     }
 
     pub fn params(&self) -> impl Iterator<Item = &(ParamSpec, Tensor)> {
@@ -55,7 +65,12 @@ impl Optimizer {
     /// a device scalar (no host sync).
     pub fn clip_grad_norm(&self, max_norm: f64) -> Option<Tensor> {
         tch::no_grad(|| {
-            let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).filter(|g| g.defined()).collect();
+            let grads: Vec<Tensor> = self
+                .params
+                .iter()
+                .map(|(_, p)| p.grad())
+                .filter(|g| g.defined())
+                .collect();
             if grads.is_empty() {
                 return None;
             }
@@ -119,12 +134,23 @@ impl Optimizer {
                         };
                         let _ = p.g_add_(&(d * -lr));
                     }
-                    OptimizerKind::RmsProp { alpha, eps, momentum, tf_style } => {
+                    OptimizerKind::RmsProp {
+                        alpha,
+                        eps,
+                        momentum,
+                        tf_style,
+                    } => {
                         let g = if wd != 0.0 { &g + &p * wd } else { g };
                         let mut sq = st
                             .bufs
                             .entry("square_avg")
-                            .or_insert_with(|| if tf_style { g.ones_like() } else { g.zeros_like() })
+                            .or_insert_with(|| {
+                                if tf_style {
+                                    g.ones_like()
+                                } else {
+                                    g.zeros_like()
+                                }
+                            })
                             .shallow_clone();
                         let avg = if tf_style {
                             // timm RMSpropTF: sq += (g² − sq)(1 − α); avg = √(sq + ε).
@@ -137,7 +163,11 @@ impl Optimizer {
                             sq.sqrt().g_add_scalar_(eps)
                         };
                         if momentum > 0.0 {
-                            let mut buf = st.bufs.entry("momentum_buffer").or_insert_with(|| g.zeros_like()).shallow_clone();
+                            let mut buf = st
+                                .bufs
+                                .entry("momentum_buffer")
+                                .or_insert_with(|| g.zeros_like())
+                                .shallow_clone();
                             let _ = buf.g_mul_scalar_(momentum);
                             if tf_style {
                                 // timm's default lr_in_momentum: the lr is folded into the buffer.
@@ -161,7 +191,10 @@ impl Optimizer {
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         for ((spec, _), st) in self.params.iter().zip(&self.state) {
-            out.push((format!("{}.step", spec.name), Tensor::from_slice(&[st.step as i64])));
+            out.push((
+                format!("{}.step", spec.name),
+                Tensor::from_slice(&[st.step as i64]),
+            ));
             for (b, t) in &st.bufs {
                 out.push((format!("{}.{b}", spec.name), t.shallow_clone()));
             }
@@ -171,16 +204,27 @@ impl Optimizer {
 
     /// Restore what `state_tensors` saved (tensors may be on the CPU; they are
     /// moved to each parameter's device).
-    pub fn load_state(&mut self, saved: &BTreeMap<String, Tensor>, prefix: &str) -> Result<(), String> {
+    pub fn load_state(
+        &mut self,
+        saved: &BTreeMap<String, Tensor>,
+        prefix: &str,
+    ) -> Result<(), String> {
         for ((spec, p), st) in self.params.iter().zip(self.state.iter_mut()) {
             let key = format!("{prefix}{}.step", spec.name);
-            let step = saved.get(&key).ok_or_else(|| format!("optimizer state `{key}` is missing"))?;
+            let step = saved
+                .get(&key)
+                .ok_or_else(|| format!("optimizer state `{key}` is missing"))?;
             st.step = step.int64_value(&[0]).max(0) as u64;
             st.bufs.clear();
             for b in ["exp_avg", "exp_avg_sq", "momentum_buffer", "square_avg"] {
                 if let Some(t) = saved.get(&format!("{prefix}{}.{b}", spec.name)) {
                     if t.size() != p.size() {
-                        return Err(format!("optimizer buffer `{}.{b}` has shape {:?}, parameter has {:?}", spec.name, t.size(), p.size()));
+                        return Err(format!(
+                            "optimizer buffer `{}.{b}` has shape {:?}, parameter has {:?}",
+                            spec.name,
+                            t.size(),
+                            p.size()
+                        ));
                     }
                     st.bufs.insert(b, t.to_device(p.device()).to_kind(p.kind()));
                 }
@@ -191,9 +235,25 @@ impl Optimizer {
 }
 
 /// torch.optim.Adam(W)'s single-tensor update (without the decay term).
-fn adam_update(p: &mut Tensor, g: &Tensor, st: &mut ParamState, lr: f64, beta1: f64, beta2: f64, eps: f64) {
-    let mut m = st.bufs.entry("exp_avg").or_insert_with(|| g.zeros_like()).shallow_clone();
-    let mut v = st.bufs.entry("exp_avg_sq").or_insert_with(|| g.zeros_like()).shallow_clone();
+fn adam_update(
+    p: &mut Tensor,
+    g: &Tensor,
+    st: &mut ParamState,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+) {
+    let mut m = st
+        .bufs
+        .entry("exp_avg")
+        .or_insert_with(|| g.zeros_like())
+        .shallow_clone();
+    let mut v = st
+        .bufs
+        .entry("exp_avg_sq")
+        .or_insert_with(|| g.zeros_like())
+        .shallow_clone();
     let _ = m.lerp_(g, 1.0 - beta1);
     let _ = v.g_mul_scalar_(beta2);
     let _ = v.addcmul_(g, &(g * (1.0 - beta2)));

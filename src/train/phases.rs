@@ -15,7 +15,7 @@
 //! reference trainer.
 //!
 //! Weight decay is not applied to 1-D variables (norm scales and shifts,
-//! biases, ViT tokens) nor to anything named `*.bias`.
+//! biases), ViT's `pos_embed`/`cls_token`, nor to anything named `*.bias`.
 
 use super::optim::ParamSpec;
 use crate::spec::{BudgetSpec, OptimizerSpec};
@@ -56,7 +56,12 @@ impl Phase {
 pub fn plan(budget: &BudgetSpec, optimizer: &OptimizerSpec) -> Vec<Phase> {
     let mut out = Vec::new();
     if budget.frozen_epochs > 0 {
-        out.push(Phase { kind: PhaseKind::Frozen, start_epoch: 0, epochs: budget.frozen_epochs, base_lr: optimizer.lr });
+        out.push(Phase {
+            kind: PhaseKind::Frozen,
+            start_epoch: 0,
+            epochs: budget.frozen_epochs,
+            base_lr: optimizer.lr,
+        });
     }
     if budget.finetune_epochs > 0 {
         out.push(Phase {
@@ -74,9 +79,10 @@ pub fn is_head_var(name: &str) -> bool {
     name.starts_with("meta.") || name.starts_with("head.")
 }
 
-/// Norms, biases and other 1-D variables get no weight decay.
+/// Norms, biases, other 1-D variables and ViT's position embedding and
+/// class token get no weight decay (timm's exemption list).
 pub fn no_weight_decay(name: &str, t: &Tensor) -> bool {
-    t.dim() <= 1 || name.ends_with(".bias")
+    crate::models::is_no_decay(name, &t.size()) || name.ends_with(".bias")
 }
 
 /// Parameters the optimizer of `kind` updates, with their lr scale and
@@ -93,15 +99,34 @@ pub fn param_specs(
         .filter(|(n, _)| trainable.contains(*n))
         .filter(|(n, _)| kind == PhaseKind::Finetune || is_head_var(n))
         .map(|(n, t)| {
-            let wd = if no_weight_decay(n, t) { 0.0 } else { weight_decay };
-            let lr_scale = if kind == PhaseKind::Finetune { layer_scale(n) } else { 1.0 };
-            (ParamSpec { name: n.clone(), lr_scale, weight_decay: wd }, t.shallow_clone())
+            let wd = if no_weight_decay(n, t) {
+                0.0
+            } else {
+                weight_decay
+            };
+            let lr_scale = if kind == PhaseKind::Finetune {
+                layer_scale(n)
+            } else {
+                1.0
+            };
+            (
+                ParamSpec {
+                    name: n.clone(),
+                    lr_scale,
+                    weight_decay: wd,
+                },
+                t.shallow_clone(),
+            )
         })
         .collect()
 }
 
 /// Switch gradient tracking so only the phase's parameters record grads.
-pub fn set_trainable(kind: PhaseKind, vars: &BTreeMap<String, Tensor>, trainable: &BTreeSet<String>) {
+pub fn set_trainable(
+    kind: PhaseKind,
+    vars: &BTreeMap<String, Tensor>,
+    trainable: &BTreeSet<String>,
+) {
     for (n, t) in vars {
         if trainable.contains(n) {
             let on = kind == PhaseKind::Finetune || is_head_var(n);

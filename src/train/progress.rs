@@ -16,7 +16,12 @@ pub struct Progress {
 impl Progress {
     pub fn new(cell: &str, total_epochs: u32, want_bars: bool) -> Self {
         let bars = want_bars && std::io::stderr().is_terminal();
-        Self { cell: cell.to_string(), total_epochs, bars, bar: None }
+        Self {
+            cell: cell.to_string(),
+            total_epochs,
+            bars,
+            bar: None,
+        }
     }
 
     pub fn start_epoch(&mut self, epoch: u32, phase: &str, steps: u64, done: u64) {
@@ -28,7 +33,12 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
-        bar.set_prefix(format!("{} {}/{} {phase}", self.cell, epoch + 1, self.total_epochs));
+        bar.set_prefix(format!(
+            "{} {}/{} {phase}",
+            self.cell,
+            epoch + 1,
+            self.total_epochs
+        ));
         bar.set_position(done);
         self.bar = Some(bar);
     }
@@ -37,7 +47,10 @@ impl Progress {
     pub fn update(&self, batch: u64, loss: f64, img_per_s: f64, wait: f64) {
         if let Some(bar) = &self.bar {
             bar.set_position(batch);
-            bar.set_message(format!("loss {loss:.4} {img_per_s:.0} img/s wait {:.0}%", wait * 100.0));
+            bar.set_message(format!(
+                "loss {loss:.4} {img_per_s:.0} img/s wait {:.0}%",
+                wait * 100.0
+            ));
         }
     }
 

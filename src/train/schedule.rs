@@ -23,7 +23,13 @@ pub struct PhaseSchedule {
 
 impl PhaseSchedule {
     /// Warmup longer than the phase is clamped to the phase (the linter warns).
-    pub fn new(base_lr: f64, schedule: &Schedule, warmup: Warmup, steps_per_epoch: u64, epochs: u32) -> Self {
+    pub fn new(
+        base_lr: f64,
+        schedule: &Schedule,
+        warmup: Warmup,
+        steps_per_epoch: u64,
+        epochs: u32,
+    ) -> Self {
         let total_steps = steps_per_epoch * u64::from(epochs);
         let warmup_steps = match warmup {
             Warmup::None => 0,
@@ -31,7 +37,13 @@ impl PhaseSchedule {
             Warmup::Epochs(e) => (e * steps_per_epoch as f64).round().max(0.0) as u64,
         }
         .min(total_steps);
-        Self { base_lr, schedule: schedule.clone(), warmup_steps, total_steps, steps_per_epoch }
+        Self {
+            base_lr,
+            schedule: schedule.clone(),
+            warmup_steps,
+            total_steps,
+            steps_per_epoch,
+        }
     }
 
     /// The lr used by step `s` (0-based within the phase).
@@ -47,7 +59,10 @@ impl PhaseSchedule {
                 let r = *min_lr_ratio;
                 self.base_lr * (r + (1.0 - r) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
             }
-            Schedule::Step { every_epochs, gamma } => {
+            Schedule::Step {
+                every_epochs,
+                gamma,
+            } => {
                 let epoch = s / self.steps_per_epoch.max(1);
                 let k = epoch / u64::from((*every_epochs).max(1));
                 self.base_lr * gamma.powf(k as f64)
