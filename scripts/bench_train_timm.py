@@ -82,7 +82,8 @@ def synth(a):
     torch.manual_seed(a.seed)
     dev = torch.device("cuda")
     torch.backends.cudnn.benchmark = True
-    model = timm.create_model(a.arch, pretrained=False, num_classes=a.classes).to(dev).to(memory_format=torch.channels_last)
+    kw = {"img_size": a.size} if "dinov2" in a.arch else {}
+    model = timm.create_model(a.arch, pretrained=False, num_classes=a.classes, **kw).to(dev).to(memory_format=torch.channels_last)
     opt = timm.optim.create_optimizer_v2(model, opt="adamw", lr=a.lr, weight_decay=a.weight_decay)
     x = torch.randn(a.batch, 3, a.size, a.size, device=dev).to(memory_format=torch.channels_last)
     y = torch.randint(0, a.classes, (a.batch,), device=dev)
