@@ -22,7 +22,7 @@ EXP="${EXP_BIN:-target/release/exp}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cat > "$work/bench.exp" <<EXP
-data bench {
+data images {
   source = generated(classes = 5, train = 1000 samples, val = 200 samples, test = 500 samples,
                      size = 64, seed = 11, image_signal = 0.8, metadata_signal = 0.0)
   root = "data"
@@ -54,7 +54,7 @@ score test {
 }
 
 sweep bench {
-  data     = bench
+  data     = images
   backbone = net
   recipe   = plain
   budget   = b

@@ -43,18 +43,18 @@ data synth {
   root = "$work/synth"
   image_size = 224
 }
-recipe tput {
+recipe r_tput {
   optimizer = adamw(lr = 1e-3, finetune_lr = 1e-3, weight_decay = 0.05)
   schedule  = constant
   warmup    = 0 steps
   batch     = 64
   precision = bf16
 }
-budget tput {
+budget b_tput {
   frozen   = 0 epochs
   finetune = 2 epochs
 }
-score tput {
+score s_tput {
   split   = "test"
   metrics = [top1]
 }
@@ -74,9 +74,9 @@ EXP
   echo "sweep tput {"
   echo "  data = synth"
   echo "  backbone = [$(IFS=,; echo "${names[*]}" | sed 's/,/, /g')]"
-  echo "  recipe = tput"
-  echo "  budget = tput"
-  echo "  score = tput"
+  echo "  recipe = r_tput"
+  echo "  budget = b_tput"
+  echo "  score = s_tput"
   echo "}"
 } > "$work/tput.exp"
 "$EXP" run "$work/tput.exp" --device cuda --out "$work/tput" 2>&1 | grep -v " epoch " | tee "$out/tput.log" || true
