@@ -57,7 +57,27 @@ impl CellExecutor for Libtorch {
     }
 
     fn train(&self, cell: &Cell, data: &Self::Data, dir: &Path) -> Result<TrainOutcome, String> {
-        crate::train::train_cell(cell, data, dir, &self.opts).map_err(|e| format!("{e:?}"))
+        let stop = crate::train::StopSignal {
+            flag: Some(signals::stop_flag()),
+            crash_after_steps: None,
+        };
+        match crate::train::train_cell_with(cell, data, dir, &self.opts, &stop)
+            .map_err(|e| format!("{e:?}"))?
+        {
+            crate::train::RunEnd::Finished(o) => Ok(o),
+            crate::train::RunEnd::Interrupted { epoch, step } => {
+                eprintln!("exp: stopped at epoch {epoch}, step {step} with a checkpoint; `exp run` resumes from it");
+                signals::checkpointed();
+                if std::env::var_os("SLURM_JOB_ID").is_some() {
+                    // Why wait here: the watcher thread requeues the task and
+                    // exits the process; nothing of this run is left to write.
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                }
+                std::process::exit(signals::REQUEUED_EXIT);
+            }
+        }
     }
 
     fn predict(
