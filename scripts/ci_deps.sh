@@ -7,6 +7,7 @@ need=()
 need+=(chromium)  # report HTML test (tests/report_html.rs renders report.html headless)
 need+=(fonts-dejavu-core)  # plot labels in report PNG/SVG plots (src/report/plots.rs)
 need+=(nodejs)  # editor: tree-sitter generate runs grammar.js, and the TextMate grammar tests run on node
+need+=(slurmctld slurmd slurm-client munge)  # slurm test: tests/slurm_cluster.rs starts a one-node cluster
 if [ ${#need[@]} -gt 0 ]; then
   missing=()
   for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

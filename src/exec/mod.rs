@@ -1,9 +1,139 @@
-//! Executing cells: local runner, stage store, Slurm. (Being built: issues 5, 6.)
+//! Executing cells: the local runner (in process or one child process per
+//! cell), the stage store, crash-safe outputs, cell locks, `exp status` and
+//! the Slurm backend. docs/running.md and docs/sweeps.md describe the
+//! behaviour users see.
 
-pub fn cmd_run(_a: &crate::cli::RunArgs) -> miette::Result<std::process::ExitCode> {
-    Err(miette::miette!("`exp run` is not built yet"))
+pub mod atomic;
+pub mod device;
+pub mod local;
+pub mod lock;
+pub mod outputs;
+pub mod signals;
+pub mod slurm;
+pub mod status;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+pub use local::cmd_run;
+pub use status::cmd_status;
+
+/// What became of a cell. `results.csv` and `scores.json` carry the result
+/// statuses (done, early_stopped, diverged, time_limit, failed); `cached`
+/// only appears in a run's own report (the cell's results were reused);
+/// `pending` / `running` only in `exp status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellStatus {
+    Done,
+    EarlyStopped,
+    Diverged,
+    TimeLimit,
+    Failed,
+    Cached,
+    Pending,
+    Running,
 }
 
-pub fn cmd_status(_a: &crate::cli::StatusArgs) -> miette::Result<std::process::ExitCode> {
-    Err(miette::miette!("`exp status` is not built yet"))
+impl CellStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CellStatus::Done => "done",
+            CellStatus::EarlyStopped => "early_stopped",
+            CellStatus::Diverged => "diverged",
+            CellStatus::TimeLimit => "time_limit",
+            CellStatus::Failed => "failed",
+            CellStatus::Cached => "cached",
+            CellStatus::Pending => "pending",
+            CellStatus::Running => "running",
+        }
+    }
+
+    pub fn from_train(s: &crate::train::TrainStatus) -> CellStatus {
+        use crate::train::TrainStatus as T;
+        match s {
+            T::Done => CellStatus::Done,
+            T::EarlyStopped { .. } => CellStatus::EarlyStopped,
+            T::Diverged { .. } => CellStatus::Diverged,
+            T::TimeLimit { .. } => CellStatus::TimeLimit,
+        }
+    }
+}
+
+impl std::fmt::Display for CellStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Errors of the execution phase.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ExecError {
+    #[error("cannot write or read {path}: {source}")]
+    #[diagnostic(
+        code(exp::exec::io),
+        help("check that the output directory is writable and the disk is not full")
+    )]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad --device `{spec}`: {reason}")]
+    #[diagnostic(
+        code(exp::exec::device),
+        help("use auto, cpu, cuda or cuda:N (N below the number of visible GPUs)")
+    )]
+    Device { spec: String, reason: String },
+    #[error("no cell `{id}` in this file{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    #[diagnostic(
+        code(exp::exec::unknown_cell),
+        help("`exp plan FILE` lists the cell ids")
+    )]
+    UnknownCell {
+        id: String,
+        suggestion: Option<String>,
+    },
+    #[error("no sweep `{name}` in this file{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    #[diagnostic(
+        code(exp::exec::unknown_sweep),
+        help("the sweeps are the `sweep NAME {{ ... }}` blocks of the file")
+    )]
+    UnknownSweep {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("the file declares no sweep, so there is nothing to run")]
+    #[diagnostic(code(exp::exec::no_sweep), help("add a `sweep NAME {{ ... }}` block"))]
+    NoSweep,
+    #[error("slurm: {reason}")]
+    #[diagnostic(code(exp::exec::slurm), help("{help}"))]
+    Slurm { reason: String, help: String },
+    #[error("child process for cell `{cell}` could not start: {source}")]
+    #[diagnostic(
+        code(exp::exec::spawn),
+        help("check that the `exp` binary is still in place")
+    )]
+    Spawn {
+        cell: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ExecError {
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ExecError {
+        let path = path.into();
+        move |source| ExecError::Io { path, source }
+    }
+}
+
+/// The closest name to `wanted` among `names` (for "did you mean").
+pub(crate) fn suggest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
+    names
+        .map(|n| (strsim::normalized_levenshtein(wanted, n), n))
+        .filter(|(s, _)| *s > 0.5)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n.to_string())
 }

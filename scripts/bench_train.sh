@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Training throughput and accuracy: exp vs a timm/PyTorch loop, on CPU, same
+# model, same generated image folder, same batch size, epochs and optimizer.
+#
+#   scripts/bench_train.sh [ARCH] [EPOCHS]     (default resnet18, 2)
+#
+# timm's PyPI package has no train.py (it lives only in timm's repository) and
+# no `timm.train` module, so the timm side is scripts/bench_train_timm.py: a
+# minimal loop with timm.create_model and timm's AdamW parameter groups (no
+# weight decay on norms and biases), as train.py would build them. Both sides
+# train from random init at 64 px, batch 32, AdamW lr 1e-3 wd 0.05, constant
+# lr, no augmentation, all cores; img/s is the last epoch's training rate,
+# top-1 is on the test split. Prints a table and writes it to $OUT/bench_train.md
+# (if OUT is set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+ARCH="${1:-resnet18}"
+EPOCHS="${2:-2}"
+EXP="${EXP_BIN:-target/release/exp}"
+[ -x "$EXP" ] || cargo build --release --locked
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cat > "$work/bench.exp" <<EXP
+data images {
+  source = generated(classes = 5, train = 1000 samples, val = 200 samples, test = 500 samples,
+                     size = 64, seed = 11, image_signal = 0.8, metadata_signal = 0.0)
+  root = "data"
+  image_size = 64
+}
+
+backbone net {
+  arch       = "$ARCH"
+  input_size = 64
+  mean       = [0.485, 0.456, 0.406]
+  std        = [0.229, 0.224, 0.225]
+}
+
+recipe plain {
+  optimizer = adamw(lr = 1e-3, finetune_lr = 1e-3, weight_decay = 0.05)
+  schedule  = constant
+  warmup    = 0 steps
+  batch     = 32
+}
+
+budget b {
+  frozen   = 0 epochs
+  finetune = $EPOCHS epochs
+}
+
+score test {
+  split   = "test"
+  metrics = [top1]
+}
+
+sweep bench {
+  data     = images
+  backbone = net
+  recipe   = plain
+  budget   = b
+  score    = test
+}
+EXP
+EXP_CACHE="$work/cache" "$EXP" run "$work/bench.exp" --out "$work/runs" --device cpu >"$work/exp.log" 2>&1 || { cat "$work/exp.log"; exit 1; }
+cell="$(find "$work/runs/bench" -mindepth 1 -maxdepth 1 -type d | head -1)"
+exp_ips="$(tail -1 "$cell/metrics.csv" | python3 -c 'import sys,csv; r=list(csv.reader(sys.stdin))[0]; print(r[6])')"
+exp_top1="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["top1"])' "$cell/scores.json")"
+timm_json="$("$EXP_VENV/bin/python" scripts/bench_train_timm.py folder --arch "$ARCH" --root "$work/data" --batch 32 --epochs "$EPOCHS" --lr 1e-3 --weight-decay 0.05)"
+timm_ips="$(echo "$timm_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["img_s"])')"
+timm_top1="$(echo "$timm_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["top1"])')"
+table="$(python3 - "$ARCH" "$EPOCHS" "$exp_ips" "$exp_top1" "$timm_ips" "$timm_top1" "$(nproc)" <<'PY'
+import sys
+arch, ep, ei, et, ti, tt, cores = sys.argv[1:]
+ei, et, ti, tt = map(float, (ei, et, ti, tt))
+print(f"| model | setting | exp img/s | timm img/s | ratio exp/timm | exp top-1 | timm top-1 |")
+print(f"|---|---|---|---|---|---|---|")
+print(f"| {arch} | CPU ({cores} cores), 64 px, batch 32, {ep} epochs, 1000 train / 500 test | {ei:.1f} | {ti:.1f} | {ei/ti:.2f} | {et:.3f} | {tt:.3f} |")
+PY
+)"
+echo "$table"
+if [ -n "${OUT:-}" ]; then echo "$table" > "$OUT/bench_train.md"; fi

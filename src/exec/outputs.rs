@@ -1,0 +1,335 @@
+//! The files a run leaves behind (besides the trainer's `metrics.csv`,
+//! `best.safetensors` and `ckpt/`): `sweep.json`, per cell `config.json`,
+//! `scores.json`, `predictions.csv`, `failed.json`, and per sweep
+//! `results.csv`.
+//!
+//! Why fixed float formats: `results.csv` and `predictions.csv` must compare
+//! byte for byte between two runs; printing with a fixed number of digits
+//! keeps the bytes a function of the values alone. `results.csv` is rebuilt
+//! from the cells' `scores.json` files every time, so it is the same whether
+//! the cells ran in one process, in parallel children or as Slurm tasks.
+
+use crate::exec::atomic;
+use crate::exec::CellStatus;
+use crate::spec::{Cell, Metric, SweepSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Probabilities of one split, in the data module's split order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    pub ids: Vec<String>,
+    pub labels: Vec<i64>,
+    /// Row-major `N × C`.
+    pub probs: Vec<f32>,
+    pub classes: Vec<String>,
+}
+
+/// Where a diverged cell stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    pub epoch: u32,
+    pub step: u64,
+    pub reason: String,
+}
+
+/// `scores.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub cell: String,
+    pub status: CellStatus,
+    pub split: String,
+    pub n: usize,
+    pub classes: Vec<String>,
+    pub top1: Option<f64>,
+    pub top3: Option<f64>,
+    pub auc: Option<f64>,
+    /// Every top-k of the score spec (k ≥ 2), by k.
+    pub topk: BTreeMap<String, f64>,
+    pub per_class_accuracy: Vec<Option<f64>>,
+    pub confusion: Vec<Vec<u64>>,
+    pub best_epoch: Option<u32>,
+    pub diverged: Option<Divergence>,
+    pub exp_version: String,
+}
+
+/// `failed.json`: why a cell failed (removed when the cell runs again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub cell: String,
+    pub stage: String,
+    pub error: String,
+    pub exp_version: String,
+}
+
+pub fn cell_dir(out_dir: &Path, cell: &Cell) -> PathBuf {
+    out_dir.join(&cell.sweep).join(cell.short_id())
+}
+
+pub fn sweep_dir(out_dir: &Path, sweep: &str) -> PathBuf {
+    out_dir.join(sweep)
+}
+
+/// `DIR/<sweep>/sweep.json`.
+pub fn write_sweep_json(out_dir: &Path, sweep: &SweepSpec) -> io::Result<()> {
+    let cells: Vec<&str> = sweep.cells.iter().map(Cell::short_id).collect();
+    atomic::write_json(
+        &sweep_dir(out_dir, &sweep.name).join("sweep.json"),
+        &serde_json::json!({
+            "sweep": sweep.name, "axes": sweep.axes, "baseline": sweep.baseline,
+            "cells": cells, "exp_version": crate::VERSION,
+        }),
+    )
+}
+
+/// `config.json`: the resolved cell and the exp version that ran it.
+pub fn write_config_json(dir: &Path, cell: &Cell) -> io::Result<()> {
+    atomic::write_json(
+        &dir.join("config.json"),
+        &serde_json::json!({ "cell": cell, "exp_version": crate::VERSION }),
+    )
+}
+
+pub fn write_failure(dir: &Path, cell: &Cell, stage: &str, error: &str) -> io::Result<()> {
+    let f = Failure {
+        cell: cell.id.clone(),
+        stage: stage.into(),
+        error: error.into(),
+        exp_version: crate::VERSION.into(),
+    };
+    atomic::write_json(&dir.join("failed.json"), &f)
+}
+
+pub fn read_failure(dir: &Path) -> Option<Failure> {
+    serde_json::from_slice(&std::fs::read(dir.join("failed.json")).ok()?).ok()
+}
+
+pub fn read_scores(dir: &Path) -> Option<Scores> {
+    serde_json::from_slice(&std::fs::read(dir.join("scores.json")).ok()?).ok()
+}
+
+/// Metrics of `preds` for `cell`'s score spec. `preds == None` (a cell that
+/// diverged before any checkpoint) gives empty metrics.
+pub fn compute_scores(
+    cell: &Cell,
+    status: CellStatus,
+    best_epoch: Option<u32>,
+    diverged: Option<Divergence>,
+    preds: Option<&Predictions>,
+) -> Scores {
+    use crate::score::metrics;
+    let mut s = Scores {
+        cell: cell.id.clone(),
+        status,
+        split: cell.score.split.clone(),
+        n: 0,
+        classes: vec![],
+        top1: None,
+        top3: None,
+        auc: None,
+        topk: BTreeMap::new(),
+        per_class_accuracy: vec![],
+        confusion: vec![],
+        best_epoch,
+        diverged,
+        exp_version: crate::VERSION.into(),
+    };
+    let Some(p) = preds else { return s };
+    let c = p.classes.len();
+    s.n = p.labels.len();
+    s.classes = p.classes.clone();
+    if s.n == 0 || c == 0 {
+        return s;
+    }
+    s.top1 = Some(metrics::top_k(&p.probs, &p.labels, c, 1));
+    s.top3 = Some(metrics::top_k(&p.probs, &p.labels, c, 3));
+    s.auc = Some(metrics::macro_auc(&p.probs, &p.labels, c));
+    for m in &cell.score.metrics {
+        if let Metric::TopK(k) = m {
+            s.topk.insert(
+                k.to_string(),
+                metrics::top_k(&p.probs, &p.labels, c, *k as usize),
+            );
+        }
+    }
+    s.per_class_accuracy = metrics::per_class_accuracy(&p.probs, &p.labels, c);
+    s.confusion = metrics::confusion(&p.probs, &p.labels, c);
+    s
+}
+
+/// A float with a fixed number of digits (non-finite values spelled out).
+pub fn fmt_f(x: f64, digits: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.digits$}")
+    } else if x.is_nan() {
+        "nan".into()
+    } else if x > 0.0 {
+        "inf".into()
+    } else {
+        "-inf".into()
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `predictions.csv`: `id,label,pred,p_0..p_{C-1}`; `pred` is the arg-max
+/// (lowest index on ties), probabilities with 6 decimals.
+pub fn predictions_csv(p: &Predictions) -> String {
+    let c = p.classes.len();
+    let mut out = String::from("id,label,pred");
+    for j in 0..c {
+        let _ = write!(out, ",p_{j}");
+    }
+    out.push('\n');
+    for (i, id) in p.ids.iter().enumerate() {
+        let row = &p.probs[i * c..(i + 1) * c];
+        let mut pred = 0;
+        for (j, v) in row.iter().enumerate() {
+            if *v > row[pred] {
+                pred = j;
+            }
+        }
+        let label = p.labels.get(i).copied().unwrap_or(-1);
+        let _ = write!(out, "{},{label},{pred}", csv_field(id));
+        for v in row {
+            let _ = write!(out, ",{}", fmt_f(f64::from(*v), 6));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The state of a cell as read back from its directory, for `results.csv`.
+fn cell_row_status(dir: &Path) -> (String, Option<Scores>) {
+    if let Some(s) = read_scores(dir) {
+        return (s.status.as_str().to_string(), Some(s));
+    }
+    if read_failure(dir).is_some() {
+        return (CellStatus::Failed.as_str().into(), None);
+    }
+    (CellStatus::Pending.as_str().into(), None)
+}
+
+/// `results.csv` of a sweep, rebuilt from its cells' files: one row per cell
+/// in declaration order; columns `cell,backbone,recipe,seed,status,top1,top3,auc`
+/// then the other axes in declaration order, then `top<k>` of the score spec
+/// beyond top-3. Metrics with 6 decimals, empty when absent.
+pub fn results_csv(out_dir: &Path, sweep: &SweepSpec) -> String {
+    let fixed = ["backbone", "recipe", "seed"];
+    let extra_axes: Vec<&String> = sweep
+        .axes
+        .iter()
+        .filter(|a| !fixed.contains(&a.as_str()))
+        .collect();
+    let mut ks: Vec<u32> = sweep
+        .cells
+        .iter()
+        .flat_map(|c| c.score.metrics.iter())
+        .filter_map(|m| match m {
+            Metric::TopK(k) if *k != 3 => Some(*k),
+            _ => None,
+        })
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    let mut out = String::from("cell,backbone,recipe,seed,status,top1,top3,auc");
+    for a in &extra_axes {
+        let _ = write!(out, ",{}", csv_field(a));
+    }
+    for k in &ks {
+        let _ = write!(out, ",top{k}");
+    }
+    out.push('\n');
+    let opt = |x: Option<f64>| x.map(|v| fmt_f(v, 6)).unwrap_or_default();
+    for cell in &sweep.cells {
+        let (status, scores) = cell_row_status(&cell_dir(out_dir, cell));
+        let sc = scores.as_ref();
+        let _ = write!(
+            out,
+            "{},{},{},{},{status},{},{},{}",
+            csv_field(cell.short_id()),
+            csv_field(&cell.backbone.name),
+            csv_field(&cell.recipe.name),
+            cell.seed,
+            opt(sc.and_then(|s| s.top1)),
+            opt(sc.and_then(|s| s.top3)),
+            opt(sc.and_then(|s| s.auc)),
+        );
+        for a in &extra_axes {
+            let _ = write!(
+                out,
+                ",{}",
+                csv_field(cell.axis_values.get(*a).map_or("", String::as_str))
+            );
+        }
+        for k in &ks {
+            let _ = write!(
+                out,
+                ",{}",
+                opt(sc.and_then(|s| s.topk.get(&k.to_string()).copied()))
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::exec::store::tests::sample_cell;
+
+    #[test]
+    fn predictions_csv_has_fixed_format_and_argmax() {
+        let p = Predictions {
+            ids: vec!["a.png".into(), "b,c.png".into()],
+            labels: vec![1, 0],
+            probs: vec![0.2, 0.7, 0.1, 0.5, 0.5, 0.0],
+            classes: vec!["x".into(), "y".into(), "z".into()],
+        };
+        assert_eq!(
+            predictions_csv(&p),
+            "id,label,pred,p_0,p_1,p_2\na.png,1,1,0.200000,0.700000,0.100000\n\"b,c.png\",0,0,0.500000,0.500000,0.000000\n"
+        );
+    }
+
+    #[test]
+    fn results_csv_reads_cells_and_orders_columns() {
+        let out = tempfile::tempdir().unwrap();
+        let mut a = sample_cell("r", "b1", "adamw", 0);
+        let mut b = sample_cell("r", "b2", "adamw", 0);
+        for c in [&mut a, &mut b] {
+            c.axis_values.insert("lr".into(), "hi".into());
+            c.score.metrics.push(Metric::TopK(5));
+        }
+        let sweep = SweepSpec {
+            name: "r".into(),
+            axes: vec!["backbone".into(), "lr".into()],
+            cells: vec![a.clone(), b.clone()],
+            baseline: None,
+        };
+        let mut s = compute_scores(&a, CellStatus::Done, Some(2), None, None);
+        s.top1 = Some(0.5);
+        s.top3 = Some(1.0);
+        s.auc = Some(2.0 / 3.0);
+        s.topk.insert("5".into(), 1.0);
+        atomic::write_json(&cell_dir(out.path(), &a).join("scores.json"), &s).unwrap();
+        write_failure(&cell_dir(out.path(), &b), &b, "train", "boom").unwrap();
+        assert_eq!(
+            results_csv(out.path(), &sweep),
+            "cell,backbone,recipe,seed,status,top1,top3,auc,lr,top5\n\
+             b1-adamw-s0,b1,adamw,0,done,0.500000,1.000000,0.666667,hi,1.000000\n\
+             b2-adamw-s0,b2,adamw,0,failed,,,,hi,\n"
+        );
+    }
+}

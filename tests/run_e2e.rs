@@ -1,0 +1,262 @@
+//! End-to-end `exp run` on CPU: tiny generated data sets and tiny backbones,
+//! through the real binary. What the user sees: files, statuses, exit codes.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A tiny pipeline: 3 classes of 24 px generated images; `extra` is appended
+/// (more declarations / a sweep).
+fn pipeline(dir: &Path, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"use std.backbones
+seed 3
+
+data tiny {{
+  source = generated(classes = 3, train = 96 samples, val = 48 samples, test = 60 samples,
+                     size = 32, seed = 5, image_signal = 0.9, metadata_signal = 0.0)
+  root = "data/tiny"
+  image_size = 32
+}}
+
+recipe fast {{
+  optimizer = adamw(lr = 1e-2, finetune_lr = 3e-3, weight_decay = 0.01)
+  schedule  = constant
+  warmup    = 0 steps
+  batch     = 16
+}}
+
+budget short {{
+  frozen   = 1 epoch
+  finetune = 4 epochs
+}}
+
+score test {{
+  split   = "test"
+  metrics = [top1, top3, auc]
+}}
+{extra}"#
+    );
+    let path = dir.join("tiny.exp");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn exp(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exp"))
+        .args(args)
+        .current_dir(dir)
+        .env("EXP_CACHE", dir.join("cache"))
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn a_sweep_learns_writes_every_output_and_reports_divergence_without_stopping() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        tmp.path(),
+        r#"
+recipe explode extends fast {
+  optimizer = sgd(lr = 10, finetune_lr = 10)
+}
+
+sweep s {
+  data     = tiny
+  backbone = [resnet_test]
+  recipe   = [fast, explode]
+  budget   = short
+  score    = test
+}
+"#,
+    );
+    let out = exp(
+        tmp.path(),
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            "runs",
+            "--device",
+            "cpu",
+        ],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("2 cell(s): 1 done, 0 cached, 1 diverged, 0 failed"),
+        "{t}"
+    );
+
+    let sweep = tmp.path().join("runs/s");
+    let rows = csv_rows(&sweep.join("results.csv"));
+    assert_eq!(
+        rows[0][..8],
+        ["cell", "backbone", "recipe", "seed", "status", "top1", "top3", "auc"]
+    );
+    assert_eq!(
+        rows[1][..5],
+        ["resnet_test-fast-s3", "resnet_test", "fast", "3", "done"]
+    );
+    let top1: f64 = rows[1][5].parse().unwrap();
+    assert!(top1 > 0.6, "3 classes: chance is 0.33, got {top1}");
+    assert_eq!(rows[2][4], "diverged");
+
+    let cell = sweep.join("resnet_test-fast-s3");
+    for f in [
+        "config.json",
+        "metrics.csv",
+        "best.safetensors",
+        "scores.json",
+        "predictions.csv",
+    ] {
+        assert!(cell.join(f).is_file(), "missing {f}");
+    }
+    let scores: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cell.join("scores.json")).unwrap()).unwrap();
+    assert_eq!(scores["status"], "done");
+    assert_eq!(scores["n"], 60);
+    assert_eq!(scores["split"], "test");
+    assert!(scores["diverged"].is_null());
+    let preds = std::fs::read_to_string(cell.join("predictions.csv")).unwrap();
+    assert!(preds.starts_with("id,label,pred,p_0,p_1,p_2\n"));
+    assert_eq!(preds.lines().count(), 61);
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cell.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["cell"]["id"], "s/resnet_test-fast-s3");
+    assert!(cfg["exp_version"].is_string());
+    let sj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sweep.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(
+        sj["cells"],
+        serde_json::json!(["resnet_test-fast-s3", "resnet_test-explode-s3"])
+    );
+
+    let div: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sweep.join("resnet_test-explode-s3/scores.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(div["status"], "diverged");
+    assert!(div["diverged"]["reason"].is_string(), "{div}");
+
+    let st = exp(
+        tmp.path(),
+        &["status", file.to_str().unwrap(), "--out", "runs"],
+    );
+    let t = text(&st);
+    assert!(
+        t.contains("s/resnet_test-fast-s3") && t.contains("done") && t.contains("diverged"),
+        "{t}"
+    );
+}
+
+#[test]
+fn metadata_branch_helps_where_metadata_carries_signal() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Weak pixels, strong metadata: the branch fed with `age` must win.
+    let file = pipeline(
+        tmp.path(),
+        r#"
+data weak {
+  source = generated(classes = 3, train = 120 samples, val = 48 samples, test = 90 samples,
+                     size = 32, seed = 6, image_signal = 0.0, metadata_signal = 1.0)
+  root = "data/weak"
+  image_size = 32
+}
+
+data weak_meta extends weak {
+  metadata = ["age"]
+}
+
+sweep plain {
+  data = weak
+  backbone = resnet_test
+  recipe = fast
+  budget = short
+  score = test
+}
+
+sweep meta {
+  data = weak_meta
+  backbone = resnet_test
+  recipe = fast
+  budget = short
+  score = test
+}
+"#,
+    );
+    let out = exp(
+        tmp.path(),
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            "runs",
+            "--device",
+            "cpu",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let top1 = |sweep: &str| -> f64 {
+        let rows = csv_rows(&tmp.path().join(format!("runs/{sweep}/results.csv")));
+        rows[1][5].parse().unwrap()
+    };
+    let (plain, meta) = (top1("plain"), top1("meta"));
+    assert!(meta > plain + 0.1, "metadata {meta} vs none {plain}");
+}
+
+#[test]
+fn errors_and_bad_arguments_have_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = pipeline(tmp.path(), "sweep s {\n  data = tiny\n  backbone = resnet_tset\n  recipe = fast\n  budget = short\n  score = test\n}\n");
+    let out = exp(
+        tmp.path(),
+        &["run", file.to_str().unwrap(), "--out", "runs"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        !tmp.path().join("runs").exists(),
+        "nothing runs when the file has errors"
+    );
+
+    let file = pipeline(tmp.path(), "sweep s {\n  data = tiny\n  backbone = [resnet_test]\n  recipe = [fast]\n  budget = short\n  score = test\n}\n");
+    let out = exp(
+        tmp.path(),
+        &["run", file.to_str().unwrap(), "--device", "cuda:7"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("exp::exec::device"), "{}", text(&out));
+    let out = exp(
+        tmp.path(),
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--cell",
+            "s/resnet_test-fast-s4",
+            "--device",
+            "cpu",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("exp::exec::unknown_cell") && text(&out).contains("did you mean"),
+        "{}",
+        text(&out)
+    );
+}

@@ -1,0 +1,399 @@
+//! The stage store, resume and locks through the real binary: rerun is a
+//! no-op, adding a cell trains only it, changing the score split re-scores
+//! only, `kill -9` then resume gives the uninterrupted bits, two concurrent
+//! runs train each cell once, `--jobs 2` gives the same results.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn pipeline(dir: &Path, name: &str, backbones: &str) -> PathBuf {
+    let text = format!(
+        r#"use std.backbones
+seed 3
+
+data tiny {{
+  source = generated(classes = 3, train = 96 samples, val = 48 samples, test = 60 samples,
+                     size = 32, seed = 5, image_signal = 0.9, metadata_signal = 0.0)
+  root = "data/tiny"
+  image_size = 32
+}}
+
+recipe fast {{
+  optimizer = adamw(lr = 1e-2, finetune_lr = 3e-3, weight_decay = 0.01)
+  schedule  = constant
+  warmup    = 0 steps
+  batch     = 16
+}}
+
+budget short {{
+  frozen   = 1 epoch
+  finetune = 4 epochs
+  checkpoint_every = 2 steps
+}}
+
+score test {{
+  split   = "test"
+  metrics = [top1, top3, auc]
+}}
+
+sweep s {{
+  data     = tiny
+  backbone = [{backbones}]
+  recipe   = [fast]
+  budget   = short
+  score    = test
+}}
+"#
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_exp"));
+    c.args(args)
+        .current_dir(dir)
+        .env("EXP_CACHE", dir.join("cache"));
+    c
+}
+
+fn exp(dir: &Path, args: &[&str]) -> Output {
+    cmd(dir, args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn run_ok(dir: &Path, args: &[&str]) -> String {
+    let o = exp(dir, args);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    t
+}
+
+/// Tensor names and bytes of a safetensors file (the header's metadata map
+/// is left out: its key order is not part of the weights).
+fn weights(p: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = read(p);
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut v: Vec<(String, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.data().to_vec()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn rerun_is_a_noop_adding_a_cell_trains_only_it_and_a_new_split_only_rescores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let one = pipeline(d, "one.exp", "resnet_test");
+    let t = run_ok(
+        d,
+        &[
+            "run",
+            one.to_str().unwrap(),
+            "--out",
+            "runs",
+            "--device",
+            "cpu",
+            "--deterministic",
+        ],
+    );
+    assert!(t.contains("1 cell(s): 1 done, 0 cached"), "{t}");
+    let cell = d.join("runs/s/resnet_test-fast-s3");
+    let (csv1, w1, m1) = (
+        read(&d.join("runs/s/results.csv")),
+        weights(&cell.join("best.safetensors")),
+        read(&cell.join("metrics.csv")),
+    );
+
+    let t = run_ok(
+        d,
+        &[
+            "run",
+            one.to_str().unwrap(),
+            "--out",
+            "runs",
+            "--device",
+            "cpu",
+            "--deterministic",
+        ],
+    );
+    assert!(t.contains("1 cell(s): 0 done, 1 cached"), "{t}");
+    assert_eq!(
+        read(&d.join("runs/s/results.csv")),
+        csv1,
+        "results.csv byte-identical"
+    );
+    assert_eq!(read(&cell.join("metrics.csv")), m1, "no training happened");
+    assert_eq!(weights(&cell.join("best.safetensors")), w1);
+
+    let two = pipeline(d, "two.exp", "resnet_test, convnextv2_test");
+    let t = run_ok(
+        d,
+        &[
+            "run",
+            two.to_str().unwrap(),
+            "--out",
+            "runs",
+            "--device",
+            "cpu",
+            "--deterministic",
+        ],
+    );
+    assert!(t.contains("2 cell(s): 1 done, 1 cached"), "{t}");
+    assert_eq!(read(&cell.join("metrics.csv")), m1);
+
+    // A different scoring split: scores change, training does not.
+    let t = run_ok(
+        d,
+        &[
+            "run",
+            two.to_str().unwrap(),
+            "--out",
+            "runs",
+            "--device",
+            "cpu",
+            "--set",
+            "score.test.split=\"train\"",
+        ],
+    );
+    assert!(t.contains("2 cell(s): 2 done, 0 cached"), "{t}");
+    assert_eq!(
+        read(&cell.join("metrics.csv")),
+        m1,
+        "re-scored without retraining"
+    );
+    assert_eq!(weights(&cell.join("best.safetensors")), w1);
+    let s: serde_json::Value = serde_json::from_slice(&read(&cell.join("scores.json"))).unwrap();
+    assert_eq!(
+        (s["split"].as_str(), s["n"].as_u64()),
+        (Some("train"), Some(96))
+    );
+
+    // A fresh output directory reproduces the bits (deterministic CPU).
+    run_ok(
+        d,
+        &[
+            "run",
+            one.to_str().unwrap(),
+            "--out",
+            "again",
+            "--device",
+            "cpu",
+            "--deterministic",
+        ],
+    );
+    assert_eq!(read(&d.join("again/s/results.csv")), csv1);
+    assert_eq!(
+        weights(&d.join("again/s/resnet_test-fast-s3/best.safetensors")),
+        w1
+    );
+}
+
+/// When to kill: a predicate on the cell directory.
+type KillPoint = dyn Fn(&Path) -> bool;
+
+/// Kill the run with SIGKILL once `ready` says so (or when it ends by itself).
+fn run_and_kill(d: &Path, file: &Path, out: &str, ready: impl Fn(&Path) -> bool) -> bool {
+    let mut child = cmd(
+        d,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out,
+            "--device",
+            "cpu",
+            "--deterministic",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let cell = d.join(out).join("s/resnet_test-fast-s3");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if ready(&cell) || start.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return true;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn count_files(dir: &Path, pred: &dyn Fn(&str) -> bool) -> usize {
+    let mut n = 0;
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            n += count_files(&p, pred);
+        } else if p.file_name().and_then(|s| s.to_str()).is_some_and(pred) {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn metrics_lines(cell: &Path) -> usize {
+    std::fs::read_to_string(cell.join("metrics.csv"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn kill_9_at_several_points_then_resume_gives_the_uninterrupted_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let file = pipeline(d, "one.exp", "resnet_test");
+    run_ok(
+        d,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            "clean",
+            "--device",
+            "cpu",
+            "--deterministic",
+        ],
+    );
+
+    // Several interruptions of the same cell, each resumed by the next run:
+    // while a checkpoint is being written (a temp file exists), after the
+    // first checkpoint, after the first epoch's metrics line, mid-second epoch.
+    let points: Vec<Box<KillPoint>> = vec![
+        Box::new(|c: &Path| count_files(c, &|n| n.ends_with(".tmp")) > 0),
+        Box::new(|c: &Path| count_files(&c.join("ckpt"), &|_| true) > 0),
+        Box::new(|c: &Path| metrics_lines(c) >= 2),
+        Box::new(|c: &Path| metrics_lines(c) >= 3),
+    ];
+    let mut killed = 0;
+    for ready in &points {
+        if run_and_kill(d, &file, "killed", ready) {
+            killed += 1;
+        }
+    }
+    assert!(
+        killed >= 2,
+        "the run was interrupted at least twice ({killed})"
+    );
+    run_ok(
+        d,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            "killed",
+            "--device",
+            "cpu",
+            "--deterministic",
+        ],
+    );
+    let best = "s/resnet_test-fast-s3/best.safetensors";
+    assert_eq!(
+        weights(&d.join("killed").join(best)),
+        weights(&d.join("clean").join(best)),
+        "weights differ after kill -9 + resume"
+    );
+    for f in [
+        "s/results.csv",
+        "s/resnet_test-fast-s3/scores.json",
+        "s/resnet_test-fast-s3/predictions.csv",
+    ] {
+        assert_eq!(
+            read(&d.join("killed").join(f)),
+            read(&d.join("clean").join(f)),
+            "{f} differs after kill -9 + resume"
+        );
+    }
+}
+
+#[test]
+fn two_concurrent_runs_train_each_cell_once_and_jobs_2_matches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let file = pipeline(d, "two.exp", "resnet_test, convnextv2_test");
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        "runs",
+        "--device",
+        "cpu",
+        "--deterministic",
+    ];
+    let a = cmd(d, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = cmd(d, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let (ta, tb) = (text(&a), text(&b));
+    assert_eq!(
+        (a.status.code(), b.status.code()),
+        (Some(0), Some(0)),
+        "{ta}\n{tb}"
+    );
+    let done = |t: &str| t.lines().filter(|l| l.contains(": done")).count();
+    assert_eq!(
+        done(&ta) + done(&tb),
+        2,
+        "each cell trained exactly once:\n{ta}\n{tb}"
+    );
+    let csv = String::from_utf8(read(&d.join("runs/s/results.csv"))).unwrap();
+    assert_eq!(
+        csv.lines().filter(|l| l.contains(",done,")).count(),
+        2,
+        "{csv}"
+    );
+
+    run_ok(
+        d,
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            "jobs",
+            "--device",
+            "cpu",
+            "--deterministic",
+            "--jobs",
+            "2",
+        ],
+    );
+    assert_eq!(
+        read(&d.join("jobs/s/results.csv")),
+        csv.as_bytes(),
+        "--jobs 2 gives the same results"
+    );
+    assert!(d.join("jobs/s/resnet_test-fast-s3/run.log").is_file());
+}
