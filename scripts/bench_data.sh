@@ -4,7 +4,7 @@
 # core each; and exp's random-order cache read (crop + flip) per core.
 #
 # Usage: scripts/bench_data.sh [OUT.md]   (env: BENCH_DIR, N_SMALL, N_LARGE, ROUNDS)
-# Writes the table to OUT.md when given (docs/benchmarks-data.md uses it).
+# Writes the table to OUT.md when given (docs/benchmarks.md, "Data-path benchmarks", uses it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh

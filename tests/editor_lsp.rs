@@ -5,7 +5,7 @@
 //! `$STD`. One line of the document holds "naïve 😀" before the tokens asked
 //! about, so UTF-16 columns are exercised. The last test times diagnostics
 //! and hover on a generated 1,000-line file and prints the numbers (recorded
-//! in docs/benchmarks-editor.md; nothing is asserted about time).
+//! in docs/benchmarks.md; nothing is asserted about time).
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -16,7 +16,8 @@ use std::path::Path;
 
 pub(crate) const MANIFEST: &str = "manifest.csv";
 const STAMP: &str = ".exp-generated.json";
-const VERSION: u32 = 1;
+// 2: balanced class assignment (1 gave one class only for 2, 4 or 8 classes).
+const VERSION: u32 = 2;
 
 fn stamp_text(g: &GeneratedSpec, cols: &Columns) -> String {
     serde_json::json!({
@@ -31,6 +32,12 @@ fn stamp_text(g: &GeneratedSpec, cols: &Columns) -> String {
 
 /// Class names of a generated data set (`class_0`, `class_1`, ...; zero-padded
 /// so the sorted order is the numeric one).
+/// Class of the `i`-th image of a split: balanced, every class present in
+/// every split of at least `classes` images (the loader shuffles the order).
+fn class_of(i: u64, classes: u32) -> u32 {
+    (i % u64::from(classes.max(1))) as u32
+}
+
 pub fn class_name(k: u32, classes: u32) -> String {
     let width = classes.saturating_sub(1).max(1).to_string().len();
     format!("class_{k:0width$}")
@@ -106,8 +113,7 @@ fn write_all(g: &GeneratedSpec, cols: &Columns, dir: &Path) -> Result<(), DataEr
         .par_iter()
         .map(|&(split, i, idx)| -> Result<Row, DataError> {
             let mut rng = SampleRng::new(derive_seed(g.seed, SeedPurpose::Generate, &[&idx]));
-            // Balanced classes, in a per-split shuffled-looking order.
-            let k = ((i + (idx * 7) % u64::from(g.classes)) % u64::from(g.classes)) as u32;
+            let k = class_of(i, g.classes);
             let img = draw(g, k, &mut rng);
             let rel = format!("images/{split}/{i:05}.png");
             let path = dir.join(&rel);
@@ -206,4 +212,23 @@ fn draw(g: &GeneratedSpec, k: u32, rng: &mut SampleRng) -> image::RgbImage {
         }
     }
     img
+}
+
+#[cfg(test)]
+mod tests {
+    use super::class_of;
+
+    #[test]
+    fn every_class_is_drawn_and_balanced_for_any_class_count() {
+        for classes in 2..=9u32 {
+            let mut counts = vec![0u32; classes as usize];
+            for i in 0..u64::from(classes) * 10 {
+                counts[class_of(i, classes) as usize] += 1;
+            }
+            assert!(
+                counts.iter().all(|&c| c == 10),
+                "classes {classes}: {counts:?}"
+            );
+        }
+    }
 }

@@ -204,9 +204,10 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
         }
     }
 
-    fn data(&self, cell: &Cell, key: &str) -> Result<Arc<E::Data>, String> {
+    fn data(&self, cell: &Cell) -> Result<Arc<E::Data>, String> {
+        let key = prepared_data_key(cell);
         let mut cache = self.data_cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = cache.get(key) {
+        if let Some(d) = cache.get(&key) {
             return Ok(Arc::clone(d));
         }
         // Why a lock: concurrent runs on one output directory (two terminals,
@@ -221,7 +222,7 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
         let _lock = FileLock::acquire(&lock_path)
             .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
         let d = Arc::new(self.exec.prepare(cell)?);
-        cache.insert(key.to_string(), Arc::clone(&d));
+        cache.insert(key, Arc::clone(&d));
         Ok(d)
     }
 
@@ -247,7 +248,7 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
         }
         let _ = std::fs::remove_file(dir.join("failed.json"));
 
-        let data = match catch_unwind(AssertUnwindSafe(|| self.data(cell, &keys.subset))) {
+        let data = match catch_unwind(AssertUnwindSafe(|| self.data(cell))) {
             Ok(Ok(d)) => d,
             Ok(Err(e)) => return self.fail(cell, dir, "prepare", &e),
             Err(p) => return self.fail(cell, dir, "prepare", &panic_text(&*p)),
@@ -796,6 +797,24 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Identity of a prepared data set in this process: everything
+/// `data::prepare` reads. Why not the subset stage key: that one leaves out
+/// what only training reads (metadata columns, image size), yet the prepared
+/// data carries the metadata encoding, so two cells differing only in their
+/// metadata columns must not share it.
+fn prepared_data_key(cell: &Cell) -> String {
+    let b = &cell.budget;
+    let settings = serde_json::json!({
+        "data": cell.data,
+        "train_samples": b.train_samples,
+        "val_samples": b.val_samples,
+        "seed": cell.seed,
+    });
+    blake3::hash(settings.to_string().as_bytes())
+        .to_hex()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -57,90 +57,30 @@ impl CellStages {
     }
 }
 
-#[derive(Serialize)]
-struct KeyInput<'a, T: Serialize> {
-    stage: &'a str,
-    exp_version: &'a str,
-    inputs: &'a [&'a str],
-    settings: T,
-}
-
-fn key<T: Serialize>(stage: &str, inputs: &[&str], settings: T) -> String {
-    let input = KeyInput {
-        stage,
-        exp_version: crate::VERSION,
-        inputs,
-        settings,
-    };
-    // Why unwrap-free: serde_json cannot fail on these plain-data spec types;
-    // an empty buffer would still hash to a stable (if shared) key.
-    let bytes = serde_json::to_vec(&input).unwrap_or_default();
-    let hash = blake3::hash(&bytes);
-    hash.to_hex()[..32].to_string()
-}
-
-/// The stage keys of a cell, from exactly the settings each stage reads.
+/// The stage keys of a cell: the hashes of the plan's stage chain, so
+/// `exp plan` and the store always agree on what is cached.
 pub fn cell_stages(cell: &Cell) -> CellStages {
-    let d = &cell.data;
-    let decode = key(
-        DECODE,
-        &[],
-        serde_json::json!({
-            "source": d.source, "image_size": d.image_size, "cache_size": d.cache_size,
-            "metadata": d.metadata, "columns": d.columns, "on_bad_image": d.on_bad_image,
-        }),
-    );
-    let b = &cell.budget;
-    let subset = key(
-        SUBSET,
-        &[&decode],
-        serde_json::json!({
-            "train_samples": b.train_samples, "val_samples": b.val_samples,
-            "stratify": d.stratify, "seed": cell.seed,
-        }),
-    );
-    // Why the cell id is in the key: init, shuffle and augmentation seeds are
-    // derived from it, so two ids with equal settings train differently.
-    let train_frozen = key(
-        TRAIN_FROZEN,
-        &[&subset],
-        serde_json::json!({
-            "cell": cell.id, "seed": cell.seed, "backbone": cell.backbone, "recipe": cell.recipe,
-            "frozen_epochs": b.frozen_epochs, "time_limit_s": b.time_limit_s, "max_samples": b.max_samples,
-        }),
-    );
-    let train_finetune = key(
-        TRAIN_FINETUNE,
-        &[&train_frozen],
-        serde_json::json!({ "finetune_epochs": b.finetune_epochs }),
-    );
-    let score = key(
-        SCORE,
-        &[&train_finetune],
-        serde_json::json!({ "split": cell.score.split, "metrics": cell.score.metrics }),
-    );
+    let [decode, subset, frozen, finetune, score] = crate::plan::graph::cell_chain(cell);
     CellStages {
-        decode,
-        subset,
-        train_frozen,
-        train_finetune,
-        score,
+        decode: decode.hash,
+        subset: subset.hash,
+        train_frozen: frozen.hash,
+        train_finetune: finetune.hash,
+        score: score.hash,
     }
 }
 
 /// The key of a sweep's compare stage (statistics over all its cells' scores).
 pub fn compare_key(sweep: &SweepSpec) -> String {
-    let scores: Vec<String> = sweep.cells.iter().map(|c| cell_stages(c).score).collect();
-    let inputs: Vec<&str> = scores.iter().map(String::as_str).collect();
-    let (confidence, bootstrap) = sweep
+    let scores: Vec<_> = sweep
         .cells
-        .first()
-        .map_or((0.0, 0), |c| (c.score.confidence, c.score.bootstrap));
-    key(
-        COMPARE,
-        &inputs,
-        serde_json::json!({ "baseline": sweep.baseline, "confidence": confidence, "bootstrap": bootstrap }),
-    )
+        .iter()
+        .map(|c| {
+            let [.., score] = crate::plan::graph::cell_chain(c);
+            score
+        })
+        .collect();
+    crate::plan::graph::compare_stage(sweep, &scores).hash
 }
 
 /// A finished-stage record, `DIR/.exp/stages/<key>.json`.

@@ -733,7 +733,7 @@ impl Checker<'_, '_> {
                             value: fmt_num(v),
                             range: "must be ≥ 0".into(),
                             span: e.span.into(),
-                            help: String::new(),
+                            help: "a warmup cannot be negative: write e.g. `0 steps` for none or `200 steps`".into(),
                         },
                     );
                     None
@@ -747,7 +747,7 @@ impl Checker<'_, '_> {
                                 value: fmt_num(v),
                                 range: "must be a whole number of steps".into(),
                                 span: e.span.into(),
-                                help: String::new(),
+                                help: "write a whole number of steps, e.g. `200 steps`, or use epochs (`0.5 epochs`)".into(),
                             },
                         );
                         None
@@ -1325,7 +1325,7 @@ impl Checker<'_, '_> {
                     value: format!("[{}, {}]", fmt_num(v[0]), fmt_num(v[1])),
                     range: format!("needs {} < low ≤ high ≤ {}", fmt_num(lo), fmt_num(hi)),
                     span: e.span.into(),
-                    help: String::new(),
+                    help: "give two numbers `[low, high]` in that range, e.g. `[0.08, 1.0]`".into(),
                 },
             );
             return None;
@@ -1377,23 +1377,25 @@ impl Checker<'_, '_> {
             ok = false;
         }
         let time_limit_s = match f.get("time") {
-            Some(e) => match self.v.quantity(e, "time", &[Dim::Seconds], "2 h") {
-                Some((v, _)) if v >= 1.0 => Some(Some(v.round() as u64)),
-                Some((v, _)) => {
-                    self.v.err(
+            Some(e) => {
+                match self.v.quantity(e, "time", &[Dim::Seconds], "2 h") {
+                    Some((v, _)) if v >= 1.0 => Some(Some(v.round() as u64)),
+                    Some((v, _)) => {
+                        self.v.err(
                         e.span,
                         CheckError::OutOfRange {
                             what: "time".into(),
                             value: format!("{} s", fmt_num(v)),
                             range: "must be ≥ 1 s".into(),
                             span: e.span.into(),
-                            help: String::new(),
+                            help: "give a time limit of at least one second, e.g. `90 min` or `2 h`".into(),
                         },
                     );
-                    None
+                        None
+                    }
+                    None => None,
                 }
-                None => None,
-            },
+            }
             None => Some(None),
         };
         let checkpoint = match f.get("checkpoint_every") {

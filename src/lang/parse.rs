@@ -415,9 +415,14 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// A node's span, without trailing whitespace. Why: pest's implicit
+    /// whitespace can leave the newline after a value (`100 samples` tries
+    /// an optional unit) inside the pair, and a label should end on the
+    /// node's own line.
     fn span(&self, p: &Pair<Rule>) -> Span {
         let s = p.as_span();
-        Span::new(self.file, self.offset + s.start(), self.offset + s.end())
+        let start = self.offset + s.start();
+        Span::new(self.file, start, start + p.as_str().trim_end().len())
     }
 
     fn ident(&self, p: Pair<Rule>) -> Ident {

@@ -74,6 +74,11 @@ impl Values<'_> {
     }
 
     fn range_err(&mut self, e: &Expr, what: &str, value: f64, range: &str, help: &str) {
+        let help = if help.is_empty() {
+            default_range_help(what, range)
+        } else {
+            help.to_string()
+        };
         self.err(
             e.span,
             CheckError::OutOfRange {
@@ -81,7 +86,7 @@ impl Values<'_> {
                 value: fmt_num(value),
                 range: range.into(),
                 span: e.span.into(),
-                help: help.into(),
+                help,
             },
         );
     }
@@ -577,4 +582,10 @@ pub fn fmt_num(v: f64) -> String {
     } else {
         format!("{v}")
     }
+}
+
+/// The help line of an out-of-range value when the rule has nothing more
+/// specific to say: every diagnostic tells the user what to change.
+pub fn default_range_help(what: &str, range: &str) -> String {
+    format!("`{what}` {range}: change the value to one in range")
 }

@@ -112,7 +112,12 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
             // construction; there is nothing on disk to inspect before that.
             continue;
         }
-        match crate::data::inspect(spec) {
+        // Why without the metadata columns: the data module refuses a manifest
+        // that lacks one, while `unknown_column` below names the closest
+        // existing column, which is the more useful message.
+        let mut probe = spec.clone();
+        probe.metadata.clear();
+        match crate::data::inspect(&probe) {
             Ok(s) => {
                 summaries.insert(name.clone(), s);
             }

@@ -10,9 +10,9 @@
 //! (same hash) and adding a backbone adds only the new cells' stages.
 
 use super::hash::StageHasher;
-use crate::spec::{Cell, Pipeline};
+use crate::spec::{Cell, Pipeline, SweepSpec};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a stage does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -76,33 +76,8 @@ impl StageGraph {
     pub fn build(p: &Pipeline) -> StageGraph {
         let mut g = Builder::default();
         for sweep in p.sweeps.values() {
-            let mut scores = Vec::new();
-            for cell in &sweep.cells {
-                scores.push(g.cell(cell));
-            }
-            let mut h = StageHasher::new("compare");
-            h.setting("sweep", &sweep.name)
-                .setting("baseline", &sweep.baseline);
-            let cells: Vec<&str> = sweep.cells.iter().map(|c| c.id.as_str()).collect();
-            h.setting("cells", &cells);
-            let score_specs: BTreeMap<&str, _> = sweep
-                .cells
-                .iter()
-                .map(|c| (c.score.name.as_str(), &c.score))
-                .collect();
-            h.setting("scores", &score_specs);
-            let mut deps = Vec::new();
-            for (id, hash) in &scores {
-                h.dep(hash);
-                deps.push(id.clone());
-            }
-            g.push(Stage {
-                id: format!("compare/{}", sweep.name),
-                kind: StageKind::Compare,
-                cell: None,
-                deps,
-                hash: h.finish(),
-            });
+            let scores: Vec<Stage> = sweep.cells.iter().map(|c| g.cell(c)).collect();
+            g.push(compare_stage(sweep, &scores));
         }
         StageGraph { stages: g.stages }
     }
@@ -119,11 +94,110 @@ impl StageGraph {
     }
 }
 
+/// The compare stage of a sweep, reading its cells' score stages.
+pub fn compare_stage(sweep: &SweepSpec, scores: &[Stage]) -> Stage {
+    let mut h = StageHasher::new("compare");
+    h.setting("sweep", &sweep.name)
+        .setting("baseline", &sweep.baseline);
+    let cells: Vec<&str> = sweep.cells.iter().map(|c| c.id.as_str()).collect();
+    h.setting("cells", &cells);
+    let score_specs: BTreeMap<&str, _> = sweep
+        .cells
+        .iter()
+        .map(|c| (c.score.name.as_str(), &c.score))
+        .collect();
+    h.setting("scores", &score_specs);
+    for s in scores {
+        h.dep(&s.hash);
+    }
+    Stage {
+        id: format!("compare/{}", sweep.name),
+        kind: StageKind::Compare,
+        cell: None,
+        deps: scores.iter().map(|s| s.id.clone()).collect(),
+        hash: h.finish(),
+    }
+}
+
+/// The chain of one cell: decode, subset, train.frozen, train.finetune, score.
+///
+/// This is the one definition of stage identity: `exp plan` shows these
+/// hashes and the stage store (`exec::store`) keys finished work by them.
+/// Why both training stages even at 0 epochs: a phase with no epochs is a
+/// no-op whose identity still records that, so the chain has one shape.
+pub fn cell_chain(c: &Cell) -> [Stage; 5] {
+    let d = &c.data;
+    let mut h = StageHasher::new("decode");
+    h.setting("source", &d.source)
+        .setting("cache_size", &d.cache_size)
+        .setting("columns", &d.columns)
+        .setting("on_bad_image", &d.on_bad_image);
+    let decode = Stage {
+        id: format!("decode/{}", d.name),
+        kind: StageKind::Decode,
+        cell: None,
+        deps: Vec::new(),
+        hash: h.finish(),
+    };
+
+    let b = &c.budget;
+    let mut h = StageHasher::new("subset");
+    h.dep(&decode.hash)
+        .setting("seed", &c.seed)
+        .setting("train_samples", &b.train_samples)
+        .setting("val_samples", &b.val_samples)
+        .setting("stratify", &d.stratify);
+    let subset = Stage {
+        id: format!("subset/{}-{}-s{}", d.name, b.name, c.seed),
+        kind: StageKind::Subset,
+        cell: None,
+        deps: vec![decode.id.clone()],
+        hash: h.finish(),
+    };
+
+    // Settings every training phase reads.
+    let train_settings = |h: &mut StageHasher| {
+        h.setting("cell", &c.id)
+            .setting("seed", &c.seed)
+            .setting("image_size", &d.image_size)
+            .setting("metadata", &d.metadata)
+            .setting("backbone", &c.backbone)
+            .setting("recipe", &c.recipe)
+            .setting("max_samples", &b.max_samples)
+            .setting("time_limit_s", &b.time_limit_s);
+        // Why not the checkpoint interval: resuming is bit-identical, so
+        // how often a cell checkpoints never changes its result.
+    };
+    let per_cell = |kind: StageKind, dep: &Stage, h: &StageHasher| Stage {
+        id: format!("{}/{}", kind.as_str(), c.id),
+        kind,
+        cell: Some(c.id.clone()),
+        deps: vec![dep.id.clone()],
+        hash: h.finish(),
+    };
+    let mut h = StageHasher::new("train.frozen");
+    h.dep(&subset.hash)
+        .setting("frozen_epochs", &b.frozen_epochs);
+    train_settings(&mut h);
+    let frozen = per_cell(StageKind::TrainFrozen, &subset, &h);
+
+    let mut h = StageHasher::new("train.finetune");
+    h.dep(&frozen.hash)
+        .setting("finetune_epochs", &b.finetune_epochs);
+    train_settings(&mut h);
+    let finetune = per_cell(StageKind::TrainFinetune, &frozen, &h);
+
+    let mut h = StageHasher::new("score");
+    h.dep(&finetune.hash).setting("score", &c.score);
+    let score = per_cell(StageKind::Score, &finetune, &h);
+    [decode, subset, frozen, finetune, score]
+}
+
 #[derive(Default)]
 struct Builder {
     stages: Vec<Stage>,
-    /// id → hash of shared stages already added.
-    shared: BTreeMap<String, String>,
+    /// Ids of shared stages already added.
+    seen: BTreeSet<String>,
 }
 
 impl Builder {
@@ -131,108 +205,18 @@ impl Builder {
         self.stages.push(s);
     }
 
-    fn shared(
-        &mut self,
-        id: String,
-        kind: StageKind,
-        deps: Vec<String>,
-        hash: String,
-    ) -> (String, String) {
-        if !self.shared.contains_key(&id) {
-            self.shared.insert(id.clone(), hash.clone());
-            self.push(Stage {
-                id: id.clone(),
-                kind,
-                cell: None,
-                deps,
-                hash: hash.clone(),
-            });
+    /// Add a cell's stages (shared ones once); returns its score stage.
+    fn cell(&mut self, c: &Cell) -> Stage {
+        let [decode, subset, frozen, finetune, score] = cell_chain(c);
+        for shared in [decode, subset] {
+            if !self.seen.contains(&shared.id) {
+                self.seen.insert(shared.id.clone());
+                self.push(shared);
+            }
         }
-        let hash = self.shared.get(&id).cloned().unwrap_or(hash);
-        (id, hash)
-    }
-
-    /// Add a cell's stages; returns the (id, hash) of its score stage.
-    fn cell(&mut self, c: &Cell) -> (String, String) {
-        let d = &c.data;
-        let mut h = StageHasher::new("decode");
-        h.setting("source", &d.source)
-            .setting("cache_size", &d.cache_size)
-            .setting("columns", &d.columns)
-            .setting("on_bad_image", &d.on_bad_image);
-        let (decode_id, decode_hash) = self.shared(
-            format!("decode/{}", d.name),
-            StageKind::Decode,
-            Vec::new(),
-            h.finish(),
-        );
-
-        let b = &c.budget;
-        let mut h = StageHasher::new("subset");
-        h.dep(&decode_hash)
-            .setting("seed", &c.seed)
-            .setting("train_samples", &b.train_samples)
-            .setting("val_samples", &b.val_samples)
-            .setting("stratify", &d.stratify);
-        let subset_id = format!("subset/{}-{}-s{}", d.name, b.name, c.seed);
-        let (subset_id, subset_hash) =
-            self.shared(subset_id, StageKind::Subset, vec![decode_id], h.finish());
-
-        // Settings every training phase reads.
-        let train_settings = |h: &mut StageHasher| {
-            h.setting("cell", &c.id)
-                .setting("seed", &c.seed)
-                .setting("image_size", &d.image_size)
-                .setting("metadata", &d.metadata)
-                .setting("backbone", &c.backbone)
-                .setting("recipe", &c.recipe)
-                .setting("max_samples", &b.max_samples)
-                .setting("time_limit_s", &b.time_limit_s)
-                .setting("checkpoint_every_steps", &b.checkpoint_every_steps);
-        };
-        let (mut prev_id, mut prev_hash) = (subset_id, subset_hash);
-        if b.frozen_epochs > 0 {
-            let mut h = StageHasher::new("train.frozen");
-            h.dep(&prev_hash).setting("frozen_epochs", &b.frozen_epochs);
-            train_settings(&mut h);
-            let id = format!("train.frozen/{}", c.id);
-            let hash = h.finish();
-            self.push(Stage {
-                id: id.clone(),
-                kind: StageKind::TrainFrozen,
-                cell: Some(c.id.clone()),
-                deps: vec![prev_id],
-                hash: hash.clone(),
-            });
-            (prev_id, prev_hash) = (id, hash);
-        }
-        if b.finetune_epochs > 0 {
-            let mut h = StageHasher::new("train.finetune");
-            h.dep(&prev_hash)
-                .setting("finetune_epochs", &b.finetune_epochs);
-            train_settings(&mut h);
-            let id = format!("train.finetune/{}", c.id);
-            let hash = h.finish();
-            self.push(Stage {
-                id: id.clone(),
-                kind: StageKind::TrainFinetune,
-                cell: Some(c.id.clone()),
-                deps: vec![prev_id],
-                hash: hash.clone(),
-            });
-            (prev_id, prev_hash) = (id, hash);
-        }
-        let mut h = StageHasher::new("score");
-        h.dep(&prev_hash).setting("score", &c.score);
-        let id = format!("score/{}", c.id);
-        let hash = h.finish();
-        self.push(Stage {
-            id: id.clone(),
-            kind: StageKind::Score,
-            cell: Some(c.id.clone()),
-            deps: vec![prev_id],
-            hash: hash.clone(),
-        });
-        (id, hash)
+        self.push(frozen);
+        self.push(finetune);
+        self.push(score.clone());
+        score
     }
 }

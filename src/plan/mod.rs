@@ -7,6 +7,7 @@ pub mod hash;
 pub mod seeds;
 
 use crate::cli::{PlanArgs, PlanFormat};
+use crate::exec::store::StageState;
 use crate::spec::Pipeline;
 use graph::StageGraph;
 use serde_json::json;
@@ -24,18 +25,31 @@ pub fn cmd_plan(a: &PlanArgs) -> miette::Result<ExitCode> {
         }
     };
     let graph = StageGraph::build(&pipeline);
+    let states: Vec<StageState> = graph
+        .stages
+        .iter()
+        .map(|s| crate::exec::store::stage_state(&a.out, &s.hash))
+        .collect();
     let text = match a.format {
-        PlanFormat::Text => render_text(&pipeline, &graph),
-        PlanFormat::Json => render_json(&pipeline, &graph),
-        PlanFormat::Dot => render_dot(&graph),
+        PlanFormat::Text => render_text(&pipeline, &graph, &states),
+        PlanFormat::Json => render_json(&pipeline, &graph, &states),
+        PlanFormat::Dot => render_dot(&graph, &states),
     };
     // Why: a closed pipe (`| head`) is not an error worth a panic.
     let _ = write!(std::io::stdout(), "{text}");
     Ok(ExitCode::SUCCESS)
 }
 
-/// Cells (with axis values) and stages as readable text.
-pub fn render_text(p: &Pipeline, g: &StageGraph) -> String {
+fn state_name(s: StageState) -> &'static str {
+    match s {
+        StageState::Cached => "cached",
+        StageState::Pending => "pending",
+    }
+}
+
+/// Cells (with axis values) and stages as readable text; `states[i]` is
+/// whether stage `i` is already in the output directory's stage store.
+pub fn render_text(p: &Pipeline, g: &StageGraph, states: &[StageState]) -> String {
     let mut out = String::new();
     for s in p.sweeps.values() {
         out.push_str(&format!("sweep {} — {} cells", s.name, s.cells.len()));
@@ -57,20 +71,30 @@ pub fn render_text(p: &Pipeline, g: &StageGraph) -> String {
             out.push_str(&format!("  {}  {}{base}\n", c.id, vals.join(" ")));
         }
     }
-    out.push_str(&format!("\nstages ({}):\n", g.stages.len()));
-    for st in &g.stages {
+    let cached = states.iter().filter(|s| **s == StageState::Cached).count();
+    out.push_str(&format!(
+        "\nstages ({}, {cached} cached):\n",
+        g.stages.len()
+    ));
+    for (i, st) in g.stages.iter().enumerate() {
+        let state = states.get(i).copied().unwrap_or(StageState::Pending);
         let deps = if st.deps.is_empty() {
             String::new()
         } else {
             format!("  ← {}", st.deps.join(", "))
         };
-        out.push_str(&format!("  {}  {}{deps}\n", &st.hash[..12], st.id));
+        out.push_str(&format!(
+            "  {}  {:<7}  {}{deps}\n",
+            &st.hash[..12],
+            state_name(state),
+            st.id
+        ));
     }
     out
 }
 
-/// `{"cells": [...], "stages": [...]}`.
-pub fn render_json(p: &Pipeline, g: &StageGraph) -> String {
+/// `{"cells": [...], "stages": [...]}`; each stage carries `"state"`.
+pub fn render_json(p: &Pipeline, g: &StageGraph, states: &[StageState]) -> String {
     let cells: Vec<serde_json::Value> = p
         .sweeps
         .values()
@@ -85,18 +109,35 @@ pub fn render_json(p: &Pipeline, g: &StageGraph) -> String {
             serde_json::Value::Object(obj)
         })
         .collect();
-    let v = json!({ "cells": cells, "stages": g.stages });
+    let stages: Vec<serde_json::Value> = g
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let state = states.get(i).copied().unwrap_or(StageState::Pending);
+            let mut v = json!(st);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("state".into(), json!(state_name(state)));
+            }
+            v
+        })
+        .collect();
+    let v = json!({ "cells": cells, "stages": stages });
     format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
 }
 
-/// Graphviz.
-pub fn render_dot(g: &StageGraph) -> String {
+/// Graphviz; cached stages are drawn grey.
+pub fn render_dot(g: &StageGraph, states: &[StageState]) -> String {
     let mut out = String::from(
         "digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
-    for s in &g.stages {
+    for (i, s) in g.stages.iter().enumerate() {
+        let style = match states.get(i) {
+            Some(StageState::Cached) => ", style=filled, fillcolor=\"#dddddd\"",
+            _ => "",
+        };
         out.push_str(&format!(
-            "  \"{}\" [label=\"{}\\n{}\"];\n",
+            "  \"{}\" [label=\"{}\\n{}\"{style}];\n",
             s.id,
             s.id,
             &s.hash[..12]
@@ -173,5 +214,56 @@ sweep s { data = d backbone = [resnet_test, vit_test] recipe = adamw_cosine budg
         assert!(same("train.frozen/s/resnet_test-s0"));
         assert!(!same("train.finetune/s/resnet_test-s0"));
         assert!(!same("score/s/resnet_test-s0"));
+    }
+
+    #[test]
+    fn store_keys_are_the_plan_hashes_and_plan_shows_cached_stages() {
+        let (p, g) = plan(SRC);
+        let cell = &p.sweeps["s"].cells[0];
+        let keys = crate::exec::store::cell_stages(cell);
+        let plan_hashes: Vec<&str> = g.cell_stages(&cell.id).map(|s| s.hash.as_str()).collect();
+        assert_eq!(
+            plan_hashes,
+            [
+                keys.train_frozen.as_str(),
+                keys.train_finetune.as_str(),
+                keys.score.as_str()
+            ]
+        );
+        assert_eq!(
+            g.get("decode/d").map(|s| s.hash.as_str()),
+            Some(keys.decode.as_str())
+        );
+
+        let out = tempfile::tempdir().expect("tempdir");
+        crate::exec::store::write_marker(
+            out.path(),
+            &crate::exec::store::StageMarker {
+                stage: "decode".into(),
+                key: keys.decode.clone(),
+                owner: "d".into(),
+                location: ".".into(),
+                exp_version: crate::VERSION.into(),
+                detail: serde_json::Value::Null,
+            },
+        )
+        .expect("marker");
+        let states: Vec<StageState> = g
+            .stages
+            .iter()
+            .map(|s| crate::exec::store::stage_state(out.path(), &s.hash))
+            .collect();
+        let text = render_text(&p, &g, &states);
+        let line = |id: &str| {
+            text.lines()
+                .find(|l| l.ends_with(id) || l.contains(&format!("{id}  ")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(line("decode/d").contains("cached"), "{text}");
+        assert!(line("subset/d-b-s0").contains("pending"), "{text}");
+        assert!(text.contains("1 cached"), "{text}");
+        let json = render_json(&p, &g, &states);
+        assert!(json.contains("\"state\": \"cached\""), "{json}");
     }
 }
