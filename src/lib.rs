@@ -5,6 +5,7 @@
 //! stage graph) ─► [`exec`] (stages on [`data`], [`models`], [`train`],
 //! [`score`]) ─► [`report`]. [`spec`] is the typed model they share.
 
+pub mod atomic_file;
 pub mod cli;
 pub mod data;
 pub mod editor;

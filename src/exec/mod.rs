@@ -3,7 +3,8 @@
 //! the Slurm backend. docs/running.md and docs/sweeps.md describe the
 //! behaviour users see.
 
-pub mod atomic;
+/// Crash-safe writes live at the crate root (the trainer uses them too).
+pub use crate::atomic_file as atomic;
 pub mod device;
 pub mod local;
 pub mod lock;

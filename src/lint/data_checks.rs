@@ -85,7 +85,7 @@ Score on the full test split, or add images to it.
 
 /// Worst-case (p = 0.5) 95% half-width of a proportion on `n` samples.
 pub fn half_width(n: usize) -> f64 {
-    1.96 * (0.25 / n.max(1) as f64).sqrt()
+    crate::score::stats::top1_half_width(n.max(1) as u64, 0.5, 0.95)
 }
 
 pub fn check(ctx: &LintCtx) -> Vec<Diag> {

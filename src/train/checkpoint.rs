@@ -13,37 +13,19 @@ use super::TrainError;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 /// Metadata key holding the JSON loop state in a checkpoint file.
 pub const STATE_KEY: &str = "exp.train_state";
 
-/// Write `bytes` to `path` atomically: temp file beside it, fsync, rename,
-/// fsync the directory.
+/// Write `bytes` to `path` atomically ([`crate::atomic_file`]), as a
+/// [`TrainError`] naming the file.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let io = |e: std::io::Error| TrainError::Io {
+    crate::atomic_file::write_atomic(path, bytes).map_err(|e| TrainError::Io {
         path: path.to_path_buf(),
         message: e.to_string(),
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    // Why: the rename itself is only durable once the directory entry is.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    })
 }
 
 fn dtype_of(kind: Kind) -> Option<Dtype> {

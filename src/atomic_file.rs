@@ -4,7 +4,8 @@
 //! Why: a `kill -9` (or a Slurm preemption) can land at any instruction. With
 //! write-then-rename a reader sees either the old file or the new one, never a
 //! torn one, and the directory fsync makes the rename itself durable.
-//! Other modules (the trainer's checkpoints) use [`write_atomic`] too.
+//! Every module that writes results or checkpoints uses [`write_atomic`]:
+//! the executor's outputs and the trainer's checkpoints and metrics.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
