@@ -125,13 +125,38 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
                 span.file,
                 CheckError::DataUnreadable {
                     data: name.clone(),
-                    reason: e.to_string(),
+                    reason: relative_to_data(&e.to_string(), spec),
                     span: span.into(),
                 },
             )),
         }
     }
     out.extend(check_summaries(ctx, &summaries));
+    out
+}
+
+/// `text` with the data set's directories left out of the paths it names.
+/// Why: the data module reports absolute paths; in a diagnostic that points
+/// at the data declaration, `manifest.csv:5` and `images/a3.png` read better
+/// and do not depend on where the project lives.
+fn relative_to_data(text: &str, spec: &crate::spec::DataSpec) -> String {
+    let mut dirs: Vec<String> = Vec::new();
+    match &spec.source {
+        DataSource::Manifest { manifest, root } => {
+            dirs.push(root.display().to_string());
+            if let Some(d) = manifest.parent() {
+                dirs.push(d.display().to_string());
+            }
+        }
+        DataSource::ImageFolder { root } => dirs.push(root.display().to_string()),
+        DataSource::Generated(g) => dirs.push(g.root.display().to_string()),
+    }
+    // Longest first, so a root inside the manifest's directory is cut whole.
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.len()));
+    let mut out = text.to_string();
+    for d in dirs.iter().filter(|d| !d.is_empty()) {
+        out = out.replace(&format!("{}/", d.trim_end_matches('/')), "");
+    }
     out
 }
 
@@ -159,8 +184,8 @@ pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>)
                 span.file,
                 LintWarning::MissingImages {
                     data: name.clone(),
-                    message: p.message.clone(),
-                    location: p.location.clone(),
+                    message: relative_to_data(&p.message, spec),
+                    location: relative_to_data(&p.location, spec),
                     span: span.into(),
                     problem_code: p.code.to_string(),
                     help: p.help.clone(),
