@@ -1561,6 +1561,52 @@ impl Checker<'_, '_> {
         }
     }
 
+    /// The values of one sweep axis, each checked by `value_of`; reports an
+    /// empty list (`None`) and repeated values. The flag is false when any
+    /// value was wrong; the values that were right are still returned.
+    fn axis_values(
+        &mut self,
+        e: &Expr,
+        items: &[&Expr],
+        is_list: bool,
+        field: &str,
+        mut value_of: impl FnMut(&mut Self, &Expr) -> Option<(String, Span)>,
+    ) -> Option<(Vec<(String, Span)>, bool)> {
+        if is_list && items.is_empty() {
+            self.v.err(
+                e.span,
+                CheckError::EmptyAxis {
+                    field: field.into(),
+                    span: e.span.into(),
+                },
+            );
+            return None;
+        }
+        let mut ok = true;
+        let mut vals: Vec<(String, Span)> = Vec::new();
+        for i in items {
+            let Some((value, span)) = value_of(self, i) else {
+                ok = false;
+                continue;
+            };
+            if let Some((_, first)) = vals.iter().find(|(n, _)| *n == value) {
+                self.v.err(
+                    span,
+                    CheckError::DuplicateAxisValue {
+                        value,
+                        field: field.into(),
+                        span: span.into(),
+                        first: (*first).into(),
+                    },
+                );
+                ok = false;
+            } else {
+                vals.push((value, span));
+            }
+        }
+        Some((vals, ok))
+    }
+
     fn sweep(&mut self, m: &Merged) -> Option<SweepSpec> {
         let f = self.fields(m);
         let ctx = context(m);
@@ -1576,39 +1622,13 @@ impl Checker<'_, '_> {
                     ExprKind::List(items) => (items.iter().collect(), true),
                     _ => (vec![e], false),
                 };
-                if is_list && items.is_empty() {
-                    self.v.err(
-                        e.span,
-                        CheckError::EmptyAxis {
-                            field: name.into(),
-                            span: e.span.into(),
-                        },
-                    );
+                let Some((vals, all_ok)) = self.axis_values(e, &items, is_list, name, |c, i| {
+                    c.reference(i, *kind, name).map(|id| (id.name, id.span))
+                }) else {
                     ok = false;
                     continue;
-                }
-                let mut vals: Vec<(String, Span)> = Vec::new();
-                for i in items {
-                    match self.reference(i, *kind, name) {
-                        Some(id) => {
-                            if let Some((_, first)) = vals.iter().find(|(n, _)| *n == id.name) {
-                                self.v.err(
-                                    id.span,
-                                    CheckError::DuplicateAxisValue {
-                                        value: id.name.clone(),
-                                        field: name.into(),
-                                        span: id.span.into(),
-                                        first: (*first).into(),
-                                    },
-                                );
-                                ok = false;
-                            } else {
-                                vals.push((id.name, id.span));
-                            }
-                        }
-                        None => ok = false,
-                    }
-                }
+                };
+                ok &= all_ok;
                 axes.push((name.to_string(), vals, is_list));
             } else if name == "seed" || name == "seeds" {
                 if let (Some(a), Some(b)) = (m.field("seed"), m.field("seeds")) {
@@ -1633,40 +1653,14 @@ impl Checker<'_, '_> {
                     }
                     _ => (vec![e], false),
                 };
-                if is_list && items.is_empty() {
-                    self.v.err(
-                        e.span,
-                        CheckError::EmptyAxis {
-                            field: name.into(),
-                            span: e.span.into(),
-                        },
-                    );
+                let Some((vals, all_ok)) = self.axis_values(e, &items, is_list, name, |c, i| {
+                    c.v.int(i, "seed", 0, i64::MAX)
+                        .map(|s| (s.to_string(), i.span))
+                }) else {
                     ok = false;
                     continue;
-                }
-                let mut vals: Vec<(String, Span)> = Vec::new();
-                for i in items {
-                    match self.v.int(i, "seed", 0, i64::MAX) {
-                        Some(s) => {
-                            let s = s.to_string();
-                            if let Some((_, first)) = vals.iter().find(|(n, _)| *n == s) {
-                                self.v.err(
-                                    i.span,
-                                    CheckError::DuplicateAxisValue {
-                                        value: s.clone(),
-                                        field: name.into(),
-                                        span: i.span.into(),
-                                        first: (*first).into(),
-                                    },
-                                );
-                                ok = false;
-                            } else {
-                                vals.push((s, i.span));
-                            }
-                        }
-                        None => ok = false,
-                    }
-                }
+                };
+                ok &= all_ok;
                 axes.push(("seed".into(), vals, is_list));
             }
         }
