@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace {
 char *copy_error(const std::exception &e) {
@@ -99,6 +100,59 @@ char *exp_shim_channels_last(const at::Tensor *t, at::Tensor **out) {
 
 int exp_shim_is_channels_last(const at::Tensor *t) {
   return t->is_contiguous(at::MemoryFormat::ChannelsLast) ? 1 : 0;
+}
+
+// Drop the gradients of `n` tensors (PyTorch's `zero_grad(set_to_none=True)`):
+// the next backward then writes fresh gradients instead of adding into
+// zeroed ones, which saves a fill and an add pass over every gradient.
+char *exp_shim_clear_grads(const at::Tensor *const *ts, int64_t n) {
+  try {
+    for (int64_t i = 0; i < n; ++i) {
+      const_cast<at::Tensor *>(ts[i])->mutable_grad().reset();
+    }
+    return nullptr;
+  } catch (const std::exception &e) {
+    return copy_error(e);
+  }
+}
+
+// One Adam/AdamW step over a parameter group (same device, dtype, lr and
+// weight decay) with PyTorch's fused kernel, exactly as
+// torch.optim.Adam(W)(fused=True) does: the step counters are incremented
+// first, then one kernel updates every tensor in one pass. The caller holds
+// no_grad. `params`, `grads`, `exp_avgs`, `exp_avg_sqs` and `steps` are `n`
+// live at::Tensor pointers each.
+char *exp_shim_fused_adam(const at::Tensor *const *params, const at::Tensor *const *grads,
+                          const at::Tensor *const *exp_avgs,
+                          const at::Tensor *const *exp_avg_sqs,
+                          const at::Tensor *const *steps, int64_t n, double lr, double beta1,
+                          double beta2, double weight_decay, double eps, int decoupled) {
+  try {
+    std::vector<at::Tensor> p, g, m, v, s;
+    p.reserve(n);
+    g.reserve(n);
+    m.reserve(n);
+    v.reserve(n);
+    s.reserve(n);
+    for (int64_t i = 0; i < n; ++i) {
+      p.push_back(*params[i]);
+      g.push_back(*grads[i]);
+      m.push_back(*exp_avgs[i]);
+      v.push_back(*exp_avg_sqs[i]);
+      s.push_back(*steps[i]);
+    }
+    at::_foreach_add_(s, 1);
+    if (decoupled != 0) {
+      at::_fused_adamw_(p, g, m, v, {}, s, lr, beta1, beta2, weight_decay, eps,
+                        /*amsgrad=*/false, /*maximize=*/false);
+    } else {
+      at::_fused_adam_(p, g, m, v, {}, s, lr, beta1, beta2, weight_decay, eps,
+                       /*amsgrad=*/false, /*maximize=*/false);
+    }
+    return nullptr;
+  } catch (const std::exception &e) {
+    return copy_error(e);
+  }
 }
 
 }  // extern "C"

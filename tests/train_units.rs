@@ -52,10 +52,10 @@ fn run_optimizer(kind: OptimizerKind, weight_decay: f64) -> Vec<f64> {
     };
     let mut opt = Optimizer::new(kind, vec![(spec, p.shallow_clone())]);
     for (g, lr) in GS.iter().zip(LRS) {
-        opt.zero_grad();
+        opt.zero_grad().unwrap();
         let g = Tensor::from_slice(g).view([2, 3]);
         (&p * &g).sum(Kind::Double).backward();
-        opt.step(lr);
+        opt.step(lr).unwrap();
     }
     Vec::<f64>::try_from(p.detach().flatten(0, -1)).unwrap()
 }
@@ -258,11 +258,11 @@ fn optimizer_state_roundtrip_continues_identically() {
     };
     let mut opt = Optimizer::new(kind.clone(), vec![(spec.clone(), p.shallow_clone())]);
     for (g, lr) in GS.iter().zip(LRS).take(2) {
-        opt.zero_grad();
+        opt.zero_grad().unwrap();
         (&p * Tensor::from_slice(g).view([2, 3]))
             .sum(Kind::Double)
             .backward();
-        opt.step(lr);
+        opt.step(lr).unwrap();
     }
     let saved: BTreeMap<String, Tensor> = opt
         .state_tensors()
@@ -272,11 +272,11 @@ fn optimizer_state_roundtrip_continues_identically() {
     assert!(saved.contains_key("optim.w.exp_avg") && saved.contains_key("optim.w.step"));
     let mut opt2 = Optimizer::new(kind, vec![(spec, p.shallow_clone())]);
     opt2.load_state(&saved, "optim.").unwrap();
-    opt2.zero_grad();
+    opt2.zero_grad().unwrap();
     (&p * Tensor::from_slice(&GS[2]).view([2, 3]))
         .sum(Kind::Double)
         .backward();
-    opt2.step(LRS[2]);
+    opt2.step(LRS[2]).unwrap();
     let resumed = Vec::<f64>::try_from(p.detach().flatten(0, -1)).unwrap();
     assert_eq!(straight, resumed, "bit-identical after a state round trip");
 }

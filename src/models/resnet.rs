@@ -87,14 +87,14 @@ impl Block {
         for (i, (conv, bn)) in self.convs.iter().enumerate() {
             y = bn.forward(&conv.forward(&y), train);
             if i != last {
-                y = y.relu();
+                y = y.relu_();
             }
         }
         let shortcut = match &self.downsample {
             Some((conv, bn)) => bn.forward(&conv.forward(x), train),
             None => x.shallow_clone(),
         };
-        (drop_path(&y, self.drop_path, train) + shortcut).relu()
+        (drop_path(&y, self.drop_path, train) + shortcut).relu_()
     }
 }
 
@@ -199,7 +199,7 @@ impl ResNet {
 
 impl Backbone for ResNet {
     fn forward_features(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut x = self.bn1.forward(&self.conv1.forward(x), train).relu();
+        let mut x = self.bn1.forward(&self.conv1.forward(x), train).relu_();
         x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for stage in &self.stages {
             for block in stage {

@@ -24,6 +24,21 @@ extern "C" {
     fn exp_shim_autocast_dtype_cuda() -> c_int;
     fn exp_shim_channels_last(t: *const c_void, out: *mut *mut c_void) -> *mut c_char;
     fn exp_shim_is_channels_last(t: *const c_void) -> c_int;
+    fn exp_shim_clear_grads(ts: *const *const c_void, n: i64) -> *mut c_char;
+    fn exp_shim_fused_adam(
+        params: *const *const c_void,
+        grads: *const *const c_void,
+        exp_avgs: *const *const c_void,
+        exp_avg_sqs: *const *const c_void,
+        steps: *const *const c_void,
+        n: i64,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        weight_decay: f64,
+        eps: f64,
+        decoupled: c_int,
+    ) -> *mut c_char;
 }
 
 /// Turn a shim error string into a `Result`, freeing it.
@@ -130,6 +145,95 @@ pub fn to_channels_last(t: &Tensor) -> Tensor {
             t.shallow_clone()
         }
     }
+}
+
+/// Drop the gradients of `tensors`, as `zero_grad(set_to_none=True)`.
+///
+/// Why not zeroing: the next backward would add its gradients into the
+/// zeros (a fill and an add pass over every gradient each step); with no
+/// gradient it hands its fresh buffer over. The values are identical.
+pub fn clear_grads(tensors: &[&Tensor]) -> Result<(), String> {
+    let ptrs: Vec<*const c_void> = tensors.iter().map(|t| t.as_ptr().cast()).collect();
+    // SAFETY: every pointer is a live at::Tensor borrowed for the call.
+    check(unsafe { exp_shim_clear_grads(ptrs.as_ptr(), ptrs.len() as i64) })
+}
+
+/// The tensors of one fused Adam/AdamW call: a parameter group on one
+/// device, of one dtype, sharing lr and weight decay.
+pub struct AdamGroup<'a> {
+    pub params: Vec<&'a Tensor>,
+    pub grads: Vec<&'a Tensor>,
+    pub exp_avgs: Vec<&'a Tensor>,
+    pub exp_avg_sqs: Vec<&'a Tensor>,
+    /// One-element f32 step counters on the parameters' device, incremented by the call.
+    pub steps: Vec<&'a Tensor>,
+}
+
+/// Adam/AdamW hyper-parameters of one fused call.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamHyper {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub weight_decay: f64,
+    pub eps: f64,
+    /// AdamW's decoupled decay (`p *= 1 − lr·wd`) rather than Adam's L2 term.
+    pub decoupled: bool,
+}
+
+/// One step of `torch.optim.Adam(W)(fused=True)` over a group: the step
+/// counters are incremented, then libtorch's fused kernel updates every
+/// parameter and moment in a single pass per tensor. Runs under `no_grad`;
+/// never synchronises with the device.
+///
+/// Why fused: the per-tensor update is six elementwise passes and two
+/// temporaries per parameter (and on CUDA, six kernel launches); the fused
+/// kernel reads and writes each tensor once.
+pub fn fused_adam(group: &AdamGroup<'_>, h: AdamHyper) -> Result<(), String> {
+    let n = group.params.len();
+    if [
+        &group.grads,
+        &group.exp_avgs,
+        &group.exp_avg_sqs,
+        &group.steps,
+    ]
+    .iter()
+    .any(|v| v.len() != n)
+    {
+        return Err("fused Adam: tensor lists of different lengths".into());
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let ptrs =
+        |v: &[&Tensor]| -> Vec<*const c_void> { v.iter().map(|t| t.as_ptr().cast()).collect() };
+    let (p, g, m, v, s) = (
+        ptrs(&group.params),
+        ptrs(&group.grads),
+        ptrs(&group.exp_avgs),
+        ptrs(&group.exp_avg_sqs),
+        ptrs(&group.steps),
+    );
+    tch::no_grad(|| {
+        // SAFETY: every pointer is a live at::Tensor borrowed for the call;
+        // the lists all have `n` entries.
+        check(unsafe {
+            exp_shim_fused_adam(
+                p.as_ptr(),
+                g.as_ptr(),
+                m.as_ptr(),
+                v.as_ptr(),
+                s.as_ptr(),
+                n as i64,
+                h.lr,
+                h.beta1,
+                h.beta2,
+                h.weight_decay,
+                h.eps,
+                c_int::from(h.decoupled),
+            )
+        })
+    })
 }
 
 /// Whether `t` is contiguous in channels-last order.

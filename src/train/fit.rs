@@ -611,7 +611,7 @@ pub fn run(
                 &[&cell.id, &st.global_step],
             ) as i64);
             let lr = sched.lr(st.phase_step);
-            optimizer.zero_grad();
+            optimizer.zero_grad().map_err(TrainError::Other)?;
             let frozen = phase.kind == PhaseKind::Frozen;
             let logits = runtime::autocast_bf16(bf16, || {
                 model.forward(&b.images, &b.metadata, true, frozen)
@@ -627,7 +627,7 @@ pub fn run(
             if let Some(max) = recipe.grad_clip {
                 let _ = optimizer.clip_grad_norm(max);
             }
-            optimizer.step(lr);
+            optimizer.step(lr).map_err(TrainError::Other)?;
             if let Some(e) = &mut ema {
                 e.update(vars);
             }

@@ -8,10 +8,15 @@
 //!
 //! All updates run in place under `no_grad`, on the parameters' device, with
 //! host-side scalars only: a step never synchronises with the device.
+//!
+//! Adam and AdamW run libtorch's fused kernel (`torch.optim.AdamW(fused=True)`),
+//! one call per parameter group; SGD and RMSprop run PyTorch's per-tensor
+//! formulas.
 
+use crate::models::runtime::{self, AdamGroup, AdamHyper};
 use crate::spec::OptimizerKind;
 use std::collections::BTreeMap;
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 /// Per-parameter settings: the phase lr is multiplied by `lr_scale`
 /// (layer-wise decay) and `weight_decay` is 0 for norms and biases.
@@ -25,7 +30,19 @@ pub struct ParamSpec {
 struct ParamState {
     /// Updates applied to this parameter (PyTorch's per-parameter `step`).
     step: u64,
+    /// The fused kernel's device copy of `step` (f32, as PyTorch keeps it),
+    /// made from `step` when first needed.
+    step_t: Option<Tensor>,
     bufs: BTreeMap<&'static str, Tensor>,
+}
+
+/// What the tensors of one fused call share.
+#[derive(PartialEq)]
+struct GroupKey {
+    lr_scale: u64,
+    weight_decay: u64,
+    device: Device,
+    kind: Kind,
 }
 
 pub struct Optimizer {
@@ -40,6 +57,7 @@ impl Optimizer {
             .iter()
             .map(|_| ParamState {
                 step: 0,
+                step_t: None,
                 bufs: BTreeMap::new(),
             })
             .collect();
@@ -54,10 +72,11 @@ impl Optimizer {
         self.params.iter()
     }
 
-    pub fn zero_grad(&mut self) {
-        for (_, p) in &mut self.params {
-            p.zero_grad();
-        }
+    /// Drop every gradient (`zero_grad(set_to_none=True)`, PyTorch's
+    /// default): a parameter that gets no gradient in a step is not updated.
+    pub fn zero_grad(&mut self) -> Result<(), String> {
+        let ps: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+        runtime::clear_grads(&ps)
     }
 
     /// Scale gradients so their global L2 norm is at most `max_norm`, as
@@ -86,7 +105,16 @@ impl Optimizer {
     }
 
     /// One update of every parameter that has a gradient, at phase lr `lr`.
-    pub fn step(&mut self, lr: f64) {
+    pub fn step(&mut self, lr: f64) -> Result<(), String> {
+        match self.kind {
+            OptimizerKind::AdamW { beta1, beta2, eps } => {
+                return self.step_fused_adam(lr, beta1, beta2, eps, true)
+            }
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                return self.step_fused_adam(lr, beta1, beta2, eps, false)
+            }
+            _ => {}
+        }
         let kind = self.kind.clone();
         tch::no_grad(|| {
             for ((spec, p), st) in self.params.iter().zip(self.state.iter_mut()) {
@@ -99,16 +127,8 @@ impl Optimizer {
                 let wd = spec.weight_decay;
                 let mut p = p.shallow_clone();
                 match kind {
-                    OptimizerKind::AdamW { beta1, beta2, eps } => {
-                        if wd != 0.0 {
-                            let _ = p.g_mul_scalar_(1.0 - lr * wd);
-                        }
-                        adam_update(&mut p, &g, st, lr, beta1, beta2, eps);
-                    }
-                    OptimizerKind::Adam { beta1, beta2, eps } => {
-                        let g = if wd != 0.0 { &g + &p * wd } else { g };
-                        adam_update(&mut p, &g, st, lr, beta1, beta2, eps);
-                    }
+                    // Stepped by `step_fused_adam` before this loop.
+                    OptimizerKind::AdamW { .. } | OptimizerKind::Adam { .. } => {}
                     OptimizerKind::Sgd { momentum, nesterov } => {
                         let g = if wd != 0.0 { &g + &p * wd } else { g };
                         let d = if momentum != 0.0 {
@@ -184,6 +204,83 @@ impl Optimizer {
                 }
             }
         });
+        Ok(())
+    }
+
+    /// Adam/AdamW through libtorch's fused kernel: parameters with a
+    /// gradient are grouped by (lr scale, weight decay, device, dtype) and
+    /// each group is one call. State is created as PyTorch creates it: zero
+    /// moments, an f32 step counter on the parameter's device.
+    fn step_fused_adam(
+        &mut self,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        decoupled: bool,
+    ) -> Result<(), String> {
+        let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).collect();
+        let mut groups: Vec<(GroupKey, Vec<usize>)> = Vec::new();
+        for (i, ((spec, p), st)) in self.params.iter().zip(self.state.iter_mut()).enumerate() {
+            if !grads[i].defined() {
+                continue;
+            }
+            if st.bufs.is_empty() {
+                st.bufs.insert("exp_avg", p.zeros_like());
+                st.bufs.insert("exp_avg_sq", p.zeros_like());
+            }
+            if st.step_t.is_none() {
+                st.step_t = Some(Tensor::from_slice(&[st.step as f32]).to_device(p.device()));
+            }
+            st.step += 1;
+            let key = GroupKey {
+                lr_scale: spec.lr_scale.to_bits(),
+                weight_decay: spec.weight_decay.to_bits(),
+                device: p.device(),
+                kind: p.kind(),
+            };
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
+        for (key, members) in &groups {
+            let mut g = AdamGroup {
+                params: Vec::with_capacity(members.len()),
+                grads: Vec::with_capacity(members.len()),
+                exp_avgs: Vec::with_capacity(members.len()),
+                exp_avg_sqs: Vec::with_capacity(members.len()),
+                steps: Vec::with_capacity(members.len()),
+            };
+            for &i in members {
+                let st = &self.state[i];
+                let (Some(m), Some(v), Some(s)) = (
+                    st.bufs.get("exp_avg"),
+                    st.bufs.get("exp_avg_sq"),
+                    st.step_t.as_ref(),
+                ) else {
+                    return Err(format!(
+                        "optimizer state of `{}` is incomplete",
+                        self.params[i].0.name
+                    ));
+                };
+                g.params.push(&self.params[i].1);
+                g.grads.push(&grads[i]);
+                g.exp_avgs.push(m);
+                g.exp_avg_sqs.push(v);
+                g.steps.push(s);
+            }
+            let h = AdamHyper {
+                lr: lr * f64::from_bits(key.lr_scale),
+                beta1,
+                beta2,
+                weight_decay: f64::from_bits(key.weight_decay),
+                eps,
+                decoupled,
+            };
+            runtime::fused_adam(&g, h)?;
+        }
+        Ok(())
     }
 
     /// Optimizer state as named tensors: `<param>.<buffer>` and
@@ -215,6 +312,7 @@ impl Optimizer {
                 .get(&key)
                 .ok_or_else(|| format!("optimizer state `{key}` is missing"))?;
             st.step = step.int64_value(&[0]).max(0) as u64;
+            st.step_t = None;
             st.bufs.clear();
             for b in ["exp_avg", "exp_avg_sq", "momentum_buffer", "square_avg"] {
                 if let Some(t) = saved.get(&format!("{prefix}{}.{b}", spec.name)) {
@@ -232,34 +330,4 @@ impl Optimizer {
         }
         Ok(())
     }
-}
-
-/// torch.optim.Adam(W)'s single-tensor update (without the decay term).
-fn adam_update(
-    p: &mut Tensor,
-    g: &Tensor,
-    st: &mut ParamState,
-    lr: f64,
-    beta1: f64,
-    beta2: f64,
-    eps: f64,
-) {
-    let mut m = st
-        .bufs
-        .entry("exp_avg")
-        .or_insert_with(|| g.zeros_like())
-        .shallow_clone();
-    let mut v = st
-        .bufs
-        .entry("exp_avg_sq")
-        .or_insert_with(|| g.zeros_like())
-        .shallow_clone();
-    let _ = m.lerp_(g, 1.0 - beta1);
-    let _ = v.g_mul_scalar_(beta2);
-    let _ = v.addcmul_(g, &(g * (1.0 - beta2)));
-    let t = st.step as f64;
-    let bc1 = 1.0 - beta1.powf(t);
-    let bc2 = 1.0 - beta2.powf(t);
-    let denom = v.sqrt().g_div_scalar_(bc2.sqrt()).g_add_scalar_(eps);
-    let _ = p.addcdiv_(&(&m * (-lr / bc1)), &denom);
 }
