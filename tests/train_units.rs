@@ -354,6 +354,27 @@ fn cosine_schedule_with_step_warmup() {
 }
 
 #[test]
+fn a_sample_cap_shortens_the_cosine_to_end_where_training_stops() {
+    // 4 epochs × 5 steps, but max_samples stops training after 6 steps: the
+    // cosine spans those 6 (2 warmup + 4), not the budget's 20.
+    let s = PhaseSchedule::new(
+        1.0,
+        &Schedule::Cosine { min_lr_ratio: 0.0 },
+        Warmup::Steps(2),
+        5,
+        4,
+    )
+    .capped(Some(6));
+    assert_eq!((s.warmup_steps, s.total_steps), (2, 6));
+    assert!((s.lr(4) - 0.5).abs() < 1e-12, "halfway: {}", s.lr(4));
+    assert!(s.lr(6).abs() < 1e-12, "at the cap: {}", s.lr(6));
+    // A cap beyond the phase changes nothing; a cap inside warmup clamps it.
+    let long = PhaseSchedule::new(1.0, &Schedule::Constant, Warmup::Steps(2), 5, 4);
+    assert_eq!(long.clone().capped(Some(100)), long);
+    assert_eq!(long.capped(Some(1)).warmup_steps, 1);
+}
+
+#[test]
 fn step_schedule_with_epoch_warmup_and_constant() {
     let s = PhaseSchedule::new(
         2.0,

@@ -556,7 +556,13 @@ pub fn run(
             recipe.warmup,
             steps_per_epoch,
             phase.epochs,
-        );
+        )
+        .capped(phase_step_cap(
+            budget.max_samples,
+            &phase,
+            steps_per_epoch,
+            batch.min(train_len) as u64,
+        ));
         if opt.as_ref().map(|(k, _)| *k) != Some(phase.kind) {
             let mut o = make_optimizer(cell, &phase, model, vars, trainable);
             // A checkpoint taken at the end of a phase holds the old phase's
@@ -802,6 +808,20 @@ pub fn run(
     st.elapsed_s = elapsed(&process_start);
     save_checkpoint(&ckpt, vars, opt.as_ref().map(|(_, o)| o), ema.as_ref(), &st)?;
     Ok(RunEnd::Finished(outcome))
+}
+
+/// Steps `phase` can run before `max_samples` ends training, counted from
+/// its first step (every step sees `samples_per_step` samples).
+fn phase_step_cap(
+    max_samples: Option<u64>,
+    phase: &Phase,
+    steps_per_epoch: u64,
+    samples_per_step: u64,
+) -> Option<u64> {
+    let cap = max_samples?;
+    let per_step = samples_per_step.max(1);
+    let before = u64::from(phase.start_epoch) * steps_per_epoch * per_step;
+    Some(cap.saturating_sub(before).div_ceil(per_step))
 }
 
 fn make_optimizer(

@@ -46,6 +46,17 @@ impl PhaseSchedule {
         }
     }
 
+    /// End the schedule after `cap` steps when that comes before the phase's
+    /// last step (a budget's `max_samples`), so a cosine still anneals to its
+    /// floor where training stops; warmup is clamped to the shorter span.
+    pub fn capped(mut self, cap: Option<u64>) -> Self {
+        if let Some(cap) = cap {
+            self.total_steps = self.total_steps.min(cap.max(1));
+            self.warmup_steps = self.warmup_steps.min(self.total_steps);
+        }
+        self
+    }
+
     /// The lr used by step `s` (0-based within the phase).
     pub fn lr(&self, s: u64) -> f64 {
         if s < self.warmup_steps {
