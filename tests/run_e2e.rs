@@ -2,69 +2,14 @@
 //! through the real binary. What the user sees: files, statuses, exit codes.
 #![allow(clippy::unwrap_used)]
 
+mod run_support;
+
+use run_support::{csv_rows, exp, text, tiny_pipeline};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-/// A tiny pipeline: 3 classes of 24 px generated images; `extra` is appended
-/// (more declarations / a sweep).
+/// The tiny pipeline with `extra` appended (more declarations / a sweep).
 fn pipeline(dir: &Path, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"use std.backbones
-seed 3
-
-data tiny {{
-  source = generated(classes = 3, train = 96 samples, val = 48 samples, test = 60 samples,
-                     size = 32, seed = 5, image_signal = 0.9, metadata_signal = 0.0)
-  root = "data/tiny"
-  image_size = 32
-}}
-
-recipe fast {{
-  optimizer = adamw(lr = 1e-2, finetune_lr = 3e-3, weight_decay = 0.01)
-  schedule  = constant
-  warmup    = 0 steps
-  batch     = 16
-}}
-
-budget short {{
-  frozen   = 1 epoch
-  finetune = 4 epochs
-}}
-
-score test {{
-  split   = "test"
-  metrics = [top1, top3, auc]
-}}
-{extra}"#
-    );
-    let path = dir.join("tiny.exp");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn exp(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_exp"))
-        .args(args)
-        .current_dir(dir)
-        .env("EXP_CACHE", dir.join("cache"))
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn csv_rows(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect()
+    tiny_pipeline(dir, "tiny.exp", "", extra)
 }
 
 #[test]

@@ -4,40 +4,17 @@
 //! runs train each cell once, `--jobs 2` gives the same results.
 #![allow(clippy::unwrap_used)]
 
+mod run_support;
+
+use run_support::{cmd, run_ok, text, tiny_pipeline};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+/// The tiny pipeline checkpointing every 2 steps, one sweep over `backbones`.
 fn pipeline(dir: &Path, name: &str, backbones: &str) -> PathBuf {
-    let text = format!(
-        r#"use std.backbones
-seed 3
-
-data tiny {{
-  source = generated(classes = 3, train = 96 samples, val = 48 samples, test = 60 samples,
-                     size = 32, seed = 5, image_signal = 0.9, metadata_signal = 0.0)
-  root = "data/tiny"
-  image_size = 32
-}}
-
-recipe fast {{
-  optimizer = adamw(lr = 1e-2, finetune_lr = 3e-3, weight_decay = 0.01)
-  schedule  = constant
-  warmup    = 0 steps
-  batch     = 16
-}}
-
-budget short {{
-  frozen   = 1 epoch
-  finetune = 4 epochs
-  checkpoint_every = 2 steps
-}}
-
-score test {{
-  split   = "test"
-  metrics = [top1, top3, auc]
-}}
-
+    let sweep = format!(
+        r#"
 sweep s {{
   data     = tiny
   backbone = [{backbones}]
@@ -47,36 +24,7 @@ sweep s {{
 }}
 "#
     );
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_exp"));
-    c.args(args)
-        .current_dir(dir)
-        .env("EXP_CACHE", dir.join("cache"));
-    c
-}
-
-fn exp(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir, args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn run_ok(dir: &Path, args: &[&str]) -> String {
-    let o = exp(dir, args);
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{t}");
-    t
+    tiny_pipeline(dir, name, "  checkpoint_every = 2 steps\n", &sweep)
 }
 
 /// Tensor names and bytes of a safetensors file (the header's metadata map
