@@ -442,7 +442,7 @@ impl Server {
                 );
                 s.push_str(
                     &fields::fields_of(kind)
-                        .map(|(_, f, _, _)| format!("`{f}`"))
+                        .map(|d| format!("`{}`", d.field))
                         .collect::<Vec<_>>()
                         .join(", "),
                 );
@@ -722,13 +722,13 @@ impl Server {
                     }
                 }
                 if depth == 1 {
-                    for (_, f, ty, what) in fields::fields_of(&kind) {
+                    for d in fields::fields_of(&kind) {
                         items.push(CompletionItem {
-                            label: (*f).to_string(),
+                            label: d.field.to_string(),
                             kind: Some(CompletionItemKind::FIELD),
-                            detail: Some((*ty).to_string()),
-                            documentation: Some(Documentation::String((*what).to_string())),
-                            insert_text: Some(format!("{f} = ")),
+                            detail: Some(d.ty.to_string()),
+                            documentation: Some(Documentation::String(d.doc.to_string())),
+                            insert_text: Some(format!("{} = ", d.field)),
                             ..Default::default()
                         });
                     }

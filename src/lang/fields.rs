@@ -1,70 +1,91 @@
-//! One-line documentation of every declaration field (editor hover and
-//! completion; `docs/language.md` has the long form).
+//! One-line documentation of every declaration field, with its type and
+//! units: what `exp` shows on hover and completion (`docs/language.md` has
+//! the long form). One table for the checker and the editor.
 
 use super::ast::DeclKind;
 
-/// (kind, field, doc). Every field of [`super::check::fields_of`] is here.
-pub const FIELD_DOCS: &[(DeclKind, &str, &str)] = &[
-    (DeclKind::Data, "manifest", "CSV with one row per image (path, label, split, metadata columns); relative to this file."),
-    (DeclKind::Data, "root", "Directory image paths are relative to; for `layout = image_folder` holds <split>/<class>/*; for `source = generated(...)` where it is written."),
-    (DeclKind::Data, "columns", "Manifest column names: `{ path = \"path\", label = \"label\", split = \"split\" }`."),
-    (DeclKind::Data, "metadata", "Metadata columns feeding the metadata MLP branch, e.g. `[\"age\", \"sex\"]`. Default: none."),
-    (DeclKind::Data, "image_size", "Square crop fed to the model, pixels. Default 224 (generated: its size)."),
-    (DeclKind::Data, "cache_size", "Shorter side stored in the decode cache. Default round(image_size × 8/7)."),
-    (DeclKind::Data, "stratify", "Draw subsets stratified by class. Default true."),
-    (DeclKind::Data, "on_bad_image", "`fail` (default) or `skip` and list unreadable images."),
-    (DeclKind::Data, "cache", "Directory of the decode cache. Default $EXP_CACHE or ~/.cache/exp."),
-    (DeclKind::Data, "layout", "`manifest` (default) or `image_folder` (root/<split>/<class>/*)."),
-    (DeclKind::Data, "source", "`generated(classes, train, val, test, size, seed, image_signal, metadata_signal)`: the built-in synthetic data set."),
-    (DeclKind::Backbone, "arch", "Model-zoo architecture, e.g. \"resnet50\", \"convnextv2_tiny\". Required."),
-    (DeclKind::Backbone, "pretrained", "\"file.safetensors\", hf(\"org/name\", revision = ..., file = ...) or none."),
-    (DeclKind::Backbone, "drop_path", "Stochastic depth rate in [0, 1). Default 0."),
-    (DeclKind::Backbone, "input_size", "The architecture's native input size (pixels)."),
-    (DeclKind::Backbone, "mean", "Per-channel normalisation mean of [0, 1] pixels."),
-    (DeclKind::Backbone, "std", "Per-channel normalisation std."),
-    (DeclKind::Recipe, "optimizer", "adamw(...) | adam(...) | sgd(...) | rmsprop(...) with lr (frozen phase) and finetune_lr. Required."),
-    (DeclKind::Recipe, "schedule", "constant (default) | cosine | cosine(min_lr_ratio = r) | step(every = N epochs, gamma = g)."),
-    (DeclKind::Recipe, "warmup", "Linear warmup: `200 steps` or `1 epoch`. Default none."),
-    (DeclKind::Recipe, "batch", "Batch size. Default 32."),
-    (DeclKind::Recipe, "augment", "Train augmentations, e.g. [hflip, rotate(30 deg), color_jitter(0.4)]. Default none."),
-    (DeclKind::Recipe, "dropout", "`{ head = p, metadata = p }`, each in [0, 1). Default 0."),
-    (DeclKind::Recipe, "label_smoothing", "Label smoothing in [0, 1). Default 0."),
-    (DeclKind::Recipe, "early_stop", "`{ patience = N epochs, monitor = val_loss | val_top1, min_delta = x }`. Default off."),
-    (DeclKind::Recipe, "select", "Checkpoint selection: `{ split = \"val\", monitor = val_loss }` (the default)."),
-    (DeclKind::Recipe, "precision", "auto (bf16 on CUDA, f32 on CPU; default) | bf16 | f32."),
-    (DeclKind::Recipe, "grad_clip", "Max global gradient norm. Default off."),
-    (DeclKind::Recipe, "ema", "EMA decay of the weights in (0, 1). Default off."),
-    (DeclKind::Recipe, "layer_decay", "Layer-wise lr decay factor in (0, 1] for finetuning (ViTs). Default off."),
-    (DeclKind::Recipe, "metadata_hidden", "Hidden width of the metadata MLP. Default 64."),
-    (DeclKind::Recipe, "diverge_factor", "End a cell whose loss exceeds this × the first epoch's mean. Default 10."),
-    (DeclKind::Budget, "train", "Seeded train subset, `24_000 samples`. Default the full split."),
-    (DeclKind::Budget, "val", "Seeded val subset, `4_000 samples`. Default the full split."),
-    (DeclKind::Budget, "frozen", "Epochs with a frozen backbone (head + metadata branch). Default 0."),
-    (DeclKind::Budget, "finetune", "Epochs training every parameter. Required."),
-    (DeclKind::Budget, "time", "Wall-clock cap per cell: `90 min`, `2 h`. Default none."),
-    (DeclKind::Budget, "max_samples", "Cap on training samples seen per cell. Default none."),
-    (DeclKind::Budget, "checkpoint_every", "Resumable checkpoint every `N steps` (and each epoch)."),
-    (DeclKind::Score, "split", "Split that is scored. Default \"test\"."),
-    (DeclKind::Score, "metrics", "[top1, top3, topk(5), auc, per_class, confusion]. Default [top1]."),
-    (DeclKind::Score, "confidence", "Interval level, `95%` (default) or 0.95."),
-    (DeclKind::Score, "bootstrap", "Bootstrap resamples for intervals and paired comparisons. Default 1000."),
-    (DeclKind::Sweep, "data", "A data name, or a list of names (an axis)."),
-    (DeclKind::Sweep, "backbone", "A backbone name, or a list of names (an axis)."),
-    (DeclKind::Sweep, "recipe", "A recipe name, or a list of names (an axis)."),
-    (DeclKind::Sweep, "budget", "A budget name, or a list of names (an axis)."),
-    (DeclKind::Sweep, "score", "A score name, or a list of names (an axis)."),
-    (DeclKind::Sweep, "seed", "The sweep's one seed. Default the file's `seed`."),
-    (DeclKind::Sweep, "seeds", "Seeds as an axis, e.g. [17, 18, 19]."),
-    (DeclKind::Sweep, "baseline", "The cell others are compared with, e.g. `{ backbone = resnet50, recipe = rmsprop_baseline }`."),
-    (DeclKind::Sweep, "exclude", "Cells to drop: a list of `{ axis = value, ... }` rules."),
+/// A field of a declaration kind: its type (with units) and meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldDoc {
+    pub kind: DeclKind,
+    pub field: &'static str,
+    pub ty: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every field of [`super::check::fields_of`], in documentation order.
+#[rustfmt::skip]
+pub const FIELD_DOCS: &[FieldDoc] = &[
+    // data
+    FieldDoc { kind: DeclKind::Data, field: "manifest", ty: "string (path)", doc: "CSV with one row per image (path, label, split, metadata columns); relative to this file." },
+    FieldDoc { kind: DeclKind::Data, field: "root", ty: "string (path)", doc: "Directory image paths are relative to; for `layout = image_folder` holds <split>/<class>/*; for `source = generated(...)` where it is written." },
+    FieldDoc { kind: DeclKind::Data, field: "columns", ty: "record { path, label, split }", doc: "Manifest column names: `{ path = \"path\", label = \"label\", split = \"split\" }`." },
+    FieldDoc { kind: DeclKind::Data, field: "metadata", ty: "list of strings", doc: "Metadata columns feeding the metadata MLP branch, e.g. `[\"age\", \"sex\"]`. Default: none." },
+    FieldDoc { kind: DeclKind::Data, field: "image_size", ty: "integer (pixels)", doc: "Square crop fed to the model, pixels. Default 224 (generated: its size)." },
+    FieldDoc { kind: DeclKind::Data, field: "cache_size", ty: "integer (pixels)", doc: "Shorter side stored in the decode cache. Default round(image_size × 8/7)." },
+    FieldDoc { kind: DeclKind::Data, field: "stratify", ty: "boolean", doc: "Draw subsets stratified by class. Default true." },
+    FieldDoc { kind: DeclKind::Data, field: "on_bad_image", ty: "`fail` | `skip`", doc: "`fail` (default) or `skip` and list unreadable images." },
+    FieldDoc { kind: DeclKind::Data, field: "cache", ty: "string (path)", doc: "Directory of the decode cache. Default $EXP_CACHE or ~/.cache/exp." },
+    FieldDoc { kind: DeclKind::Data, field: "layout", ty: "`manifest` | `image_folder`", doc: "`manifest` (default) or `image_folder` (root/<split>/<class>/*)." },
+    FieldDoc { kind: DeclKind::Data, field: "source", ty: "call `generated(classes, train, val, test, size, seed, image_signal, metadata_signal)`", doc: "`generated(classes, train, val, test, size, seed, image_signal, metadata_signal)`: the built-in synthetic data set." },
+    // backbone
+    FieldDoc { kind: DeclKind::Backbone, field: "arch", ty: "string or name (architecture)", doc: "Model-zoo architecture, e.g. \"resnet50\", \"convnextv2_tiny\". Required." },
+    FieldDoc { kind: DeclKind::Backbone, field: "pretrained", ty: "string (path) | `hf(\"org/name\")` | `none`", doc: "\"file.safetensors\", hf(\"org/name\", revision = ..., file = ...) or none." },
+    FieldDoc { kind: DeclKind::Backbone, field: "drop_path", ty: "number in [0, 1)", doc: "Stochastic depth rate in [0, 1). Default 0." },
+    FieldDoc { kind: DeclKind::Backbone, field: "input_size", ty: "integer (pixels)", doc: "The architecture's native input size (pixels)." },
+    FieldDoc { kind: DeclKind::Backbone, field: "mean", ty: "list of 3 numbers", doc: "Per-channel normalisation mean of [0, 1] pixels." },
+    FieldDoc { kind: DeclKind::Backbone, field: "std", ty: "list of 3 numbers > 0", doc: "Per-channel normalisation std." },
+    // recipe
+    FieldDoc { kind: DeclKind::Recipe, field: "optimizer", ty: "call `adamw(...)` | `adam(...)` | `sgd(...)` | `rmsprop(...)`", doc: "adamw(...) | adam(...) | sgd(...) | rmsprop(...) with lr (frozen phase) and finetune_lr. Required." },
+    FieldDoc { kind: DeclKind::Recipe, field: "schedule", ty: "`constant` | `cosine(min_lr_ratio)` | `step(every, gamma)`", doc: "constant (default) | cosine | cosine(min_lr_ratio = r) | step(every = N epochs, gamma = g)." },
+    FieldDoc { kind: DeclKind::Recipe, field: "warmup", ty: "quantity in `steps` or `epochs` | `none`", doc: "Linear warmup: `200 steps` or `1 epoch`. Default none." },
+    FieldDoc { kind: DeclKind::Recipe, field: "batch", ty: "integer", doc: "Batch size. Default 32." },
+    FieldDoc { kind: DeclKind::Recipe, field: "augment", ty: "list of augmentations", doc: "Train augmentations, e.g. [hflip, rotate(30 deg), color_jitter(0.4)]. Default none." },
+    FieldDoc { kind: DeclKind::Recipe, field: "dropout", ty: "record { head, metadata } (fractions)", doc: "`{ head = p, metadata = p }`, each in [0, 1). Default 0." },
+    FieldDoc { kind: DeclKind::Recipe, field: "label_smoothing", ty: "fraction in [0, 1)", doc: "Label smoothing in [0, 1). Default 0." },
+    FieldDoc { kind: DeclKind::Recipe, field: "early_stop", ty: "record { patience, monitor, min_delta } | `none`", doc: "`{ patience = N epochs, monitor = val_loss | val_top1, min_delta = x }`. Default off." },
+    FieldDoc { kind: DeclKind::Recipe, field: "select", ty: "record { split, monitor }", doc: "Checkpoint selection: `{ split = \"val\", monitor = val_loss }` (the default)." },
+    FieldDoc { kind: DeclKind::Recipe, field: "precision", ty: "`auto` | `bf16` | `f32`", doc: "auto (bf16 on CUDA, f32 on CPU; default) | bf16 | f32." },
+    FieldDoc { kind: DeclKind::Recipe, field: "grad_clip", ty: "number > 0 | `none`", doc: "Max global gradient norm. Default off." },
+    FieldDoc { kind: DeclKind::Recipe, field: "ema", ty: "number in (0, 1] | `none`", doc: "EMA decay of the weights in (0, 1). Default off." },
+    FieldDoc { kind: DeclKind::Recipe, field: "layer_decay", ty: "number in (0, 1) | `none`", doc: "Layer-wise lr decay factor in (0, 1] for finetuning (ViTs). Default off." },
+    FieldDoc { kind: DeclKind::Recipe, field: "metadata_hidden", ty: "integer", doc: "Hidden width of the metadata MLP. Default 64." },
+    FieldDoc { kind: DeclKind::Recipe, field: "diverge_factor", ty: "number > 1", doc: "End a cell whose loss exceeds this × the first epoch's mean. Default 10." },
+    // budget
+    FieldDoc { kind: DeclKind::Budget, field: "train", ty: "quantity in `samples`", doc: "Seeded train subset, `24_000 samples`. Default the full split." },
+    FieldDoc { kind: DeclKind::Budget, field: "val", ty: "quantity in `samples`", doc: "Seeded val subset, `4_000 samples`. Default the full split." },
+    FieldDoc { kind: DeclKind::Budget, field: "frozen", ty: "quantity in `epochs`", doc: "Epochs with a frozen backbone (head + metadata branch). Default 0." },
+    FieldDoc { kind: DeclKind::Budget, field: "finetune", ty: "quantity in `epochs`", doc: "Epochs training every parameter. Required." },
+    FieldDoc { kind: DeclKind::Budget, field: "time", ty: "duration (`s`, `min`, `h`)", doc: "Wall-clock cap per cell: `90 min`, `2 h`. Default none." },
+    FieldDoc { kind: DeclKind::Budget, field: "max_samples", ty: "quantity in `samples`", doc: "Cap on training samples seen per cell. Default none." },
+    FieldDoc { kind: DeclKind::Budget, field: "checkpoint_every", ty: "quantity in `steps`", doc: "Resumable checkpoint every `N steps` (and each epoch)." },
+    // score
+    FieldDoc { kind: DeclKind::Score, field: "split", ty: "string", doc: "Split that is scored. Default \"test\"." },
+    FieldDoc { kind: DeclKind::Score, field: "metrics", ty: "list of `top1`, `topK`, `auc`, `per_class`, `confusion`", doc: "[top1, top3, topk(5), auc, per_class, confusion]. Default [top1]." },
+    FieldDoc { kind: DeclKind::Score, field: "confidence", ty: "fraction (`0.95` or `95%`)", doc: "Interval level, `95%` (default) or 0.95." },
+    FieldDoc { kind: DeclKind::Score, field: "bootstrap", ty: "integer", doc: "Bootstrap resamples for intervals and paired comparisons. Default 1000." },
+    // sweep
+    FieldDoc { kind: DeclKind::Sweep, field: "data", ty: "data name, or a list of them (an axis)", doc: "A data name, or a list of names (an axis)." },
+    FieldDoc { kind: DeclKind::Sweep, field: "backbone", ty: "backbone name, or a list of them (an axis)", doc: "A backbone name, or a list of names (an axis)." },
+    FieldDoc { kind: DeclKind::Sweep, field: "recipe", ty: "recipe name, or a list of them (an axis)", doc: "A recipe name, or a list of names (an axis)." },
+    FieldDoc { kind: DeclKind::Sweep, field: "budget", ty: "budget name, or a list of them (an axis)", doc: "A budget name, or a list of names (an axis)." },
+    FieldDoc { kind: DeclKind::Sweep, field: "score", ty: "score name", doc: "A score name, or a list of names (an axis)." },
+    FieldDoc { kind: DeclKind::Sweep, field: "seed", ty: "integer", doc: "The sweep's one seed. Default the file's `seed`." },
+    FieldDoc { kind: DeclKind::Sweep, field: "seeds", ty: "list of integers (an axis)", doc: "Seeds as an axis, e.g. [17, 18, 19]." },
+    FieldDoc { kind: DeclKind::Sweep, field: "baseline", ty: "record of axis values", doc: "The cell others are compared with, e.g. `{ backbone = resnet50, recipe = rmsprop_baseline }`." },
+    FieldDoc { kind: DeclKind::Sweep, field: "exclude", ty: "list of records of axis values", doc: "Cells to drop: a list of `{ axis = value, ... }` rules." },
 ];
 
-/// The one-line doc of `field` in a declaration of `kind`.
-pub fn field_doc(kind: DeclKind, field: &str) -> Option<&'static str> {
+/// The entry of `field` in a declaration of `kind`.
+pub fn field_doc(kind: DeclKind, field: &str) -> Option<&'static FieldDoc> {
     FIELD_DOCS
         .iter()
-        .find(|(k, f, _)| *k == kind && *f == field)
-        .map(|(_, _, d)| *d)
+        .find(|d| d.kind == kind && d.field == field)
+}
+
+/// The fields of `kind`, in documentation order.
+pub fn fields_in(kind: DeclKind) -> impl Iterator<Item = &'static FieldDoc> {
+    FIELD_DOCS.iter().filter(move |d| d.kind == kind)
 }
 
 #[cfg(test)]
@@ -72,11 +93,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_field_is_documented() {
+    fn the_table_has_exactly_the_checkers_fields() {
         for kind in DeclKind::ALL {
-            for f in super::super::check::fields_of(kind) {
-                assert!(field_doc(kind, f).is_some(), "{} {f}", kind.keyword());
-            }
+            let mut ours: Vec<&str> = fields_in(kind).map(|d| d.field).collect();
+            let mut theirs: Vec<&str> = super::super::check::fields_of(kind).to_vec();
+            ours.sort_unstable();
+            theirs.sort_unstable();
+            assert_eq!(ours, theirs, "fields of {}", kind.keyword());
         }
     }
 }
