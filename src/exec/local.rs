@@ -43,6 +43,24 @@ pub trait CellExecutor: Sync {
     ) -> Result<Predictions, String>;
 }
 
+/// A cell's failure on one line: the error's message, then the code and
+/// help of its innermost diagnostic (a model or data error inside a
+/// training error says what to do more precisely than the wrapper).
+fn diag_line(e: &dyn miette::Diagnostic) -> String {
+    let mut inner = e;
+    while let Some(d) = inner.diagnostic_source() {
+        inner = d;
+    }
+    let mut s = e.to_string();
+    if let Some(code) = inner.code() {
+        s.push_str(&format!(" [{code}]"));
+    }
+    if let Some(help) = inner.help() {
+        s.push_str(&format!("; help: {help}"));
+    }
+    s
+}
+
 /// The real executor: data, trainer and model zoo on libtorch.
 pub struct Libtorch {
     pub opts: TrainOptions,
@@ -53,7 +71,7 @@ impl CellExecutor for Libtorch {
 
     fn prepare(&self, cell: &Cell) -> Result<Self::Data, String> {
         crate::data::prepare(&cell.data, &cell.budget, cell.seed, self.opts.progress)
-            .map_err(|e| format!("{e:?}"))
+            .map_err(|e| diag_line(&e))
     }
 
     fn train(&self, cell: &Cell, data: &Self::Data, dir: &Path) -> Result<TrainOutcome, String> {
@@ -62,7 +80,7 @@ impl CellExecutor for Libtorch {
             crash_after_steps: None,
         };
         match crate::train::train_cell_with(cell, data, dir, &self.opts, &stop)
-            .map_err(|e| format!("{e:?}"))?
+            .map_err(|e| diag_line(&e))?
         {
             crate::train::RunEnd::Finished(o) => Ok(o),
             crate::train::RunEnd::Interrupted { epoch, step } => {
@@ -87,10 +105,10 @@ impl CellExecutor for Libtorch {
         dir: &Path,
         split: &str,
     ) -> Result<Predictions, String> {
-        let probs = crate::train::predict(cell, data, dir, split, &self.opts)
-            .map_err(|e| format!("{e:?}"))?;
-        let ids = data.split_ids(split).map_err(|e| format!("{e:?}"))?;
-        let labels = data.split_labels(split).map_err(|e| format!("{e:?}"))?;
+        let probs =
+            crate::train::predict(cell, data, dir, split, &self.opts).map_err(|e| diag_line(&e))?;
+        let ids = data.split_ids(split).map_err(|e| diag_line(&e))?;
+        let labels = data.split_labels(split).map_err(|e| diag_line(&e))?;
         let classes = data.classes.clone();
         if probs.len() != ids.len() * classes.len() {
             return Err(format!(

@@ -3,13 +3,13 @@
 //! One module per rule; each has a stable code, What / Why / Example docs
 //! (`exp explain CODE`) and a `check` function.
 //!
-//! Severity: warnings, except `split_leakage`, `subset_exceeds_split` and
-//! `unknown_column`, which are errors because the run would be meaningless or
-//! fail (see docs/diagnostics.md).
+//! Severity: warnings, except `split_leakage`, `image_size_for_arch`,
+//! `subset_exceeds_split` and `unknown_column`, which are errors because the
+//! run would be meaningless or fail (see docs/diagnostics.md).
 
 pub mod data_checks;
-pub mod dinov2_image_size;
 pub mod diverging_recipe;
+pub mod image_size_for_arch;
 pub mod layer_decay_on_cnn;
 pub mod split_leakage;
 pub mod unused_declaration;
@@ -79,14 +79,16 @@ pub enum LintWarning {
         span: SourceSpan,
         help: String,
     },
-    #[error("image_size {size} of data `{data}` is not a multiple of 14, the patch size of `{backbone}`")]
-    #[diagnostic(code(exp::lint::dinov2_image_size), severity(Warning), help("{help}"))]
-    Dinov2ImageSize {
+    #[error("image_size {size} of data `{data}` does not suit backbone `{backbone}`: {reason}")]
+    #[diagnostic(code(exp::lint::image_size_for_arch), severity(Error), help("{help}"))]
+    ImageSizeForArch {
         size: u32,
         data: String,
         backbone: String,
-        #[label("not a multiple of 14")]
+        reason: String,
+        #[label("{label}")]
         span: SourceSpan,
+        label: String,
         help: String,
     },
     #[error("warmup of recipe `{recipe}` ({warmup}) is as long as the whole budget `{budget}` ({total})")]
@@ -192,8 +194,8 @@ pub const RULES: &[RuleDoc] = &[
         doc: diverging_recipe::DOC,
     },
     RuleDoc {
-        code: dinov2_image_size::CODE,
-        doc: dinov2_image_size::DOC,
+        code: image_size_for_arch::CODE,
+        doc: image_size_for_arch::DOC,
     },
     RuleDoc {
         code: warmup_exceeds_budget::CODE,
@@ -234,7 +236,7 @@ pub fn run(env: &Env, checked: &Checked, opts: CheckOptions) -> Vec<Diag> {
     let ctx = LintCtx { env, checked, opts };
     let mut out = Vec::new();
     out.extend(diverging_recipe::check(&ctx));
-    out.extend(dinov2_image_size::check(&ctx));
+    out.extend(image_size_for_arch::check(&ctx));
     out.extend(warmup_exceeds_budget::check(&ctx));
     out.extend(split_leakage::check(&ctx));
     out.extend(layer_decay_on_cnn::check(&ctx));

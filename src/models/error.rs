@@ -101,6 +101,13 @@ pub enum ModelError {
         multiple: u32,
     },
 
+    #[error("image size {size} is too small for `{arch}`: it needs at least {min} pixels")]
+    #[diagnostic(
+        code(exp::model::image_too_small),
+        help("use image_size = {min} or more")
+    )]
+    ImageTooSmall { arch: String, size: u32, min: u32 },
+
     #[error("cannot read image `{}`: {reason}", path.display())]
     #[diagnostic(
         code(exp::model::bad_image),

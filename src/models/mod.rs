@@ -72,6 +72,10 @@ pub struct ArchInfo {
     pub std: [f64; 3],
     /// Input sizes must be a multiple of this (ViT patch size), else 1.
     pub size_multiple: u32,
+    /// Smallest input the network can run: ConvNeXt's unpadded stem (4×)
+    /// and three 2× downsamplings need 32 pixels; a ViT one patch; the
+    /// padded ResNet / EfficientNet convolutions any size.
+    pub min_size: u32,
 }
 
 /// The canonical name of an architecture (resolves `dinov2_vits14`).
@@ -94,6 +98,11 @@ pub fn arch_info(name: &str) -> Option<ArchInfo> {
         (IMAGENET_MEAN, IMAGENET_STD)
     };
     let size_multiple = if family == Family::Vit { 14 } else { 1 };
+    let min_size = match family {
+        Family::ConvNeXtV2 => 32,
+        Family::Vit => 14,
+        _ => 1,
+    };
     Some(ArchInfo {
         name: canonical,
         family,
@@ -102,6 +111,7 @@ pub fn arch_info(name: &str) -> Option<ArchInfo> {
         mean,
         std,
         size_multiple,
+        min_size,
     })
 }
 
@@ -153,9 +163,18 @@ pub fn build_backbone(
     Ok(b)
 }
 
-/// Check that `image_size` suits `arch` (ViT: a multiple of the patch size).
+/// Check that `image_size` suits `arch`: at least its smallest input, and
+/// for a ViT a multiple of the patch size. The checker runs the same rule
+/// (`exp::lint::image_size_for_arch`) before anything trains.
 pub fn check_image_size(arch: &str, image_size: u32) -> Result<(), ModelError> {
     let info = arch_info(arch).ok_or_else(|| ModelError::unknown_arch(arch))?;
+    if image_size < info.min_size {
+        return Err(ModelError::ImageTooSmall {
+            arch: info.name.to_string(),
+            size: image_size,
+            min: info.min_size,
+        });
+    }
     if image_size == 0 || image_size % info.size_multiple != 0 {
         return Err(ModelError::BadImageSize {
             arch: info.name.to_string(),
@@ -170,6 +189,26 @@ pub fn check_image_size(arch: &str, image_size: u32) -> Result<(), ModelError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_test_arch_runs_at_its_smallest_size_and_refuses_below_it() {
+        for &(name, ..) in ARCHS {
+            if !name.ends_with("_test") {
+                continue;
+            }
+            let info = arch_info(name).unwrap();
+            let min = i64::from(info.min_size.max(info.size_multiple));
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let b = build_backbone(&vs.root(), name, 0.0).unwrap();
+            let x = Tensor::zeros([1, 3, min, min], (tch::Kind::Float, tch::Device::Cpu));
+            let y = tch::no_grad(|| b.forward_features(&x, false));
+            assert_eq!(y.size(), vec![1, b.feature_dim()], "{name} at {min}");
+            assert!(check_image_size(name, min as u32).is_ok(), "{name}");
+            if info.min_size > 1 {
+                assert!(check_image_size(name, info.min_size - 1).is_err(), "{name}");
+            }
+        }
+    }
 
     #[test]
     fn every_arch_builds_with_its_declared_width() {

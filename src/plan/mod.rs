@@ -167,7 +167,7 @@ mod tests {
 use std.backbones
 use std.recipes
 use std.scores
-data d { source = generated(classes = 3) root = "gen" }
+data d { source = generated(classes = 3, size = 56) root = "gen" }
 budget b { frozen = 1 epoch finetune = 1 epoch }
 sweep s { data = d backbone = [resnet_test, vit_test] recipe = adamw_cosine budget = b score = full_test }
 "#;

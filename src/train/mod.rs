@@ -66,19 +66,30 @@ pub enum TrainError {
     #[diagnostic(code(exp::train::other))]
     Other(String),
 
-    #[error("data: {0}")]
+    // Why the message as it is and a diagnostic source: the data and model
+    // errors carry the specific code and help (which file, which key, what
+    // to run); reports use the innermost diagnostic's.
+    #[error(transparent)]
     #[diagnostic(
         code(exp::train::data),
         help("`exp check --data FILE` lists the data set's problems with their fixes")
     )]
-    Data(#[from] crate::data::DataError),
+    Data(
+        #[from]
+        #[diagnostic_source]
+        crate::data::DataError,
+    ),
 
-    #[error("model: {0}")]
+    #[error(transparent)]
     #[diagnostic(
         code(exp::train::model),
         help("check the backbone's `arch`, `pretrained` weights and the data's `image_size`")
     )]
-    Model(#[from] crate::models::ModelError),
+    Model(
+        #[from]
+        #[diagnostic_source]
+        crate::models::ModelError,
+    ),
 
     #[error("cannot write or read {path}: {message}")]
     #[diagnostic(
