@@ -36,36 +36,35 @@ const LR_LIMIT: f64 = 1e-3;
 pub fn check(ctx: &LintCtx) -> Vec<Diag> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for sweep in ctx.user_sweeps() {
-        for cell in &sweep.cells {
-            let r = &cell.recipe;
-            let b = &cell.backbone;
-            // Why: the report's evidence is about pretrained modern backbones;
-            // the tiny `*_test` networks exist for smoke tests.
-            if b.arch.ends_with("_test") {
-                continue;
-            }
-            let family = match b.family {
-                Family::ConvNeXtV2 => "ConvNeXt-V2",
-                Family::Vit => "ViT / DINOv2",
-                _ => continue,
-            };
-            if !matches!(r.optimizer.kind, OptimizerKind::RmsProp { .. })
-                || r.optimizer.finetune_lr < LR_LIMIT
-                || cell.budget.finetune_epochs == 0
-            {
-                continue;
-            }
-            if !once(
-                &mut seen,
-                (sweep.name.clone(), r.name.clone(), b.name.clone()),
-            ) {
-                continue;
-            }
-            let Some(span) = ctx.sweep_ref_span(&sweep.name, "recipe", &r.name) else {
-                continue;
-            };
-            out.push(Diag::new(
+    for (sweep, cell) in ctx.user_cells() {
+        let r = &cell.recipe;
+        let b = &cell.backbone;
+        // Why: the report's evidence is about pretrained modern backbones;
+        // the tiny `*_test` networks exist for smoke tests.
+        if b.arch.ends_with("_test") {
+            continue;
+        }
+        let family = match b.family {
+            Family::ConvNeXtV2 => "ConvNeXt-V2",
+            Family::Vit => "ViT / DINOv2",
+            _ => continue,
+        };
+        if !matches!(r.optimizer.kind, OptimizerKind::RmsProp { .. })
+            || r.optimizer.finetune_lr < LR_LIMIT
+            || cell.budget.finetune_epochs == 0
+        {
+            continue;
+        }
+        if !once(
+            &mut seen,
+            (sweep.name.clone(), r.name.clone(), b.name.clone()),
+        ) {
+            continue;
+        }
+        let Some(span) = ctx.sweep_ref_span(&sweep.name, "recipe", &r.name) else {
+            continue;
+        };
+        out.push(Diag::new(
                 span.file,
                 LintWarning::DivergingRecipe {
                     recipe: r.name.clone(),
@@ -79,7 +78,6 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
                     ),
                 },
             ));
-        }
     }
     out
 }

@@ -31,10 +31,9 @@ Use `image_size = 252` or `266` (or `224` = 16 × 14).
 pub fn check(ctx: &LintCtx) -> Vec<Diag> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for sweep in ctx.user_sweeps() {
-        for cell in &sweep.cells {
-            let size = cell.data.image_size;
-            let (reason, label, help) = match models::check_image_size(&cell.backbone.arch, size) {
+    for (_, cell) in ctx.user_cells() {
+        let size = cell.data.image_size;
+        let (reason, label, help) = match models::check_image_size(&cell.backbone.arch, size) {
                 Ok(()) => continue,
                 Err(ModelError::BadImageSize { arch, multiple, .. }) => {
                     let lo = size / multiple * multiple;
@@ -52,28 +51,27 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
                 // An unknown arch is the checker's own error.
                 Err(_) => continue,
             };
-            if !once(
-                &mut seen,
-                (cell.data.name.clone(), cell.backbone.name.clone()),
-            ) {
-                continue;
-            }
-            let Some(span) = ctx.field_span(&cell.data.name, "image_size") else {
-                continue;
-            };
-            out.push(Diag::new(
-                span.file,
-                LintWarning::ImageSizeForArch {
-                    size,
-                    data: cell.data.name.clone(),
-                    backbone: cell.backbone.name.clone(),
-                    reason,
-                    span: span.into(),
-                    label,
-                    help,
-                },
-            ));
+        if !once(
+            &mut seen,
+            (cell.data.name.clone(), cell.backbone.name.clone()),
+        ) {
+            continue;
         }
+        let Some(span) = ctx.field_span(&cell.data.name, "image_size") else {
+            continue;
+        };
+        out.push(Diag::new(
+            span.file,
+            LintWarning::ImageSizeForArch {
+                size,
+                data: cell.data.name.clone(),
+                backbone: cell.backbone.name.clone(),
+                reason,
+                span: span.into(),
+                label,
+                help,
+            },
+        ));
     }
     out
 }

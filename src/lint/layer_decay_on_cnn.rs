@@ -28,31 +28,29 @@ Use a separate recipe without `layer_decay` for the CNNs.
 pub fn check(ctx: &LintCtx) -> Vec<Diag> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for sweep in ctx.user_sweeps() {
-        for cell in &sweep.cells {
-            let r = &cell.recipe;
-            if r.layer_decay.is_none() || !cell.backbone.family.is_cnn() {
-                continue;
-            }
-            if !once(&mut seen, (r.name.clone(), cell.backbone.name.clone())) {
-                continue;
-            }
-            let Some(span) = ctx.field_span(&r.name, "layer_decay") else {
-                continue;
-            };
-            out.push(Diag::new(
-                span.file,
-                LintWarning::LayerDecayOnCnn {
-                    recipe: r.name.clone(),
-                    backbone: cell.backbone.name.clone(),
-                    span: span.into(),
-                    help: format!(
-                        "drop `layer_decay` for `{}`: give CNNs a recipe without it",
-                        cell.backbone.name
-                    ),
-                },
-            ));
+    for (_, cell) in ctx.user_cells() {
+        let r = &cell.recipe;
+        if r.layer_decay.is_none() || !cell.backbone.family.is_cnn() {
+            continue;
         }
+        if !once(&mut seen, (r.name.clone(), cell.backbone.name.clone())) {
+            continue;
+        }
+        let Some(span) = ctx.field_span(&r.name, "layer_decay") else {
+            continue;
+        };
+        out.push(Diag::new(
+            span.file,
+            LintWarning::LayerDecayOnCnn {
+                recipe: r.name.clone(),
+                backbone: cell.backbone.name.clone(),
+                span: span.into(),
+                help: format!(
+                    "drop `layer_decay` for `{}`: give CNNs a recipe without it",
+                    cell.backbone.name
+                ),
+            },
+        ));
     }
     out
 }

@@ -55,6 +55,14 @@ impl LintCtx<'_> {
         Some(found.unwrap_or(f.value.span))
     }
 
+    /// Every cell of the user's sweeps, with its sweep.
+    pub fn user_cells(
+        &self,
+    ) -> impl Iterator<Item = (&crate::spec::SweepSpec, &crate::spec::Cell)> {
+        self.user_sweeps()
+            .flat_map(|s| s.cells.iter().map(move |c| (s, c)))
+    }
+
     /// The sweeps whose declaration is not in the standard library.
     pub fn user_sweeps(&self) -> impl Iterator<Item = &crate::spec::SweepSpec> {
         self.checked

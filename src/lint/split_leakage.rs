@@ -30,18 +30,17 @@ Select on `"val"` (the default) and score on `"test"`.
 pub fn check(ctx: &LintCtx) -> Vec<Diag> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for sweep in ctx.user_sweeps() {
-        for cell in &sweep.cells {
-            let r = &cell.recipe;
-            let s = &cell.score;
-            if r.select_split != s.split || !once(&mut seen, (r.name.clone(), s.name.clone())) {
-                continue;
-            }
-            let span = ctx
-                .field_span(&r.name, "select")
-                .or_else(|| ctx.field_span(&r.name, "early_stop"));
-            let Some(span) = span else { continue };
-            out.push(Diag::new(
+    for (_, cell) in ctx.user_cells() {
+        let r = &cell.recipe;
+        let s = &cell.score;
+        if r.select_split != s.split || !once(&mut seen, (r.name.clone(), s.name.clone())) {
+            continue;
+        }
+        let span = ctx
+            .field_span(&r.name, "select")
+            .or_else(|| ctx.field_span(&r.name, "early_stop"));
+        let Some(span) = span else { continue };
+        out.push(Diag::new(
                 span.file,
                 LintWarning::SplitLeakage {
                     recipe: r.name.clone(),
@@ -51,7 +50,6 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
                     help: "select checkpoints on a validation split (`select = { split = \"val\" }`) and keep the scored split untouched until the end".into(),
                 },
             ));
-        }
     }
     out
 }

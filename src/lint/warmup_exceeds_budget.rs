@@ -31,59 +31,58 @@ Shorten the warmup (`warmup = 20 steps`) or lengthen the budget.
 pub fn check(ctx: &LintCtx) -> Vec<Diag> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for sweep in ctx.user_sweeps() {
-        for cell in &sweep.cells {
-            let r = &cell.recipe;
-            let b = &cell.budget;
-            let total_epochs = b.total_epochs() as f64;
-            let train_n = b.train_samples.or(match &cell.data.source {
-                DataSource::Generated(g) => Some(g.train),
-                _ => None,
-            });
-            let (exceeds, warmup, total) = match r.warmup {
-                Warmup::None => continue,
-                Warmup::Epochs(e) => (
-                    e >= total_epochs,
-                    format!("{e} epochs"),
-                    format!("{total_epochs} epochs"),
-                ),
-                Warmup::Steps(s) => {
-                    let Some(n) = train_n else { continue };
-                    let per_epoch = n.div_ceil(r.batch.max(1) as u64);
-                    let total_steps = per_epoch * b.total_epochs() as u64;
-                    (
-                        s >= total_steps,
-                        format!("{s} steps"),
-                        format!(
-                            "{} epochs × {per_epoch} steps = {total_steps} steps",
-                            b.total_epochs()
-                        ),
-                    )
-                }
-            };
-            if !exceeds
-                || !once(
-                    &mut seen,
-                    (r.name.clone(), b.name.clone(), cell.data.name.clone()),
+    for (_, cell) in ctx.user_cells() {
+        let r = &cell.recipe;
+        let b = &cell.budget;
+        let total_epochs = b.total_epochs() as f64;
+        let train_n = b.train_samples.or(match &cell.data.source {
+            DataSource::Generated(g) => Some(g.train),
+            _ => None,
+        });
+        let (exceeds, warmup, total) = match r.warmup {
+            Warmup::None => continue,
+            Warmup::Epochs(e) => (
+                e >= total_epochs,
+                format!("{e} epochs"),
+                format!("{total_epochs} epochs"),
+            ),
+            Warmup::Steps(s) => {
+                let Some(n) = train_n else { continue };
+                let per_epoch = n.div_ceil(r.batch.max(1) as u64);
+                let total_steps = per_epoch * b.total_epochs() as u64;
+                (
+                    s >= total_steps,
+                    format!("{s} steps"),
+                    format!(
+                        "{} epochs × {per_epoch} steps = {total_steps} steps",
+                        b.total_epochs()
+                    ),
                 )
-            {
-                continue;
             }
-            let Some(span) = ctx.field_span(&r.name, "warmup") else {
-                continue;
-            };
-            out.push(Diag::new(
-                span.file,
-                LintWarning::WarmupExceedsBudget {
-                    recipe: r.name.clone(),
-                    warmup,
-                    budget: b.name.clone(),
-                    total,
-                    span: span.into(),
-                    help: "shorten the warmup (e.g. a tenth of the run) or give the budget more epochs".into(),
-                },
-            ));
+        };
+        if !exceeds
+            || !once(
+                &mut seen,
+                (r.name.clone(), b.name.clone(), cell.data.name.clone()),
+            )
+        {
+            continue;
         }
+        let Some(span) = ctx.field_span(&r.name, "warmup") else {
+            continue;
+        };
+        out.push(Diag::new(
+            span.file,
+            LintWarning::WarmupExceedsBudget {
+                recipe: r.name.clone(),
+                warmup,
+                budget: b.name.clone(),
+                total,
+                span: span.into(),
+                help: "shorten the warmup (e.g. a tenth of the run) or give the budget more epochs"
+                    .into(),
+            },
+        ));
     }
     out
 }
