@@ -4,7 +4,7 @@
 
 mod run_support;
 
-use run_support::{csv_rows, exp, text, tiny_pipeline};
+use run_support::{cpu_run, csv_rows, exp, text, tiny_pipeline};
 use std::path::{Path, PathBuf};
 
 /// The tiny pipeline with `extra` appended (more declarations / a sweep).
@@ -31,17 +31,7 @@ sweep s {
 }
 "#,
     );
-    let out = exp(
-        tmp.path(),
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            "runs",
-            "--device",
-            "cpu",
-        ],
-    );
+    let out = exp(tmp.path(), &cpu_run(file.to_str().unwrap(), &[]));
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(
@@ -146,17 +136,7 @@ sweep meta {
 }
 "#,
     );
-    let out = exp(
-        tmp.path(),
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            "runs",
-            "--device",
-            "cpu",
-        ],
-    );
+    let out = exp(tmp.path(), &cpu_run(file.to_str().unwrap(), &[]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let top1 = |sweep: &str| -> f64 {
         let rows = csv_rows(&tmp.path().join(format!("runs/{sweep}/results.csv")));
@@ -164,6 +144,42 @@ sweep meta {
     };
     let (plain, meta) = (top1("plain"), top1("meta"));
     assert!(meta > plain + 0.1, "metadata {meta} vs none {plain}");
+}
+
+#[test]
+fn missing_pretrained_weights_stop_the_run_before_anything_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        tmp.path(),
+        r#"
+backbone warm {
+  arch       = "resnet_test"
+  pretrained = "weights/not_here.safetensors"
+}
+
+sweep s {
+  data     = tiny
+  backbone = [resnet_test, warm]
+  recipe   = fast
+  budget   = short
+  score    = test
+}
+"#,
+    );
+    let out = exp(tmp.path(), &cpu_run(file.to_str().unwrap(), &[]));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("exp::exec::missing_weights")
+            && t.contains("backbone `warm`")
+            && t.contains("not_here.safetensors")
+            && t.contains("help:"),
+        "{t}"
+    );
+    assert!(
+        !tmp.path().join("runs").exists(),
+        "no cell trains, not even the one that needs no weights"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 mod run_support;
 
-use run_support::{cmd, run_ok, text, tiny_pipeline};
+use run_support::{cmd, cpu_run, run_ok, text, tiny_pipeline};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -50,18 +50,7 @@ fn rerun_is_a_noop_adding_a_cell_trains_only_it_and_a_new_split_only_rescores() 
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let one = pipeline(d, "one.exp", "resnet_test");
-    let t = run_ok(
-        d,
-        &[
-            "run",
-            one.to_str().unwrap(),
-            "--out",
-            "runs",
-            "--device",
-            "cpu",
-            "--deterministic",
-        ],
-    );
+    let t = run_ok(d, &cpu_run(one.to_str().unwrap(), &["--deterministic"]));
     assert!(t.contains("1 cell(s): 1 done, 0 cached"), "{t}");
     let cell = d.join("runs/s/resnet_test-fast-s3");
     let (csv1, w1, m1) = (
@@ -70,18 +59,7 @@ fn rerun_is_a_noop_adding_a_cell_trains_only_it_and_a_new_split_only_rescores() 
         read(&cell.join("metrics.csv")),
     );
 
-    let t = run_ok(
-        d,
-        &[
-            "run",
-            one.to_str().unwrap(),
-            "--out",
-            "runs",
-            "--device",
-            "cpu",
-            "--deterministic",
-        ],
-    );
+    let t = run_ok(d, &cpu_run(one.to_str().unwrap(), &["--deterministic"]));
     assert!(t.contains("1 cell(s): 0 done, 1 cached"), "{t}");
     assert_eq!(
         read(&d.join("runs/s/results.csv")),
@@ -92,18 +70,7 @@ fn rerun_is_a_noop_adding_a_cell_trains_only_it_and_a_new_split_only_rescores() 
     assert_eq!(weights(&cell.join("best.safetensors")), w1);
 
     let two = pipeline(d, "two.exp", "resnet_test, convnextv2_test");
-    let t = run_ok(
-        d,
-        &[
-            "run",
-            two.to_str().unwrap(),
-            "--out",
-            "runs",
-            "--device",
-            "cpu",
-            "--deterministic",
-        ],
-    );
+    let t = run_ok(d, &cpu_run(two.to_str().unwrap(), &["--deterministic"]));
     assert!(t.contains("2 cell(s): 1 done, 1 cached"), "{t}");
     assert_eq!(read(&cell.join("metrics.csv")), m1);
 

@@ -704,6 +704,38 @@ fn child_report(out: &Path, cell: &Cell, dir: &Path, code: Option<i32>) -> CellR
     }
 }
 
+/// Pretrained weights that cells still to train need and this machine
+/// lacks, one line per backbone.
+///
+/// Why before anything runs: a missing file would fail its cells only when
+/// they start, possibly hours into a sweep; cells whose training is already
+/// in the store need no weights.
+fn missing_weights(out: &Path, cells: &[&Cell]) -> Option<ExecError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut list = Vec::new();
+    for c in cells {
+        let Some(w) = &c.backbone.pretrained else {
+            continue;
+        };
+        let trained =
+            store::stage_state(out, &store::cell_stages(c).train_finetune) == StageState::Cached;
+        if trained || !seen.insert(c.backbone.name.clone()) {
+            continue;
+        }
+        let mut problem = match crate::models::weights::resolve_weights(w) {
+            Ok(p) if p.is_file() => continue,
+            Ok(p) => format!("`{}` does not exist", p.display()),
+            Err(e) => e.to_string(),
+        };
+        if let crate::spec::Weights::Hf { repo, file, .. } = w {
+            let file = file.as_deref().unwrap_or("model.safetensors");
+            problem.push_str(&format!(" (fetch: `hf download {repo} {file}`)"));
+        }
+        list.push(format!("  backbone `{}`: {problem}", c.backbone.name));
+    }
+    (!list.is_empty()).then_some(ExecError::MissingWeights { list })
+}
+
 /// `exp run`.
 pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
     let device = device::resolve(&a.device)?;
@@ -730,6 +762,10 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
         .collect();
     if a.on == crate::cli::Backend::Slurm {
         return crate::exec::slurm::submit(a, &sweeps, &cells);
+    }
+    if let Some(err) = missing_weights(&a.out, &cells) {
+        eprintln!("{:?}", miette::Report::new(err));
+        return Ok(ExitCode::from(1));
     }
     let is_child = std::env::var_os(CHILD_ENV).is_some();
     if a.cell.is_some() {

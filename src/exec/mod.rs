@@ -105,6 +105,12 @@ pub enum ExecError {
         name: String,
         suggestion: Option<String>,
     },
+    #[error("pretrained weights are missing on this machine; nothing was run:\n{}", list.join("\n"))]
+    #[diagnostic(
+        code(exp::exec::missing_weights),
+        help("exp never downloads: fetch them on a machine with network (`hf download ORG/NAME model.safetensors`) and copy the Hugging Face cache here (or set HF_HUB_CACHE / HF_HOME), or fix the backbone's `pretrained` path")
+    )]
+    MissingWeights { list: Vec<String> },
     #[error("the file declares no sweep, so there is nothing to run")]
     #[diagnostic(code(exp::exec::no_sweep), help("add a `sweep NAME {{ ... }}` block"))]
     NoSweep,

@@ -45,6 +45,13 @@ score test {{
     path
 }
 
+/// The arguments of `exp run FILE --out runs --device cpu EXTRA...`.
+pub fn cpu_run<'a>(file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["run", file, "--out", "runs", "--device", "cpu"];
+    v.extend_from_slice(extra);
+    v
+}
+
 /// `exp ARGS` in `dir`, with the decode cache under `dir/cache`.
 pub fn cmd(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_exp"));
