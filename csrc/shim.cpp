@@ -102,6 +102,20 @@ int exp_shim_is_channels_last(const at::Tensor *t) {
   return t->is_contiguous(at::MemoryFormat::ChannelsLast) ? 1 : 0;
 }
 
+// An uninitialised uint8 tensor of shape `dims`, in page-locked memory when
+// `pinned` (CUDA's host staging buffers). No kernel runs: the loader's worker
+// threads call this, and a fill or copy kernel there would start an OpenMP
+// thread team per worker that competes with the training step's.
+char *exp_shim_empty_u8(const int64_t *dims, int64_t ndims, int pinned, at::Tensor **out) {
+  try {
+    auto opts = at::TensorOptions().dtype(at::kByte).pinned_memory(pinned != 0);
+    *out = new at::Tensor(at::empty(at::IntArrayRef(dims, ndims), opts));
+    return nullptr;
+  } catch (const std::exception &e) {
+    return copy_error(e);
+  }
+}
+
 // Drop the gradients of `n` tensors (PyTorch's `zero_grad(set_to_none=True)`):
 // the next backward then writes fresh gradients instead of adding into
 // zeroed ones, which saves a fill and an add pass over every gradient.

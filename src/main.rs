@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    exp::models::runtime::tune_allocator();
     exp::cli::main()
 }

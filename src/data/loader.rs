@@ -333,17 +333,13 @@ impl Job {
                 &self.split.meta[row * self.metadata_dim..(row + 1) * self.metadata_dim],
             );
         }
-        let dev = |e: tch::TchError| DataError::Device(e.to_string());
-        let mut images = Tensor::f_from_slice(&bytes)
-            .map_err(dev)?
-            .f_view([rows.len() as i64, s as i64, s as i64, 3])
-            .map_err(dev)?;
-        if self.cfg.device.is_cuda() {
-            // Why the internal op: `pin_memory(device)` logs a deprecation
-            // warning on every call in libtorch 2.11; `_pin_memory` is what it
-            // forwards to (the fresh buffer is never pinned already).
-            images = images.f_internal_pin_memory(self.cfg.device).map_err(dev)?;
-        }
+        // Pinned on CUDA, so the consumer's copy is asynchronous.
+        let images = crate::models::runtime::u8_tensor(
+            &bytes,
+            &[rows.len() as i64, s as i64, s as i64, 3],
+            self.cfg.device.is_cuda(),
+        )
+        .map_err(DataError::Device)?;
         Ok(HostBatch {
             images,
             labels,
