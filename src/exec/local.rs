@@ -722,15 +722,12 @@ fn missing_weights(out: &Path, cells: &[&Cell]) -> Option<ExecError> {
         if trained || !seen.insert(c.backbone.name.clone()) {
             continue;
         }
-        let mut problem = match crate::models::weights::resolve_weights(w) {
+        // The model zoo's own error says how to fetch an uncached HF entry.
+        let problem = match crate::models::weights::resolve_weights(w) {
             Ok(p) if p.is_file() => continue,
             Ok(p) => format!("`{}` does not exist", p.display()),
-            Err(e) => e.to_string(),
+            Err(e) => diag_line(&e),
         };
-        if let crate::spec::Weights::Hf { repo, file, .. } = w {
-            let file = file.as_deref().unwrap_or("model.safetensors");
-            problem.push_str(&format!(" (fetch: `hf download {repo} {file}`)"));
-        }
         list.push(format!("  backbone `{}`: {problem}", c.backbone.name));
     }
     (!list.is_empty()).then_some(ExecError::MissingWeights { list })
