@@ -226,13 +226,18 @@ pub fn tune_allocator() {
     }
 }
 
+/// The at::Tensor pointers of `tensors`, for a shim call taking a list.
+fn tensor_ptrs(tensors: &[&Tensor]) -> Vec<*const c_void> {
+    tensors.iter().map(|t| t.as_ptr().cast()).collect()
+}
+
 /// Drop the gradients of `tensors`, as `zero_grad(set_to_none=True)`.
 ///
 /// Why not zeroing: the next backward would add its gradients into the
 /// zeros (a fill and an add pass over every gradient each step); with no
 /// gradient it hands its fresh buffer over. The values are identical.
 pub fn clear_grads(tensors: &[&Tensor]) -> Result<(), String> {
-    let ptrs: Vec<*const c_void> = tensors.iter().map(|t| t.as_ptr().cast()).collect();
+    let ptrs = tensor_ptrs(tensors);
     // SAFETY: every pointer is a live at::Tensor borrowed for the call.
     check(unsafe { exp_shim_clear_grads(ptrs.as_ptr(), ptrs.len() as i64) })
 }
@@ -284,14 +289,12 @@ pub fn fused_adam(group: &AdamGroup<'_>, h: AdamHyper) -> Result<(), String> {
     if n == 0 {
         return Ok(());
     }
-    let ptrs =
-        |v: &[&Tensor]| -> Vec<*const c_void> { v.iter().map(|t| t.as_ptr().cast()).collect() };
     let (p, g, m, v, s) = (
-        ptrs(&group.params),
-        ptrs(&group.grads),
-        ptrs(&group.exp_avgs),
-        ptrs(&group.exp_avg_sqs),
-        ptrs(&group.steps),
+        tensor_ptrs(&group.params),
+        tensor_ptrs(&group.grads),
+        tensor_ptrs(&group.exp_avgs),
+        tensor_ptrs(&group.exp_avg_sqs),
+        tensor_ptrs(&group.steps),
     );
     tch::no_grad(|| {
         // SAFETY: every pointer is a live at::Tensor borrowed for the call;

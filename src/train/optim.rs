@@ -49,6 +49,9 @@ pub struct Optimizer {
     kind: OptimizerKind,
     params: Vec<(ParamSpec, Tensor)>,
     state: Vec<ParamState>,
+    /// Indices of `params` by what one fused call needs them to share; fixed
+    /// for the optimizer's life, like the parameters.
+    groups: Vec<(GroupKey, Vec<usize>)>,
 }
 
 impl Optimizer {
@@ -61,10 +64,24 @@ impl Optimizer {
                 bufs: BTreeMap::new(),
             })
             .collect();
+        let mut groups: Vec<(GroupKey, Vec<usize>)> = Vec::new();
+        for (i, (spec, p)) in params.iter().enumerate() {
+            let key = GroupKey {
+                lr_scale: spec.lr_scale.to_bits(),
+                weight_decay: spec.weight_decay.to_bits(),
+                device: p.device(),
+                kind: p.kind(),
+            };
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
         Self {
             kind,
             params,
             state,
+            groups,
         }
     }
 
@@ -207,9 +224,9 @@ impl Optimizer {
         Ok(())
     }
 
-    /// Adam/AdamW through libtorch's fused kernel: parameters with a
-    /// gradient are grouped by (lr scale, weight decay, device, dtype) and
-    /// each group is one call. State is created as PyTorch creates it: zero
+    /// Adam/AdamW through libtorch's fused kernel: the parameters of each
+    /// group (lr scale, weight decay, device, dtype) that have a gradient
+    /// are one call. State is created as PyTorch creates it: zero
     /// moments, an f32 step counter on the parameter's device.
     fn step_fused_adam(
         &mut self,
@@ -220,9 +237,8 @@ impl Optimizer {
         decoupled: bool,
     ) -> Result<(), String> {
         let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).collect();
-        let mut groups: Vec<(GroupKey, Vec<usize>)> = Vec::new();
-        for (i, ((spec, p), st)) in self.params.iter().zip(self.state.iter_mut()).enumerate() {
-            if !grads[i].defined() {
+        for (((_, p), st), g) in self.params.iter().zip(self.state.iter_mut()).zip(&grads) {
+            if !g.defined() {
                 continue;
             }
             if st.bufs.is_empty() {
@@ -233,18 +249,8 @@ impl Optimizer {
                 st.step_t = Some(Tensor::from_slice(&[st.step as f32]).to_device(p.device()));
             }
             st.step += 1;
-            let key = GroupKey {
-                lr_scale: spec.lr_scale.to_bits(),
-                weight_decay: spec.weight_decay.to_bits(),
-                device: p.device(),
-                kind: p.kind(),
-            };
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, members)) => members.push(i),
-                None => groups.push((key, vec![i])),
-            }
         }
-        for (key, members) in &groups {
+        for (key, members) in &self.groups {
             let mut g = AdamGroup {
                 params: Vec::with_capacity(members.len()),
                 grads: Vec::with_capacity(members.len()),
@@ -252,7 +258,7 @@ impl Optimizer {
                 exp_avg_sqs: Vec::with_capacity(members.len()),
                 steps: Vec::with_capacity(members.len()),
             };
-            for &i in members {
+            for &i in members.iter().filter(|&&i| grads[i].defined()) {
                 let st = &self.state[i];
                 let (Some(m), Some(v), Some(s)) = (
                     st.bufs.get("exp_avg"),
