@@ -15,7 +15,7 @@ ROUNDS="${ROUNDS:-5}"
 VENV="${BENCH_VENV:-/work/venvs/data}"
 if ! "$VENV/bin/python" -c 'import PIL, numpy' 2>/dev/null; then
   python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet pillow numpy
+  "$VENV/bin/python" -m pip install --quiet --no-cache-dir pillow numpy
 fi
 PY="$VENV/bin/python"
 "$PY" scripts/bench_data_pillow.py generate "$BENCH_DIR" "$N_SMALL" "$N_LARGE"

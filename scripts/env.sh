@@ -10,8 +10,8 @@ EXP_VENV="${EXP_VENV:-$HOME/.cache/exp/venv-torch-2.11.0}"
 if ! "$EXP_VENV/bin/python" -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.11.0")' 2>/dev/null; then
   echo "exp: installing torch==2.11.0 into $EXP_VENV (one time)" >&2
   python3 -m venv "$EXP_VENV"
-  "$EXP_VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$EXP_VENV/bin/python" -m pip install --quiet torch==2.11.0
+  "$EXP_VENV/bin/python" -m pip install --quiet --no-cache-dir --upgrade pip
+  "$EXP_VENV/bin/python" -m pip install --quiet --no-cache-dir torch==2.11.0
 fi
 export PATH="$EXP_VENV/bin:$HOME/.cargo/bin:$PATH"
 export LIBTORCH_USE_PYTORCH=1
