@@ -51,6 +51,7 @@ fn prepared(dir: &Path, size: u32, crop: u32, cache_dir: PathBuf) -> PreparedDat
         stratify: false,
         on_bad_image: BadImagePolicy::Fail,
         cache_dir: Some(cache_dir),
+        content: None,
     };
     let budget = BudgetSpec {
         name: "all".into(),

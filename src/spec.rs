@@ -48,6 +48,11 @@ pub struct DataSpec {
     pub on_bad_image: BadImagePolicy,
     /// Directory of the decode cache; `None` = `$EXP_CACHE` or `~/.cache/exp`.
     pub cache_dir: Option<PathBuf>,
+    /// Key of the data's content on disk ([`crate::data::content_key`]),
+    /// filled in by the commands that read the stage store; `None` until then
+    /// or when the data cannot be read. Part of the decode stage's identity.
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +64,28 @@ pub enum DataSource {
     /// Built-in synthetic data set with a learnable signal in the pixels and in
     /// one metadata column; written under `root` on first use.
     Generated(GeneratedSpec),
+}
+
+impl DataSource {
+    /// What of the source enters stage identity next to the data's content
+    /// key: its kind, and a generator's settings without its `root`.
+    ///
+    /// Why no paths: the content key already says what the files hold, so a
+    /// project moved to another directory, or data mounted elsewhere on a
+    /// cluster node, keeps its finished stages.
+    pub fn identity(&self) -> serde_json::Value {
+        match self {
+            DataSource::Manifest { .. } => serde_json::json!("manifest"),
+            DataSource::ImageFolder { .. } => serde_json::json!("image_folder"),
+            DataSource::Generated(g) => {
+                let mut v = serde_json::to_value(g).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("root");
+                }
+                serde_json::json!({ "generated": v })
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

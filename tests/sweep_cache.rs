@@ -1,9 +1,11 @@
 //! The stage store, resume and locks through the real binary: rerun is a
 //! no-op, adding a cell trains only it, changing the score split re-scores
 //! only, `kill -9` then resume gives the uninterrupted bits, two concurrent
-//! runs train each cell once, `--jobs 2` gives the same results.
+//! runs train each cell once, `--jobs 2` gives the same results, and
+//! changed data retrains while copied or moved data does not.
 #![allow(clippy::unwrap_used)]
 
+mod data_support;
 mod run_support;
 
 use run_support::{cmd, cpu_run, run_ok, text, tiny_pipeline};
@@ -118,6 +120,112 @@ fn rerun_is_a_noop_adding_a_cell_trains_only_it_and_a_new_split_only_rescores() 
     assert_eq!(
         weights(&d.join("again/s/resnet_test-fast-s3/best.safetensors")),
         w1
+    );
+}
+
+/// A hand-written manifest data set under `dir/data`: 3 classes, 12 train,
+/// 6 val and 6 test 32 px PNGs. Returns the manifest rows.
+fn manifest_data(dir: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    for i in 0..24u8 {
+        let split = match i {
+            0..12 => "train",
+            12..18 => "val",
+            _ => "test",
+        };
+        let p = format!("img/{i}.png");
+        data_support::png(&dir.join("data").join(&p), 32, 32, i * 10);
+        rows.push(format!("{p},c{},{split}", i % 3));
+    }
+    data_support::manifest(&dir.join("data"), "path,label,split", &rows);
+    rows
+}
+
+/// `(stages, cached)` from `exp plan`'s "stages (N, K cached)" line.
+fn plan_counts(plan: &str) -> (usize, usize) {
+    let line = plan
+        .lines()
+        .find(|l| l.starts_with("stages ("))
+        .unwrap_or_else(|| panic!("no stages line: {plan}"));
+    let nums: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+/// A one-cell pipeline over the manifest data of [`manifest_data`].
+fn manifest_pipeline(dir: &Path) -> PathBuf {
+    let extra = r#"
+data hand {
+  manifest   = "data/manifest.csv"
+  image_size = 32
+}
+
+sweep s {
+  data     = hand
+  backbone = [resnet_test]
+  recipe   = [fast]
+  budget   = short
+  score    = test
+}
+"#;
+    tiny_pipeline(dir, "hand.exp", "", extra)
+}
+
+#[test]
+fn relabelled_data_retrains_but_touched_or_moved_data_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    let rows = manifest_data(&a);
+    manifest_pipeline(&a);
+    let run = |dir: &Path| run_ok(dir, &cpu_run("hand.exp", &[]));
+    let plan = |dir: &Path| run_ok(dir, &["plan", "hand.exp", "--out", "runs"]);
+
+    let t = run(&a);
+    assert!(t.contains("1 cell(s): 1 done, 0 cached"), "{t}");
+    let weights_path = "runs/s/resnet_test-fast-s3/best.safetensors";
+    let w1 = weights(&a.join(weights_path));
+
+    // Every image rewritten with the same bytes: new mtimes, same content.
+    for i in 0..24 {
+        let p = a.join(format!("data/img/{i}.png"));
+        std::fs::write(&p, read(&p)).unwrap();
+    }
+    let t = run(&a);
+    assert!(t.contains("1 cell(s): 0 done, 1 cached"), "{t}");
+
+    // The whole project moved: paths change, the data does not.
+    let b = tmp.path().join("b");
+    std::fs::rename(&a, &b).unwrap();
+    let p = plan(&b);
+    let (stages, cached) = plan_counts(&p);
+    assert!(stages > 0 && cached == stages, "{p}");
+    let t = run(&b);
+    assert!(t.contains("1 cell(s): 0 done, 1 cached"), "{t}");
+
+    // One train row relabelled: the cell's results are stale.
+    let mut relabelled = rows.clone();
+    relabelled[0] = relabelled[0].replace(",c0,", ",c1,");
+    data_support::manifest(&b.join("data"), "path,label,split", &relabelled);
+    let p = plan(&b);
+    assert_eq!(plan_counts(&p).1, 0, "{p}");
+    let t = run(&b);
+    assert!(t.contains("1 cell(s): 1 done, 0 cached"), "{t}");
+    assert_ne!(
+        weights(&b.join(weights_path)),
+        w1,
+        "trained on the new labels"
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&read(&b.join("runs/s/resnet_test-fast-s3/config.json"))).unwrap();
+    assert!(
+        config
+            .pointer("/cell/data/content")
+            .and_then(|v| v.as_str())
+            .is_some(),
+        "the resolved config records the data's content key: {config}"
     );
 }
 

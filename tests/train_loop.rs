@@ -54,6 +54,7 @@ fn data_spec(metadata_signal: f64, image_signal: f64) -> DataSpec {
         stratify: true,
         on_bad_image: BadImagePolicy::Fail,
         cache_dir: Some(root.join("cache")),
+        content: None,
     }
 }
 

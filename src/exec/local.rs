@@ -744,13 +744,16 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
     for g in &a.gpus {
         device::resolve_with(&format!("cuda:{g}"), gpu_count)?;
     }
-    let pipeline = match crate::lang::load(&a.file, &a.sets) {
+    let mut pipeline = match crate::lang::load(&a.file, &a.sets) {
         Ok(p) => p,
         Err(report) => {
             eprintln!("{report:?}");
             return Ok(ExitCode::from(1));
         }
     };
+    // Why the errors are dropped: a data set that cannot be read fails each
+    // of its cells when prepared, with the full diagnostic there.
+    let _unreadable = crate::data::fill_content_keys(&mut pipeline);
     let sweeps = select(&pipeline, a.sweep.as_deref(), a.cell.as_deref())?;
     let cells: Vec<&Cell> = sweeps
         .iter()

@@ -144,3 +144,12 @@ pub(crate) fn suggest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) ->
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, n)| n.to_string())
 }
+
+/// Warn about data sets whose content could not be read (`exp plan`,
+/// `exp status`): their cells' stages are keyed without it and show as
+/// pending, and `exp run` will fail them when it prepares the data.
+pub(crate) fn warn_unreadable(unreadable: &[(String, crate::data::DataError)]) {
+    for (name, e) in unreadable {
+        eprintln!("warning: data `{name}` cannot be read ({e}); its cells show as pending");
+    }
+}

@@ -103,13 +103,14 @@ pub fn status_table(out: &Path, cells: &[&Cell]) -> String {
 
 /// `exp status`.
 pub fn cmd_status(a: &crate::cli::StatusArgs) -> miette::Result<ExitCode> {
-    let pipeline = match crate::lang::load(&a.file, &a.sets) {
+    let mut pipeline = match crate::lang::load(&a.file, &a.sets) {
         Ok(p) => p,
         Err(report) => {
             eprintln!("{report:?}");
             return Ok(ExitCode::from(1));
         }
     };
+    crate::exec::warn_unreadable(&crate::data::fill_content_keys(&mut pipeline));
     if pipeline.sweeps.is_empty() {
         return Err(ExecError::NoSweep.into());
     }

@@ -226,6 +226,7 @@ pub(crate) mod tests {
             stratify: true,
             on_bad_image: BadImagePolicy::Fail,
             cache_dir: None,
+            content: None,
         };
         let backbone_spec = BackboneSpec {
             name: backbone.into(),

@@ -405,6 +405,7 @@ impl Checker<'_, '_> {
             stratify,
             on_bad_image,
             cache_dir,
+            content: None,
         })
     }
 

@@ -128,10 +128,18 @@ pub fn compare_stage(sweep: &SweepSpec, scores: &[Stage]) -> Stage {
 pub fn cell_chain(c: &Cell) -> [Stage; 5] {
     let d = &c.data;
     let mut h = StageHasher::new("decode");
-    h.setting("source", &d.source)
-        .setting("cache_size", &d.cache_size)
-        .setting("columns", &d.columns)
-        .setting("on_bad_image", &d.on_bad_image);
+    match &d.content {
+        // Why no paths when the content is known: see `DataSource::identity`.
+        Some(content) => h
+            .setting("source", &d.source.identity())
+            .setting("content", content),
+        // Unread data (a plan without its files, a unit test): the paths are
+        // all that tells two data sets apart.
+        None => h.setting("source", &d.source),
+    }
+    .setting("cache_size", &d.cache_size)
+    .setting("columns", &d.columns)
+    .setting("on_bad_image", &d.on_bad_image);
     let decode = Stage {
         id: format!("decode/{}", d.name),
         kind: StageKind::Decode,

@@ -17,13 +17,14 @@ use std::process::ExitCode;
 /// `exp plan FILE [--format text|json|dot]`.
 pub fn cmd_plan(a: &PlanArgs) -> miette::Result<ExitCode> {
     let outcome = crate::lang::check_path(&a.file, &a.sets, crate::lang::CheckOptions::default())?;
-    let pipeline = match crate::lang::into_result(outcome) {
+    let mut pipeline = match crate::lang::into_result(outcome) {
         Ok(p) => p,
         Err(report) => {
             eprintln!("{report:?}");
             return Ok(ExitCode::from(1));
         }
     };
+    crate::exec::warn_unreadable(&crate::data::fill_content_keys(&mut pipeline));
     let graph = StageGraph::build(&pipeline);
     let states: Vec<StageState> = graph
         .stages

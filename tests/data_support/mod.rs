@@ -28,6 +28,7 @@ pub fn spec(name: &str, source: DataSource, cache: &Path) -> DataSpec {
         stratify: false,
         on_bad_image: BadImagePolicy::Fail,
         cache_dir: Some(cache.to_path_buf()),
+        content: None,
     }
 }
 
