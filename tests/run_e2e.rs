@@ -180,6 +180,16 @@ sweep s {
         !tmp.path().join("runs").exists(),
         "no cell trains, not even the one that needs no weights"
     );
+
+    // The same check before a Slurm submission: nothing is queued.
+    let out = exp(
+        tmp.path(),
+        &cpu_run(file.to_str().unwrap(), &["--on", "slurm"]),
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("exp::exec::missing_weights"), "{t}");
+    assert!(!tmp.path().join("runs").exists(), "no job script written");
 }
 
 #[test]

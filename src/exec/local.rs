@@ -760,12 +760,14 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
         .flat_map(|s| s.cells.iter())
         .filter(|c| a.cell.as_deref().is_none_or(|id| c.id == id))
         .collect();
-    if a.on == crate::cli::Backend::Slurm {
-        return crate::exec::slurm::submit(a, &sweeps, &cells);
-    }
+    // Why before Slurm too: there a missing file would otherwise surface
+    // only after the array tasks have waited in the queue.
     if let Some(err) = missing_weights(&a.out, &cells) {
         eprintln!("{:?}", miette::Report::new(err));
         return Ok(ExitCode::from(1));
+    }
+    if a.on == crate::cli::Backend::Slurm {
+        return crate::exec::slurm::submit(a, &sweeps, &cells);
     }
     let is_child = std::env::var_os(CHILD_ENV).is_some();
     if a.cell.is_some() {
