@@ -169,4 +169,31 @@ char *exp_shim_fused_adam(const at::Tensor *const *params, const at::Tensor *con
   }
 }
 
+// One SGD step over a parameter group with PyTorch's fused kernel, exactly
+// as torch.optim.SGD(fused=True) does (dampening 0): L2 weight decay added to
+// the gradient, then momentum (buffers set to the gradient on the first step)
+// and the update, in one pass per tensor. With `momentum == 0` `bufs` is
+// ignored. The caller holds no_grad.
+char *exp_shim_fused_sgd(const at::Tensor *const *params, const at::Tensor *const *grads,
+                         const at::Tensor *const *bufs, int64_t n, double lr,
+                         double weight_decay, double momentum, int nesterov, int first_step) {
+  try {
+    std::vector<at::Tensor> p, g, b;
+    p.reserve(n);
+    g.reserve(n);
+    for (int64_t i = 0; i < n; ++i) {
+      p.push_back(*params[i]);
+      g.push_back(*grads[i]);
+      if (momentum != 0.0) {
+        b.push_back(*bufs[i]);
+      }
+    }
+    at::_fused_sgd_(p, g, b, weight_decay, momentum, lr, /*dampening=*/0.0, nesterov != 0,
+                    /*maximize=*/false, first_step != 0);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return copy_error(e);
+  }
+}
+
 }  // extern "C"

@@ -164,6 +164,65 @@ fn sgd_variants_match_pytorch() {
     assert_close(&got, &want, "sgd_plain");
 }
 
+/// SGD with momentum and L2 decay by hand, PyTorch's per-parameter rule:
+/// the buffer starts as the first gradient the parameter gets.
+fn sgd_by_hand(p0: &[f64], grads: &[Option<Vec<f64>>], lrs: &[f64], wd: f64) -> Vec<f64> {
+    let mut p = p0.to_vec();
+    let mut buf: Option<Vec<f64>> = None;
+    for (g, lr) in grads.iter().zip(lrs) {
+        let Some(g) = g else { continue };
+        let d: Vec<f64> = g.iter().zip(&p).map(|(g, p)| g + wd * p).collect();
+        let b = match buf.take() {
+            Some(b) => b.iter().zip(&d).map(|(b, d)| 0.9 * b + d).collect(),
+            None => d,
+        };
+        for (p, b) in p.iter_mut().zip(&b) {
+            *p -= lr * b;
+        }
+        buf = Some(b);
+    }
+    p
+}
+
+#[test]
+fn sgd_momentum_starts_each_parameter_at_its_first_gradient() {
+    // `q` first gets a gradient at the second step, as a backbone does when
+    // it is unfrozen after the head: its buffer starts there while `p`'s
+    // carries on (two fused calls in one group).
+    let p = Tensor::from_slice(&P0).view([2, 3]).set_requires_grad(true);
+    let q0 = [1.0, -2.0];
+    let q = Tensor::from_slice(&q0).set_requires_grad(true);
+    let spec = |name: &str| ParamSpec {
+        name: name.into(),
+        lr_scale: 1.0,
+        weight_decay: 1e-3,
+    };
+    let mut opt = Optimizer::new(
+        OptimizerKind::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+        },
+        vec![
+            (spec("p"), p.shallow_clone()),
+            (spec("q"), q.shallow_clone()),
+        ],
+    );
+    let hq = [None, Some(vec![0.5, -0.25]), Some(vec![-1.0, 2.0])];
+    for ((g, h), lr) in GS.iter().zip(&hq).zip(LRS) {
+        opt.zero_grad().unwrap();
+        let mut loss = (&p * Tensor::from_slice(g).view([2, 3])).sum(Kind::Double);
+        if let Some(h) = h {
+            loss += (&q * Tensor::from_slice(h)).sum(Kind::Double);
+        }
+        loss.backward();
+        opt.step(lr).unwrap();
+    }
+    let flat = |t: &Tensor| Vec::<f64>::try_from(t.detach().flatten(0, -1)).unwrap();
+    let gp: Vec<Option<Vec<f64>>> = GS.iter().map(|g| Some(g.to_vec())).collect();
+    assert_close(&flat(&p), &sgd_by_hand(&P0, &gp, &LRS, 1e-3), "p");
+    assert_close(&flat(&q), &sgd_by_hand(&q0, &hq, &LRS, 1e-3), "q");
+}
+
 #[test]
 fn rmsprop_matches_pytorch_and_timm_tf_style() {
     let got = run_optimizer(
@@ -243,42 +302,73 @@ fn rmsprop_matches_pytorch_and_timm_tf_style() {
 #[test]
 fn optimizer_state_roundtrip_continues_identically() {
     // Two steps, save state, restore into a fresh optimizer, third step:
-    // identical to three uninterrupted steps.
-    let kind = OptimizerKind::AdamW {
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-    };
-    let straight = run_optimizer(kind.clone(), 0.05);
-    let p = Tensor::from_slice(&P0).view([2, 3]).set_requires_grad(true);
-    let spec = ParamSpec {
-        name: "w".into(),
-        lr_scale: 1.0,
-        weight_decay: 0.05,
-    };
-    let mut opt = Optimizer::new(kind.clone(), vec![(spec.clone(), p.shallow_clone())]);
-    for (g, lr) in GS.iter().zip(LRS).take(2) {
-        opt.zero_grad().unwrap();
-        (&p * Tensor::from_slice(g).view([2, 3]))
+    // identical to three uninterrupted steps. For SGD this also checks that a
+    // restored momentum buffer is continued, not restarted.
+    let kinds = [
+        (
+            OptimizerKind::AdamW {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            "exp_avg",
+        ),
+        (
+            OptimizerKind::Sgd {
+                momentum: 0.9,
+                nesterov: false,
+            },
+            "momentum_buffer",
+        ),
+        (
+            OptimizerKind::RmsProp {
+                alpha: 0.9,
+                eps: 1e-3,
+                momentum: 0.9,
+                tf_style: false,
+            },
+            "square_avg",
+        ),
+    ];
+    for (kind, buffer) in kinds {
+        let straight = run_optimizer(kind.clone(), 0.05);
+        let p = Tensor::from_slice(&P0).view([2, 3]).set_requires_grad(true);
+        let spec = ParamSpec {
+            name: "w".into(),
+            lr_scale: 1.0,
+            weight_decay: 0.05,
+        };
+        let mut opt = Optimizer::new(kind.clone(), vec![(spec.clone(), p.shallow_clone())]);
+        for (g, lr) in GS.iter().zip(LRS).take(2) {
+            opt.zero_grad().unwrap();
+            (&p * Tensor::from_slice(g).view([2, 3]))
+                .sum(Kind::Double)
+                .backward();
+            opt.step(lr).unwrap();
+        }
+        let saved: BTreeMap<String, Tensor> = opt
+            .state_tensors()
+            .into_iter()
+            .map(|(n, t)| (format!("optim.{n}"), t.copy()))
+            .collect();
+        assert!(
+            saved.contains_key(&format!("optim.w.{buffer}")) && saved.contains_key("optim.w.step"),
+            "{kind:?}: {:?}",
+            saved.keys().collect::<Vec<_>>()
+        );
+        let mut opt2 = Optimizer::new(kind.clone(), vec![(spec, p.shallow_clone())]);
+        opt2.load_state(&saved, "optim.").unwrap();
+        opt2.zero_grad().unwrap();
+        (&p * Tensor::from_slice(&GS[2]).view([2, 3]))
             .sum(Kind::Double)
             .backward();
-        opt.step(lr).unwrap();
+        opt2.step(LRS[2]).unwrap();
+        let resumed = Vec::<f64>::try_from(p.detach().flatten(0, -1)).unwrap();
+        assert_eq!(
+            straight, resumed,
+            "{kind:?}: bit-identical after a state round trip"
+        );
     }
-    let saved: BTreeMap<String, Tensor> = opt
-        .state_tensors()
-        .into_iter()
-        .map(|(n, t)| (format!("optim.{n}"), t.copy()))
-        .collect();
-    assert!(saved.contains_key("optim.w.exp_avg") && saved.contains_key("optim.w.step"));
-    let mut opt2 = Optimizer::new(kind, vec![(spec, p.shallow_clone())]);
-    opt2.load_state(&saved, "optim.").unwrap();
-    opt2.zero_grad().unwrap();
-    (&p * Tensor::from_slice(&GS[2]).view([2, 3]))
-        .sum(Kind::Double)
-        .backward();
-    opt2.step(LRS[2]).unwrap();
-    let resumed = Vec::<f64>::try_from(p.detach().flatten(0, -1)).unwrap();
-    assert_eq!(straight, resumed, "bit-identical after a state round trip");
 }
 
 #[test]

@@ -31,6 +31,17 @@ extern "C" {
         out: *mut *mut c_void,
     ) -> *mut c_char;
     fn exp_shim_clear_grads(ts: *const *const c_void, n: i64) -> *mut c_char;
+    fn exp_shim_fused_sgd(
+        params: *const *const c_void,
+        grads: *const *const c_void,
+        bufs: *const *const c_void,
+        n: i64,
+        lr: f64,
+        weight_decay: f64,
+        momentum: f64,
+        nesterov: c_int,
+        first_step: c_int,
+    ) -> *mut c_char;
     fn exp_shim_fused_adam(
         params: *const *const c_void,
         grads: *const *const c_void,
@@ -313,6 +324,54 @@ pub fn fused_adam(group: &AdamGroup<'_>, h: AdamHyper) -> Result<(), String> {
                 h.weight_decay,
                 h.eps,
                 c_int::from(h.decoupled),
+            )
+        })
+    })
+}
+
+/// SGD hyper-parameters of one fused call (dampening is 0).
+#[derive(Debug, Clone, Copy)]
+pub struct SgdHyper {
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    /// The buffers are new: the kernel sets them to the gradient.
+    pub first_step: bool,
+}
+
+/// One step of `torch.optim.SGD(fused=True)` over a group of parameters
+/// sharing device, dtype, lr and weight decay; `bufs` holds one momentum
+/// buffer per parameter (ignored when `momentum == 0`). Runs under `no_grad`.
+pub fn fused_sgd(
+    params: &[&Tensor],
+    grads: &[&Tensor],
+    bufs: &[&Tensor],
+    h: SgdHyper,
+) -> Result<(), String> {
+    let n = params.len();
+    if grads.len() != n || (h.momentum != 0.0 && bufs.len() != n) {
+        return Err("fused SGD: tensor lists of different lengths".into());
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let (p, g, b) = (tensor_ptrs(params), tensor_ptrs(grads), tensor_ptrs(bufs));
+    tch::no_grad(|| {
+        // SAFETY: every pointer is a live at::Tensor borrowed for the call;
+        // `params` and `grads` have `n` entries, and so does `bufs` whenever
+        // the shim reads it (momentum != 0).
+        check(unsafe {
+            exp_shim_fused_sgd(
+                p.as_ptr(),
+                g.as_ptr(),
+                b.as_ptr(),
+                n as i64,
+                h.lr,
+                h.weight_decay,
+                h.momentum,
+                c_int::from(h.nesterov),
+                c_int::from(h.first_step),
             )
         })
     })

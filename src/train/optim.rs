@@ -9,9 +9,9 @@
 //! All updates run in place under `no_grad`, on the parameters' device, with
 //! host-side scalars only: a step never synchronises with the device.
 //!
-//! Adam and AdamW run libtorch's fused kernel (`torch.optim.AdamW(fused=True)`),
-//! one call per parameter group; SGD and RMSprop run PyTorch's per-tensor
-//! formulas.
+//! Adam, AdamW and SGD run libtorch's fused kernels (`torch.optim.AdamW(fused=True)`,
+//! `torch.optim.SGD(fused=True)`), one call per parameter group; RMSprop, which
+//! has no fused kernel, runs PyTorch's per-tensor formulas.
 
 use crate::models::runtime::{self, AdamGroup, AdamHyper};
 use crate::spec::OptimizerKind;
@@ -125,14 +125,29 @@ impl Optimizer {
     pub fn step(&mut self, lr: f64) -> Result<(), String> {
         match self.kind {
             OptimizerKind::AdamW { beta1, beta2, eps } => {
-                return self.step_fused_adam(lr, beta1, beta2, eps, true)
+                self.step_fused_adam(lr, beta1, beta2, eps, true)
             }
             OptimizerKind::Adam { beta1, beta2, eps } => {
-                return self.step_fused_adam(lr, beta1, beta2, eps, false)
+                self.step_fused_adam(lr, beta1, beta2, eps, false)
             }
-            _ => {}
+            OptimizerKind::Sgd { momentum, nesterov } => {
+                self.step_fused_sgd(lr, momentum, nesterov)
+            }
+            OptimizerKind::RmsProp {
+                alpha,
+                eps,
+                momentum,
+                tf_style,
+            } => {
+                self.step_rmsprop(lr, alpha, eps, momentum, tf_style);
+                Ok(())
+            }
         }
-        let kind = self.kind.clone();
+    }
+
+    /// RMSprop, one parameter at a time: `torch.optim.RMSprop`, or timm's
+    /// `RMSpropTF` with `tf_style`.
+    fn step_rmsprop(&mut self, lr: f64, alpha: f64, eps: f64, momentum: f64, tf_style: bool) {
         tch::no_grad(|| {
             for ((spec, p), st) in self.params.iter().zip(self.state.iter_mut()) {
                 let g = p.grad();
@@ -143,84 +158,90 @@ impl Optimizer {
                 let lr = lr * spec.lr_scale;
                 let wd = spec.weight_decay;
                 let mut p = p.shallow_clone();
-                match kind {
-                    // Stepped by `step_fused_adam` before this loop.
-                    OptimizerKind::AdamW { .. } | OptimizerKind::Adam { .. } => {}
-                    OptimizerKind::Sgd { momentum, nesterov } => {
-                        let g = if wd != 0.0 { &g + &p * wd } else { g };
-                        let d = if momentum != 0.0 {
-                            let buf = match st.bufs.get_mut("momentum_buffer") {
-                                Some(buf) => {
-                                    let _ = buf.g_mul_scalar_(momentum);
-                                    let _ = buf.g_add_(&g);
-                                    buf.shallow_clone()
-                                }
-                                None => {
-                                    let buf = g.detach().copy();
-                                    st.bufs.insert("momentum_buffer", buf.shallow_clone());
-                                    buf
-                                }
-                            };
-                            if nesterov {
-                                &g + &buf * momentum
-                            } else {
-                                buf
-                            }
+                let g = if wd != 0.0 { &g + &p * wd } else { g };
+                let mut sq = st
+                    .bufs
+                    .entry("square_avg")
+                    .or_insert_with(|| {
+                        if tf_style {
+                            g.ones_like()
                         } else {
-                            g
-                        };
-                        let _ = p.g_add_(&(d * -lr));
-                    }
-                    OptimizerKind::RmsProp {
-                        alpha,
-                        eps,
-                        momentum,
-                        tf_style,
-                    } => {
-                        let g = if wd != 0.0 { &g + &p * wd } else { g };
-                        let mut sq = st
-                            .bufs
-                            .entry("square_avg")
-                            .or_insert_with(|| {
-                                if tf_style {
-                                    g.ones_like()
-                                } else {
-                                    g.zeros_like()
-                                }
-                            })
-                            .shallow_clone();
-                        let avg = if tf_style {
-                            // timm RMSpropTF: sq += (g² − sq)(1 − α); avg = √(sq + ε).
-                            let _ = sq.g_add_(&((&g * &g - &sq) * (1.0 - alpha)));
-                            sq.g_add_scalar(eps).sqrt()
-                        } else {
-                            // torch.optim.RMSprop: sq = α·sq + (1 − α)g²; avg = √sq + ε.
-                            let _ = sq.g_mul_scalar_(alpha);
-                            let _ = sq.addcmul_(&g, &(&g * (1.0 - alpha)));
-                            sq.sqrt().g_add_scalar_(eps)
-                        };
-                        if momentum > 0.0 {
-                            let mut buf = st
-                                .bufs
-                                .entry("momentum_buffer")
-                                .or_insert_with(|| g.zeros_like())
-                                .shallow_clone();
-                            let _ = buf.g_mul_scalar_(momentum);
-                            if tf_style {
-                                // timm's default lr_in_momentum: the lr is folded into the buffer.
-                                let _ = buf.addcdiv_(&(&g * lr), &avg);
-                                let _ = p.g_sub_(&buf);
-                            } else {
-                                let _ = buf.addcdiv_(&g, &avg);
-                                let _ = p.g_add_(&(&buf * -lr));
-                            }
-                        } else {
-                            let _ = p.addcdiv_(&(&g * -lr), &avg);
+                            g.zeros_like()
                         }
+                    })
+                    .shallow_clone();
+                let avg = if tf_style {
+                    // timm RMSpropTF: sq += (g² − sq)(1 − α); avg = √(sq + ε).
+                    let _ = sq.g_add_(&((&g * &g - &sq) * (1.0 - alpha)));
+                    sq.g_add_scalar(eps).sqrt()
+                } else {
+                    // torch.optim.RMSprop: sq = α·sq + (1 − α)g²; avg = √sq + ε.
+                    let _ = sq.g_mul_scalar_(alpha);
+                    let _ = sq.addcmul_(&g, &(&g * (1.0 - alpha)));
+                    sq.sqrt().g_add_scalar_(eps)
+                };
+                if momentum > 0.0 {
+                    let mut buf = st
+                        .bufs
+                        .entry("momentum_buffer")
+                        .or_insert_with(|| g.zeros_like())
+                        .shallow_clone();
+                    let _ = buf.g_mul_scalar_(momentum);
+                    if tf_style {
+                        // timm's default lr_in_momentum: the lr is folded into the buffer.
+                        let _ = buf.addcdiv_(&(&g * lr), &avg);
+                        let _ = p.g_sub_(&buf);
+                    } else {
+                        let _ = buf.addcdiv_(&g, &avg);
+                        let _ = p.g_add_(&(&buf * -lr));
                     }
+                } else {
+                    let _ = p.addcdiv_(&(&g * -lr), &avg);
                 }
             }
         });
+    }
+
+    /// SGD through libtorch's fused kernel (`torch.optim.SGD(fused=True)`):
+    /// per group, one call for the parameters whose momentum buffer already
+    /// exists and one for those stepped for the first time (their new buffer
+    /// is set to the gradient by the kernel, as PyTorch's first step does).
+    fn step_fused_sgd(&mut self, lr: f64, momentum: f64, nesterov: bool) -> Result<(), String> {
+        let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).collect();
+        let mut first = vec![false; self.params.len()];
+        for (i, (st, g)) in self.state.iter_mut().zip(&grads).enumerate() {
+            if !g.defined() {
+                continue;
+            }
+            if momentum != 0.0 && !st.bufs.contains_key("momentum_buffer") {
+                st.bufs.insert("momentum_buffer", g.empty_like());
+                first[i] = true;
+            }
+            st.step += 1;
+        }
+        for (key, members) in &self.groups {
+            for first_step in [false, true] {
+                let (mut ps, mut gs, mut bs) = (Vec::new(), Vec::new(), Vec::new());
+                for &i in members
+                    .iter()
+                    .filter(|&&i| grads[i].defined() && first[i] == first_step)
+                {
+                    ps.push(&self.params[i].1);
+                    gs.push(&grads[i]);
+                    if let Some(b) = self.state[i].bufs.get("momentum_buffer") {
+                        bs.push(b);
+                    }
+                }
+                let h = runtime::SgdHyper {
+                    lr: lr * f64::from_bits(key.lr_scale),
+                    weight_decay: f64::from_bits(key.weight_decay),
+                    momentum,
+                    nesterov,
+                    first_step,
+                };
+                runtime::fused_sgd(&ps, &gs, &bs, h)?;
+            }
+        }
         Ok(())
     }
 
