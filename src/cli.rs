@@ -52,7 +52,8 @@ pub enum CheckFormat {
 pub struct CheckArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Also open the data sets and run the checks that need them.
+    /// Also check against this machine's files: open the data sets and
+    /// resolve the pretrained weights, as `exp run` will.
     #[arg(long)]
     pub data: bool,
     #[arg(long, value_enum, default_value_t)]

@@ -4,13 +4,15 @@
 //! (`exp explain CODE`) and a `check` function.
 //!
 //! Severity: warnings, except `split_leakage`, `image_size_for_arch`,
-//! `subset_exceeds_split` and `unknown_column`, which are errors because the
-//! run would be meaningless or fail (see docs/diagnostics.md).
+//! `subset_exceeds_split`, `unknown_column` and `missing_weights`, which are
+//! errors because the run would be meaningless or fail (see
+//! docs/diagnostics.md).
 
 pub mod data_checks;
 pub mod diverging_recipe;
 pub mod image_size_for_arch;
 pub mod layer_decay_on_cnn;
+pub mod missing_weights;
 pub mod split_leakage;
 pub mod unused_declaration;
 pub mod warmup_exceeds_budget;
@@ -165,6 +167,15 @@ pub enum LintWarning {
         problem_code: String,
         help: String,
     },
+    #[error("pretrained weights of backbone `{backbone}` are not on this machine: {problem}")]
+    #[diagnostic(code(exp::lint::missing_weights), severity(Error), help("{help}"))]
+    MissingWeights {
+        backbone: String,
+        problem: String,
+        #[label("not found")]
+        span: SourceSpan,
+        help: String,
+    },
     #[error("column `{column}` is not in the manifest of data `{data}`")]
     #[diagnostic(code(exp::lint::unknown_column), severity(Error), help("{help}"))]
     UnknownColumn {
@@ -237,6 +248,10 @@ pub const RULES: &[RuleDoc] = &[
         code: data_checks::POWER_CODE,
         doc: data_checks::POWER_DOC,
     },
+    RuleDoc {
+        code: missing_weights::CODE,
+        doc: missing_weights::DOC,
+    },
 ];
 
 /// Run every rule (the data rules only with `--data`).
@@ -251,6 +266,7 @@ pub fn run(env: &Env, checked: &Checked, opts: CheckOptions) -> Vec<Diag> {
     out.extend(unused_declaration::check(&ctx));
     if opts.data {
         out.extend(data_checks::check(&ctx));
+        out.extend(missing_weights::check(&ctx));
     }
     out
 }

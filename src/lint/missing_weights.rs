@@ -1,0 +1,155 @@
+//! `missing_weights` (with `--data`): pretrained weights a sweep needs that
+//! are not on this machine, found through the model zoo's own resolution
+//! (`exp::models::weights::resolve_weights`), the same one `exp run` uses.
+
+use super::{LintCtx, LintWarning};
+use crate::lang::diag::Diag;
+use std::collections::BTreeSet;
+
+pub const CODE: &str = "exp::lint::missing_weights";
+pub const DOC: &str = r#"
+## What it does
+With `--data`: reports an **error** when a backbone used by a sweep names
+`pretrained` weights that are not on this machine: a local file that does
+not exist, or a Hugging Face entry that is not in the local cache (exp never
+downloads). The help says how to get them. For a standard-library backbone
+the label is on the sweep's reference to it.
+
+## Why is this bad
+`exp run` would stop before training (`exp::exec::missing_weights`). Checked
+here, the problem shows with the field that names the weights, before a
+Slurm submission or a long queue wait.
+
+## Example
+```
+backbone warm { arch = "resnet50"  pretrained = "weights/resnet50.safetensors" }   // no such file
+```
+Fetch the file (for a Hugging Face entry, the `hf download` command in the
+help), fix the path, or drop `pretrained` to train from scratch.
+"#;
+
+pub fn check(ctx: &LintCtx) -> Vec<Diag> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (sweep, cell) in ctx.user_cells() {
+        let b = &cell.backbone;
+        let Some(w) = &b.pretrained else { continue };
+        if !seen.insert(b.name.clone()) {
+            continue;
+        }
+        let (problem, help) = match crate::models::weights::resolve_weights(w) {
+            Ok(p) if p.is_file() => continue,
+            // Why no path in the message: the label points at it as written.
+            Ok(_) => (
+                "no such file".to_string(),
+                "fetch the file or fix the path (relative paths resolve against the .exp file's directory), or drop `pretrained` to train from scratch".to_string(),
+            ),
+            Err(e) => {
+                let help = miette::Diagnostic::help(&e).map_or_else(
+                    || "fetch the weights or drop `pretrained`".to_string(),
+                    |h| h.to_string(),
+                );
+                (e.to_string(), help)
+            }
+        };
+        // Why the sweep's reference for a standard-library backbone: the
+        // user's file is where they can act on it.
+        let is_std = ctx.checked.info.get(&b.name).is_none_or(|i| i.is_std);
+        let span = if is_std {
+            ctx.sweep_ref_span(&sweep.name, "backbone", &b.name)
+        } else {
+            ctx.field_span(&b.name, "pretrained")
+        };
+        let Some(span) = span else { continue };
+        out.push(Diag::new(
+            span.file,
+            LintWarning::MissingWeights {
+                backbone: b.name.clone(),
+                problem,
+                span: span.into(),
+                help,
+            },
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::span::SourceFile;
+    use crate::lang::{check, resolve, CheckOptions};
+    use std::sync::Arc;
+
+    /// Codes, lines and messages of the rule on `src` (written as `dir/t.exp`).
+    fn run(dir: &std::path::Path, src: &str) -> Vec<(usize, String)> {
+        let mut diags = Vec::new();
+        let root = SourceFile {
+            name: "t.exp".into(),
+            path: Some(dir.join("t.exp")),
+            text: Arc::from(src),
+            is_std: false,
+        };
+        let env = resolve::resolve(root, &[], &mut diags);
+        let checked = check::check(&env, &mut diags);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        let ctx = LintCtx {
+            env: &env,
+            checked: &checked,
+            opts: CheckOptions { data: true },
+        };
+        check(&ctx)
+            .iter()
+            .map(|d| {
+                assert_eq!(d.code(), CODE);
+                (d.line(&env.sources), d.message())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reports_each_missing_file_or_uncached_entry_once_at_its_field() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::write(tmp.path().join("here.safetensors"), b"x").expect("write");
+        let src = r#"use std.scores
+data d {
+  source = generated(classes = 3, train = 24 samples, val = 6 samples, test = 6 samples, size = 32)
+  root   = "gen"
+}
+backbone local_ok { arch = "resnet_test"  pretrained = "here.safetensors" }
+backbone local_missing {
+  arch       = "resnet_test"
+  pretrained = "gone.safetensors"
+}
+backbone hub_missing {
+  arch       = "resnet_test"
+  pretrained = hf("exp-tests/never-published")
+}
+backbone scratch { arch = "resnet_test" }
+recipe r {
+  optimizer = adamw(lr = 1e-3, finetune_lr = 1e-4, weight_decay = 0.05)
+  schedule  = constant
+  warmup    = 0 steps
+  batch     = 8
+}
+budget b {
+  frozen   = 1 epoch
+  finetune = 1 epoch
+}
+sweep s {
+  data     = d
+  backbone = [local_ok, local_missing, hub_missing, scratch]
+  recipe   = r
+  budget   = b
+  score    = full_test
+  seeds    = [1, 2]
+}
+"#;
+        let got = run(tmp.path(), src);
+        assert_eq!(got.len(), 2, "one per backbone, not per cell: {got:?}");
+        assert_eq!(got[0].0, 9);
+        assert!(got[0].1.contains("`local_missing`") && got[0].1.contains("no such file"));
+        assert_eq!(got[1].0, 13);
+        assert!(got[1].1.contains("`hub_missing`"), "{got:?}");
+    }
+}
