@@ -723,9 +723,11 @@ fn missing_weights(out: &Path, cells: &[&Cell]) -> Option<ExecError> {
             continue;
         }
         // The model zoo's own error says how to fetch an uncached HF entry.
-        let problem = match crate::models::weights::resolve_weights(w) {
-            Ok(p) if p.is_file() => continue,
-            Ok(p) => format!("`{}` does not exist", p.display()),
+        let problem = match crate::models::weights::locate_weights(w) {
+            Ok(_) => continue,
+            Err(crate::models::ModelError::WeightsNotFound { path }) => {
+                format!("`{}` does not exist", path.display())
+            }
             Err(e) => diag_line(&e),
         };
         list.push(format!("  backbone `{}`: {problem}", c.backbone.name));

@@ -1,6 +1,6 @@
 //! `missing_weights` (with `--data`): pretrained weights a sweep needs that
-//! are not on this machine, found through the model zoo's own resolution
-//! (`exp::models::weights::resolve_weights`), the same one `exp run` uses.
+//! are not on this machine, found through the model zoo's own lookup
+//! (`exp::models::weights::locate_weights`), the same one `exp run` uses.
 
 use super::{LintCtx, LintWarning};
 use crate::lang::diag::Diag;
@@ -37,10 +37,10 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
         if !seen.insert(b.name.clone()) {
             continue;
         }
-        let (problem, help) = match crate::models::weights::resolve_weights(w) {
-            Ok(p) if p.is_file() => continue,
+        let (problem, help) = match crate::models::weights::locate_weights(w) {
+            Ok(_) => continue,
             // Why no path in the message: the label points at it as written.
-            Ok(_) => (
+            Err(crate::models::ModelError::WeightsNotFound { .. }) => (
                 "no such file".to_string(),
                 "fetch the file or fix the path (relative paths resolve against the .exp file's directory), or drop `pretrained` to train from scratch".to_string(),
             ),
@@ -77,33 +77,17 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lang::span::SourceFile;
-    use crate::lang::{check, resolve, CheckOptions};
-    use std::sync::Arc;
+    use crate::lang::CheckOptions;
 
-    /// Codes, lines and messages of the rule on `src` (written as `dir/t.exp`).
+    /// Lines and messages of the rule on `src` (checked as `dir/t.exp` with
+    /// `--data`); no other diagnostic may be an error.
     fn run(dir: &std::path::Path, src: &str) -> Vec<(usize, String)> {
-        let mut diags = Vec::new();
-        let root = SourceFile {
-            name: "t.exp".into(),
-            path: Some(dir.join("t.exp")),
-            text: Arc::from(src),
-            is_std: false,
-        };
-        let env = resolve::resolve(root, &[], &mut diags);
-        let checked = check::check(&env, &mut diags);
-        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
-        let ctx = LintCtx {
-            env: &env,
-            checked: &checked,
-            opts: CheckOptions { data: true },
-        };
-        check(&ctx)
-            .iter()
-            .map(|d| {
-                assert_eq!(d.code(), CODE);
-                (d.line(&env.sources), d.message())
-            })
+        let o = crate::lang::check_text("t.exp", src, dir, &[], CheckOptions { data: true });
+        let (ours, others): (Vec<&Diag>, Vec<&Diag>) =
+            o.diagnostics.iter().partition(|d| d.code() == CODE);
+        assert!(others.iter().all(|d| !d.is_error()), "{others:?}");
+        ours.iter()
+            .map(|d| (d.line(&o.sources), d.message()))
             .collect()
     }
 

@@ -44,6 +44,18 @@ pub fn resolve_weights(weights: &Weights) -> Result<PathBuf, ModelError> {
     }
 }
 
+/// The weights file on this machine: [`resolve_weights`], and for a local
+/// path also that the file is there (`WeightsNotFound` if not). What
+/// `exp run`'s pre-flight and `exp check --data` ask before anything loads.
+pub fn locate_weights(weights: &Weights) -> Result<PathBuf, ModelError> {
+    let path = resolve_weights(weights)?;
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(ModelError::WeightsNotFound { path })
+    }
+}
+
 /// Load pretrained backbone weights (safetensors file or HF cache) into the
 /// variables under `backbone.`; the checkpoint's classifier head is ignored.
 pub fn load_pretrained(vs: &mut nn::VarStore, weights: &Weights) -> Result<(), ModelError> {
