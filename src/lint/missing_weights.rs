@@ -2,7 +2,7 @@
 //! are not on this machine, found through the model zoo's own lookup
 //! (`exp::models::weights::locate_weights`), the same one `exp run` uses.
 
-use super::{LintCtx, LintWarning};
+use super::{once, LintCtx, LintWarning};
 use crate::lang::diag::Diag;
 use std::collections::BTreeSet;
 
@@ -34,7 +34,7 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
     for (sweep, cell) in ctx.user_cells() {
         let b = &cell.backbone;
         let Some(w) = &b.pretrained else { continue };
-        if !seen.insert(b.name.clone()) {
+        if !once(&mut seen, b.name.clone()) {
             continue;
         }
         let (problem, help) = match crate::models::weights::locate_weights(w) {
