@@ -131,7 +131,10 @@ impl Client {
     /// Pretty JSON with machine-specific paths replaced.
     fn show(&self, v: &Value) -> String {
         let s = serde_json::to_string_pretty(v).expect("json");
-        s.replace(&self.std_dir, "$STD").replace(&self.tmp, "$TMP")
+        let tmp_path = self.tmp.trim_start_matches("file://");
+        s.replace(&self.std_dir, "$STD")
+            .replace(&self.tmp, "$TMP")
+            .replace(tmp_path, "$TMP")
     }
 
     fn initialize(&mut self) -> Value {
@@ -521,10 +524,21 @@ fn after(text: &str, needle: &str) -> Value {
     json!({"line": line, "character": character})
 }
 
-/// Completion labels with `text` in `uri` and the cursor after `needle`.
-fn complete(c: &mut Client, uri: &str, version: i64, text: &str, needle: &str) -> Value {
+/// Completion items with `text` in `uri` and the cursor after `needle`
+/// (`dependents`: the open documents that use `uri`, re-checked too).
+fn complete(
+    c: &mut Client,
+    uri: &str,
+    dependents: &[&str],
+    version: i64,
+    text: &str,
+    needle: &str,
+) -> Value {
     set_text(c, uri, version, text);
     let _ = c.diagnostics(uri);
+    for d in dependents {
+        let _ = c.diagnostics(d);
+    }
     c.request(
         "textDocument/completion",
         json!({"textDocument": {"uri": uri}, "position": after(text, needle)}),
@@ -625,7 +639,7 @@ data shapes {
 }
 
 recipe mine extends adamw_cosine {
-  warmup = 20 steps
+  warmup = 5 steps
 }
 
 sweep s {
@@ -659,6 +673,8 @@ fn workspace_completion_quick_fixes_and_rename() {
     assert_eq!(codes(&c.diagnostics(&app)), Vec::<String>::new());
     open(&mut c, &lib, LIB);
     assert_eq!(codes(&c.diagnostics(&lib)), Vec::<String>::new());
+    // app.exp read lib.exp: it is re-checked against the open document.
+    assert_eq!(codes(&c.diagnostics(&app)), Vec::<String>::new());
     let broken_lib = LIB.replace("resnet_test", "resnet_tset");
     set_text(&mut c, &lib, 2, &broken_lib);
     let on_lib = c.diagnostics(&lib);
@@ -671,7 +687,7 @@ fn workspace_completion_quick_fixes_and_rename() {
     // only in the editor resolves, and one removed only there does not.
     let lib2 = LIB.replace("budget short", "budget shorter");
     set_text(&mut c, &lib, 4, &lib2);
-    let _ = c.diagnostics(&lib);
+    assert_eq!(codes(&c.diagnostics(&lib)), Vec::<String>::new());
     assert_eq!(
         codes(&c.diagnostics(&app)),
         ["exp::resolve::unknown_name: unknown budget `short`"],
@@ -682,6 +698,7 @@ fn workspace_completion_quick_fixes_and_rename() {
     assert_eq!(codes(&c.diagnostics(&app)), Vec::<String>::new());
     open(&mut c, &lib, LIB);
     let _ = c.diagnostics(&lib);
+    let _ = c.diagnostics(&app);
 
     // 2. Secondary labels as related information.
     let dup = APP.replace("recipe mine extends", "recipe shapes extends");
@@ -693,29 +710,29 @@ fn workspace_completion_quick_fixes_and_rename() {
     let mut v = 10;
     let mut labels_at = |c: &mut Client, text: &str, needle: &str| -> String {
         v += 1;
-        labels(&complete(c, &app, v, text, needle))
+        labels(&complete(c, &app, &[], v, text, needle))
     };
-    let t = APP.replace("  warmup = 20 steps\n", "  warmup = 20 steps\n  optimizer.\n");
+    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  optimizer.\n");
     insta::assert_snapshot!("complete_member_of_inherited_call", labels_at(&mut c, &t, "optimizer."));
     let t = APP.replace("use std.scores\n", "use std.scores\nuse std.\n");
-    let r = complete(&mut c, &app, 30, &t, "use std.");
+    let r = complete(&mut c, &app, &[], 30, &t, "use std.");
     insta::assert_snapshot!("complete_use_std", c.show(&r));
-    let t = APP.replace("  warmup = 20 steps\n", "  warmup = 20 steps\n  optimizer = \n");
+    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  optimizer = \n");
     insta::assert_snapshot!("complete_optimizer_value", labels_at(&mut c, &t, "optimizer = "));
-    let t = APP.replace("  warmup = 20 steps\n", "  warmup = 20 steps\n  schedule = \n");
+    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  schedule = \n");
     insta::assert_snapshot!("complete_schedule_value", labels_at(&mut c, &t, "schedule = "));
-    let t = APP.replace("  warmup = 20 steps\n", "  warmup = 20 steps\n  augment = [\n");
+    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  augment = [\n");
     insta::assert_snapshot!("complete_augment_value", labels_at(&mut c, &t, "augment = ["));
-    let t = APP.replace("  warmup = 20 steps\n", "  warmup = 20 steps\n  batch = 32 \n");
+    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  batch = 32 \n");
     assert_eq!(labels_at(&mut c, &t, "batch = 32 "), "", "no units for a plain number");
-    let t = APP.replace("  warmup = 20 steps\n", "  warmup = 20 \n");
-    insta::assert_snapshot!("complete_units_of_warmup", labels_at(&mut c, &t, "warmup = 20 "));
-    let t = APP.replace("  warmup = 20 steps\n", "  warmup = 20 steps\n  augment = [rotate(30 ]\n");
+    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 \n");
+    insta::assert_snapshot!("complete_units_of_warmup", labels_at(&mut c, &t, "warmup = 5 "));
+    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  augment = [rotate(30 ]\n");
     assert_eq!(labels_at(&mut c, &t, "rotate(30 "), "deg");
     // A string value after an open quote (and the closing quote an editor
     // auto-inserted): the edit replaces both, inserting one quoted name.
     let t = LIB.replace("arch = \"resnet_test\"", "arch = \"res\"");
-    let r = complete(&mut c, &lib, 40, &t, "arch = \"res");
+    let r = complete(&mut c, &lib, &[&app], 40, &t, "arch = \"res");
     let item = r
         .as_array()
         .expect("items")
@@ -726,7 +743,7 @@ fn workspace_completion_quick_fixes_and_rename() {
     let applied = apply_edits(&t, &[item["textEdit"].clone()]);
     assert!(applied.contains("  arch = \"resnet50\"\n"), "{applied}");
     let t = LIB.replace("arch = \"resnet_test\"", "arch = ");
-    let r = complete(&mut c, &lib, 41, &t, "arch = ");
+    let r = complete(&mut c, &lib, &[&app], 41, &t, "arch = ");
     let item = r
         .as_array()
         .expect("items")
@@ -737,10 +754,11 @@ fn workspace_completion_quick_fixes_and_rename() {
     assert!(apply_edits(&t, &[item["textEdit"].clone()]).contains("  arch = \"resnet50\"\n"));
     set_text(&mut c, &lib, 42, LIB);
     let _ = c.diagnostics(&lib);
+    let _ = c.diagnostics(&app);
 
     // 4. Quick fixes.
     let cases = [
-        ("fix_did_you_mean_field", APP.replace("warmup = 20 steps", "warmpu = 20 steps")),
+        ("fix_did_you_mean_field", APP.replace("warmup = 5 steps", "warmpu = 20 steps")),
         ("fix_did_you_mean_name", APP.replace("recipe   = mine", "recipe   = mien")),
         (
             "fix_missing_use",
