@@ -17,6 +17,7 @@ pub const RUNTIME_DOCS: &[(&str, &str)] = &[
     ("exp::data::duplicate_path", "The same image path appears twice in a manifest; each image may appear once, otherwise it would be counted twice (or leak across splits)."),
     ("exp::data::unknown_label", "A row of a validation or test split has a label no training image has, so the model cannot predict it. Fix the spelling, or add training images of that class."),
     ("exp::data::empty_split", "A split the pipeline uses (`train`, the selection split, the scored split) has no rows, after `subset` caps. The help names the splits that do exist."),
+    ("exp::data::missing_image", "An image a manifest row names does not exist. Fix the path (relative to the data's `root`, else the manifest's folder), or set `on_bad_image = skip` to skip such rows and list them. `exp check --data` reports the same before a run as `exp::lint::missing_images`."),
     ("exp::data::bad_image", "An image file cannot be decoded (truncated, not a JPEG or PNG). Re-export or remove it, or set `on_bad_image = skip` on the data declaration to skip such files and list them."),
     ("exp::data::no_images", "An `image_folder` root holds no images in the expected layout `<root>/<split>/<class>/*.jpg|jpeg|png`."),
     ("exp::data::unknown_split", "A data set is asked for a split it does not have; the message lists the splits found. Use one of them (in the score's `split` or the recipe's `select`)."),
