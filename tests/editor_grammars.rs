@@ -121,7 +121,10 @@ fn textmate_scope_assertions_and_snapshots_hold() {
     );
     let update = std::env::var_os("EXP_UPDATE_SNAPSHOTS").is_some();
     let (ok, out) = npm_run("test:grammar", if update { &["--update"] } else { &[] });
-    assert!(ok, "`npm run test:grammar` failed (scopes changed?):\n{out}");
+    assert!(
+        ok,
+        "`npm run test:grammar` failed (scopes changed?):\n{out}"
+    );
 }
 
 /// `npm run test:extension`: the VS Code client with `vscode` stubbed: the

@@ -574,11 +574,7 @@ fn actions(c: &mut Client, uri: &str, text: &str, d: &Value) -> String {
 fn offset_of(text: &str, pos: &Value) -> usize {
     let line = pos["line"].as_u64().expect("line") as usize;
     let character = pos["character"].as_u64().expect("character") as usize;
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line)
-        .map(str::len)
-        .sum();
+    let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
     let mut units = 0;
     for (i, ch) in text[start..].char_indices() {
         if units >= character || ch == '\n' {
@@ -664,8 +660,14 @@ fn workspace_completion_quick_fixes_and_rename() {
     let lib = uri(&tmp.join("lib.exp"));
     let mut c = Client::start(&tmp);
     let caps = c.initialize();
-    assert_eq!(caps["capabilities"]["renameProvider"]["prepareProvider"], true);
-    assert_eq!(caps["capabilities"]["codeActionProvider"]["codeActionKinds"], json!(["quickfix"]));
+    assert_eq!(
+        caps["capabilities"]["renameProvider"]["prepareProvider"],
+        true
+    );
+    assert_eq!(
+        caps["capabilities"]["codeActionProvider"]["codeActionKinds"],
+        json!(["quickfix"])
+    );
 
     // 1. One workspace: an unsaved edit to a used file reaches the file
     //    using it, and its fix clears the error there without touching it.
@@ -679,10 +681,21 @@ fn workspace_completion_quick_fixes_and_rename() {
     set_text(&mut c, &lib, 2, &broken_lib);
     let on_lib = c.diagnostics(&lib);
     let on_app = c.diagnostics(&app);
-    insta::assert_snapshot!("workspace_error_in_used_file", format!("lib: {:?}\napp: {}", codes(&on_lib), c.show(&on_app["diagnostics"])));
+    insta::assert_snapshot!(
+        "workspace_error_in_used_file",
+        format!(
+            "lib: {:?}\napp: {}",
+            codes(&on_lib),
+            c.show(&on_app["diagnostics"])
+        )
+    );
     set_text(&mut c, &lib, 3, LIB);
     assert_eq!(codes(&c.diagnostics(&lib)), Vec::<String>::new());
-    assert_eq!(codes(&c.diagnostics(&app)), Vec::<String>::new(), "the fix clears app.exp");
+    assert_eq!(
+        codes(&c.diagnostics(&app)),
+        Vec::<String>::new(),
+        "the fix clears app.exp"
+    );
     // The unsaved text of lib.exp is what app.exp sees: a budget that is
     // only in the editor resolves, and one removed only there does not.
     let lib2 = LIB.replace("budget short", "budget shorter");
@@ -693,8 +706,15 @@ fn workspace_completion_quick_fixes_and_rename() {
         ["exp::resolve::unknown_name: unknown budget `short`"],
     );
     // Closing lib.exp: app.exp reads the file on disk again.
-    c.notify("textDocument/didClose", json!({"textDocument": {"uri": lib}}));
-    assert_eq!(codes(&c.diagnostics(&lib)), Vec::<String>::new(), "cleared on close");
+    c.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": lib}}),
+    );
+    assert_eq!(
+        codes(&c.diagnostics(&lib)),
+        Vec::<String>::new(),
+        "cleared on close"
+    );
     assert_eq!(codes(&c.diagnostics(&app)), Vec::<String>::new());
     open(&mut c, &lib, LIB);
     let _ = c.diagnostics(&lib);
@@ -713,21 +733,55 @@ fn workspace_completion_quick_fixes_and_rename() {
         labels(&complete(c, &app, &[], v, text, needle))
     };
     let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  optimizer.\n");
-    insta::assert_snapshot!("complete_member_of_inherited_call", labels_at(&mut c, &t, "optimizer."));
+    insta::assert_snapshot!(
+        "complete_member_of_inherited_call",
+        labels_at(&mut c, &t, "optimizer.")
+    );
     let t = APP.replace("use std.scores\n", "use std.scores\nuse std.\n");
     let r = complete(&mut c, &app, &[], 30, &t, "use std.");
     insta::assert_snapshot!("complete_use_std", c.show(&r));
-    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  optimizer = \n");
-    insta::assert_snapshot!("complete_optimizer_value", labels_at(&mut c, &t, "optimizer = "));
-    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  schedule = \n");
-    insta::assert_snapshot!("complete_schedule_value", labels_at(&mut c, &t, "schedule = "));
-    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  augment = [\n");
-    insta::assert_snapshot!("complete_augment_value", labels_at(&mut c, &t, "augment = ["));
-    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  batch = 32 \n");
-    assert_eq!(labels_at(&mut c, &t, "batch = 32 "), "", "no units for a plain number");
+    let t = APP.replace(
+        "  warmup = 5 steps\n",
+        "  warmup = 5 steps\n  optimizer = \n",
+    );
+    insta::assert_snapshot!(
+        "complete_optimizer_value",
+        labels_at(&mut c, &t, "optimizer = ")
+    );
+    let t = APP.replace(
+        "  warmup = 5 steps\n",
+        "  warmup = 5 steps\n  schedule = \n",
+    );
+    insta::assert_snapshot!(
+        "complete_schedule_value",
+        labels_at(&mut c, &t, "schedule = ")
+    );
+    let t = APP.replace(
+        "  warmup = 5 steps\n",
+        "  warmup = 5 steps\n  augment = [\n",
+    );
+    insta::assert_snapshot!(
+        "complete_augment_value",
+        labels_at(&mut c, &t, "augment = [")
+    );
+    let t = APP.replace(
+        "  warmup = 5 steps\n",
+        "  warmup = 5 steps\n  batch = 32 \n",
+    );
+    assert_eq!(
+        labels_at(&mut c, &t, "batch = 32 "),
+        "",
+        "no units for a plain number"
+    );
     let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 \n");
-    insta::assert_snapshot!("complete_units_of_warmup", labels_at(&mut c, &t, "warmup = 5 "));
-    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  augment = [rotate(30 ]\n");
+    insta::assert_snapshot!(
+        "complete_units_of_warmup",
+        labels_at(&mut c, &t, "warmup = 5 ")
+    );
+    let t = APP.replace(
+        "  warmup = 5 steps\n",
+        "  warmup = 5 steps\n  augment = [rotate(30 ]\n",
+    );
     assert_eq!(labels_at(&mut c, &t, "rotate(30 "), "deg");
     // A string value after an open quote (and the closing quote an editor
     // auto-inserted): the edit replaces both, inserting one quoted name.
@@ -758,20 +812,30 @@ fn workspace_completion_quick_fixes_and_rename() {
 
     // 4. Quick fixes.
     let cases = [
-        ("fix_did_you_mean_field", APP.replace("warmup = 5 steps", "warmpu = 20 steps")),
-        ("fix_did_you_mean_name", APP.replace("recipe   = mine", "recipe   = mien")),
         (
-            "fix_missing_use",
-            APP.replace("use std.recipes\n", ""),
+            "fix_did_you_mean_field",
+            APP.replace("warmup = 5 steps", "warmpu = 20 steps"),
         ),
         (
+            "fix_did_you_mean_name",
+            APP.replace("recipe   = mine", "recipe   = mien"),
+        ),
+        ("fix_missing_use", APP.replace("use std.recipes\n", "")),
+        (
             "fix_unused_declaration",
-            APP.replace("recipe mine", "/// Spare.\nbudget spare {\n  finetune = 2 epochs\n}\n\nrecipe mine"),
+            APP.replace(
+                "recipe mine",
+                "/// Spare.\nbudget spare {\n  finetune = 2 epochs\n}\n\nrecipe mine",
+            ),
         ),
         (
             "fix_image_size_for_arch",
-            APP.replace("arch = ", "").replace("backbone = tiny", "backbone = vit")
-                .replace("use \"lib.exp\"\n", "use \"lib.exp\"\n\nbackbone vit {\n  arch = \"vit_test\"\n}\n")
+            APP.replace("arch = ", "")
+                .replace("backbone = tiny", "backbone = vit")
+                .replace(
+                    "use \"lib.exp\"\n",
+                    "use \"lib.exp\"\n\nbackbone vit {\n  arch = \"vit_test\"\n}\n",
+                )
                 .replace("image_size = 64", "image_size = 60"),
         ),
     ];
@@ -793,8 +857,14 @@ fn workspace_completion_quick_fixes_and_rename() {
     let changes = &r["changes"];
     let new_app = apply_edits(APP, changes[&app].as_array().expect("app edits"));
     let new_lib = apply_edits(LIB, changes[&lib].as_array().expect("lib edits"));
-    assert!(new_app.contains("backbone = small") && !new_app.contains("tiny"), "{new_app}");
-    assert!(new_lib.contains("backbone small {") && new_lib.contains("\"resnet_test\""), "{new_lib}");
+    assert!(
+        new_app.contains("backbone = small") && !new_app.contains("tiny"),
+        "{new_app}"
+    );
+    assert!(
+        new_lib.contains("backbone small {") && new_lib.contains("\"resnet_test\""),
+        "{new_lib}"
+    );
     // A std declaration and a keyword are refused with a message.
     let id = c.next_id;
     c.next_id += 1;
@@ -807,7 +877,9 @@ fn workspace_completion_quick_fixes_and_rename() {
         c.notes.push(msg);
     };
     assert!(
-        err["error"]["message"].as_str().is_some_and(|m| m.contains("standard library")),
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("standard library")),
         "{err}"
     );
 

@@ -461,7 +461,11 @@ fn every_field_in_the_docs_is_accepted_by_the_checker() {
         }
         for tick in cells.get(c).map(|c| backticked(c)).unwrap_or_default() {
             if let Some(f) = ident(tick) {
-                found.push((k.clone(), f.to_string(), format!("docs/language.md:{}", n + 1)));
+                found.push((
+                    k.clone(),
+                    f.to_string(),
+                    format!("docs/language.md:{}", n + 1),
+                ));
             }
         }
     }
@@ -469,14 +473,19 @@ fn every_field_in_the_docs_is_accepted_by_the_checker() {
     for (n, line) in data.lines().enumerate() {
         let ticks = backticked(line);
         for (i, tick) in ticks.iter().enumerate() {
-            let assignment = tick.contains(" = ") && ident(tick).is_some_and(|f| tick.starts_with(&format!("{f} = ")));
+            let assignment = tick.contains(" = ")
+                && ident(tick).is_some_and(|f| tick.starts_with(&format!("{f} = ")));
             let named = line
                 .split('`')
                 .nth(2 * i + 2)
                 .is_some_and(|after| after.starts_with(" of the data declaration"));
             if assignment || named {
                 let f = ident(tick).expect("a name");
-                found.push(("data".into(), f.to_string(), format!("docs/data.md:{}", n + 1)));
+                found.push((
+                    "data".into(),
+                    f.to_string(),
+                    format!("docs/data.md:{}", n + 1),
+                ));
             }
         }
     }
@@ -501,7 +510,10 @@ fn every_field_in_the_docs_is_accepted_by_the_checker() {
             bad.push(format!("{place}: {kind}.{field}"));
         }
     }
-    assert!(bad.is_empty(), "documented but rejected by the checker: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "documented but rejected by the checker: {bad:?}"
+    );
     // The test can fail: the name docs/data.md used to give the cache folder.
     let out = check_text(
         "t.exp",

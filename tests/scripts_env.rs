@@ -48,7 +48,10 @@ echo "STILL HERE"
     assert!(!out.contains("OPTIONS CHANGED"), "{out}");
     assert!(!out.contains("FUNCTIONS CHANGED"), "{out}");
     assert!(out.contains("RC: 0"), "{out}");
-    assert!(out.contains("PRINTED: []"), "env.sh printed something:\n{out}");
+    assert!(
+        out.contains("PRINTED: []"),
+        "env.sh printed something:\n{out}"
+    );
     assert!(out.contains("torch/lib"), "{out}");
     assert!(out.contains("STILL HERE"), "{out}");
     let new: Vec<&str> = out
@@ -71,5 +74,8 @@ fn sourcing_env_sh_under_strict_options_keeps_them() {
         "set -euo pipefail; source scripts/env.sh; set -o | grep -E '^(errexit|nounset|pipefail)' | tr -s ' \\t' ' '",
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("errexit on") && out.contains("nounset on") && out.contains("pipefail on"), "{out}");
+    assert!(
+        out.contains("errexit on") && out.contains("nounset on") && out.contains("pipefail on"),
+        "{out}"
+    );
 }

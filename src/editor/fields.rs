@@ -265,7 +265,9 @@ mod tests {
     /// Where a field, argument or key of `kind` sits in a declaration.
     fn place(kind: &str, field: &str, value: &str) -> String {
         match (kind, field) {
-            ("recipe", "monitor") => format!("early_stop = {{ patience = 2 epochs, monitor = {value} }}"),
+            ("recipe", "monitor") => {
+                format!("early_stop = {{ patience = 2 epochs, monitor = {value} }}")
+            }
             ("recipe", "patience") => format!("early_stop = {{ patience = {value} }}"),
             ("recipe", "nesterov") => format!("optimizer = sgd(lr = 0.1, nesterov = {value})"),
             ("recipe", "tf_style") => format!("optimizer = rmsprop(lr = 0.1, tf_style = {value})"),
@@ -307,7 +309,10 @@ mod tests {
             let units = units_for(kind, field);
             assert!(!units.is_empty(), "{kind}.{field}");
             for u in units {
-                let src = format!("{kind} x {{\n  {}\n}}\n", place(kind, field, &format!("2 {u}")));
+                let src = format!(
+                    "{kind} x {{\n  {}\n}}\n",
+                    place(kind, field, &format!("2 {u}"))
+                );
                 let bad = flagged(&check(&src));
                 assert!(bad.is_empty(), "{kind}.{field} = 2 {u}: {bad:?}\n{src}");
             }

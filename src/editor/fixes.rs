@@ -234,6 +234,9 @@ mod tests {
             0..0,
             text,
         );
-        assert_eq!(apply(text, &fixes[0]), "budget a {\n  finetune = 1 epoch\n}\n\n");
+        assert_eq!(
+            apply(text, &fixes[0]),
+            "budget a {\n  finetune = 1 epoch\n}\n\n"
+        );
     }
 }

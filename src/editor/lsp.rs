@@ -15,29 +15,29 @@
 use super::analysis::{self, Context, DeclSite, FileSource, Hit, Origin, StdLib};
 use super::text::{path_to_uri, uri_to_path, LineIndex};
 use super::{fields, fixes, format, rename, syntax};
-use lsp_server::{Connection, ExtractError, Message, Notification, Request, Response};
 use crate::lang::resolve::{canonical_path, Overlay};
+use lsp_server::{Connection, ExtractError, Message, Notification, Request, Response};
 use lsp_types::notification::{
-    DidChangeTextDocument, DidChangeWatchedFiles, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
-    PublishDiagnostics,
+    DidChangeTextDocument, DidChangeWatchedFiles, DidCloseTextDocument, DidOpenTextDocument,
+    Notification as _, PublishDiagnostics,
 };
 use lsp_types::request::{
-    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition,
-    HoverRequest, PrepareRenameRequest, Rename, Request as _,
+    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+    PrepareRenameRequest, Rename, Request as _,
 };
 use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
-    CodeActionProviderCapability, PrepareRenameResponse, RenameOptions, RenameParams,
-    TextDocumentPositionParams, WorkspaceEdit,
-    CompletionItem, CompletionItemKind, CompletionOptions, CompletionParams, CompletionResponse,
-    CompletionTextEdit,
-    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams,
-    DocumentSymbolResponse, Documentation, GotoDefinitionParams, GotoDefinitionResponse, Hover,
-    HoverContents, HoverParams, HoverProviderCapability, InitializeParams, Location, MarkupContent,
-    MarkupKind, NumberOrString, OneOf, Position, PositionEncodingKind, PublishDiagnosticsParams,
-    Range, ServerCapabilities, ServerInfo, SymbolKind, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextEdit, Uri,
+    CodeActionProviderCapability, CompletionItem, CompletionItemKind, CompletionOptions,
+    CompletionParams, CompletionResponse, CompletionTextEdit, Diagnostic,
+    DiagnosticRelatedInformation, DiagnosticSeverity, DidChangeTextDocumentParams,
+    DidCloseTextDocumentParams, DidOpenTextDocumentParams, DocumentFormattingParams,
+    DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, Documentation,
+    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
+    HoverProviderCapability, InitializeParams, Location, MarkupContent, MarkupKind, NumberOrString,
+    OneOf, Position, PositionEncodingKind, PrepareRenameResponse, PublishDiagnosticsParams, Range,
+    RenameOptions, RenameParams, ServerCapabilities, ServerInfo, SymbolKind,
+    TextDocumentPositionParams, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
+    WorkspaceEdit,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -301,10 +301,7 @@ impl Server {
                     version: None,
                 };
                 // Documents that used it now read it from disk.
-                let mut out = vec![Notification::new(
-                    PublishDiagnostics::METHOD.into(),
-                    clear,
-                )];
+                let mut out = vec![Notification::new(PublishDiagnostics::METHOD.into(), clear)];
                 out.extend(self.recheck(&p.text_document.uri));
                 Ok(out)
             }
@@ -765,19 +762,20 @@ impl Server {
         // Every item replaces the word being typed (from `word_start`), so
         // clients that split words at `.` or `"` insert the right text.
         let edit_range = |start: usize, end: usize| doc.index.range(&doc.text, start..end);
-        let plain = |label: &str, kind: CompletionItemKind, detail: Option<String>, insert: String| {
-            CompletionItem {
-                label: label.to_string(),
-                kind: Some(kind),
-                detail,
-                filter_text: Some(label.to_string()),
-                text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-                    range: edit_range(word_start, off),
-                    new_text: insert,
-                })),
-                ..Default::default()
-            }
-        };
+        let plain =
+            |label: &str, kind: CompletionItemKind, detail: Option<String>, insert: String| {
+                CompletionItem {
+                    label: label.to_string(),
+                    kind: Some(kind),
+                    detail,
+                    filter_text: Some(label.to_string()),
+                    text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                        range: edit_range(word_start, off),
+                        new_text: insert,
+                    })),
+                    ..Default::default()
+                }
+            };
         let mut items = Vec::new();
         let names = |kind: Option<&str>| -> Vec<CompletionItem> {
             let mut seen = std::collections::HashSet::new();
@@ -814,7 +812,12 @@ impl Server {
             )
         };
         let arg_item = |a: &str, detail: String| {
-            plain(a, CompletionItemKind::PROPERTY, Some(detail), format!("{a} = "))
+            plain(
+                a,
+                CompletionItemKind::PROPERTY,
+                Some(detail),
+                format!("{a} = "),
+            )
         };
         match ctx {
             Context::TopLevel => {
@@ -887,7 +890,12 @@ impl Server {
             Context::Unit { kind, field } => {
                 let field = field.unwrap_or_default();
                 for u in fields::units_for(&kind, &field) {
-                    items.push(plain(u, CompletionItemKind::UNIT, unit_doc(u), u.to_string()));
+                    items.push(plain(
+                        u,
+                        CompletionItemKind::UNIT,
+                        unit_doc(u),
+                        u.to_string(),
+                    ));
                 }
             }
             Context::CallArg { call } => {
@@ -997,9 +1005,7 @@ impl Server {
         let name = match analysis::hit_at(tree, off) {
             Some(Hit::DeclName(d)) => &d.name,
             Some(Hit::Extends { base, .. }) => base,
-            Some(Hit::Ref { name, field, .. }) if field.first().is_none_or(|f| f != "arch") => {
-                name
-            }
+            Some(Hit::Ref { name, field, .. }) if field.first().is_none_or(|f| f != "arch") => name,
             _ => return Err("put the cursor on the name of a declaration".into()),
         };
         let site = self
@@ -1030,6 +1036,9 @@ impl Server {
 
     /// Rename a declaration in its file and in every open document that
     /// sees it (through `use`).
+    // Why: `WorkspaceEdit::changes` is lsp-types' `HashMap<Uri, _>`; the
+    // URIs are never mutated while they are keys.
+    #[allow(clippy::mutable_key_type)]
     pub fn rename(&self, p: &RenameParams) -> Result<Option<WorkspaceEdit>, String> {
         let (old, _, site) = self.rename_target(&p.text_document_position)?;
         let new = p.new_name.trim();

@@ -6,8 +6,19 @@ use std::ops::Range;
 
 /// Keywords and words with a meaning of their own: not valid new names.
 const RESERVED: &[&str] = &[
-    "use", "seed", "data", "backbone", "recipe", "budget", "score", "sweep", "experiment",
-    "extends", "true", "false", "none",
+    "use",
+    "seed",
+    "data",
+    "backbone",
+    "recipe",
+    "budget",
+    "score",
+    "sweep",
+    "experiment",
+    "extends",
+    "true",
+    "false",
+    "none",
 ];
 
 /// Why `name` cannot be a declaration name, if it cannot.

@@ -158,7 +158,10 @@ pub fn remove_event_files(dir: &Path) {
         return;
     };
     for e in entries.flatten() {
-        if e.file_name().to_string_lossy().starts_with("events.out.tfevents.") {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with("events.out.tfevents.")
+        {
             let _ = std::fs::remove_file(e.path());
         }
     }
