@@ -689,6 +689,12 @@ fn workspace_completion_quick_fixes_and_rename() {
             c.show(&on_app["diagnostics"])
         )
     );
+    // Its "did you mean" is fixed in lib.exp, not on app.exp's `use` line.
+    assert_eq!(actions(&mut c, &app, APP, &on_app), "");
+    assert_eq!(
+        actions(&mut c, &lib, &broken_lib, &on_lib),
+        "Replace with `resnet_test` [quickfix] preferred=true\n-   arch = \"resnet_tset\"\n+   arch = \"resnet_test\""
+    );
     set_text(&mut c, &lib, 3, LIB);
     assert_eq!(codes(&c.diagnostics(&lib)), Vec::<String>::new());
     assert_eq!(

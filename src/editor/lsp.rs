@@ -1,7 +1,13 @@
 //! `exp lsp`: a language server on stdio (lsp-server + lsp-types).
 //!
 //! - Diagnostics come from the same engine as `exp check`
-//!   ([`crate::lang::check_text`]), on open and on every change.
+//!   ([`crate::lang::check_text_with`]), on open and on every change, with
+//!   open documents standing in for their files; a change re-checks every
+//!   open document whose last check read the changed one. Secondary labels
+//!   are related information.
+//! - Quick fixes are read from the diagnostics' help ([`super::fixes`]);
+//!   rename edits every open document that sees the declaration
+//!   ([`super::rename`]).
 //! - Hover, go to definition, document symbols and completion read the
 //!   comment-keeping tree of [`super::syntax`]; while the text does not parse
 //!   they use the last tree that did, and completion reads the raw text.
@@ -141,7 +147,7 @@ pub fn capabilities() -> ServerCapabilities {
         )),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         completion_provider: Some(CompletionOptions {
-            trigger_characters: Some(vec![".".into(), " ".into()]),
+            trigger_characters: Some(vec![".".into(), " ".into(), "\"".into()]),
             ..Default::default()
         }),
         definition_provider: Some(OneOf::Left(true)),
@@ -425,6 +431,8 @@ impl Server {
                 message.push_str("\nhelp: ");
                 message.push_str(&h);
             }
+            // Why: a diagnostic shown on a `use` line has no quick fix there.
+            let data = (!here).then(|| serde_json::json!({ "elsewhere": src.name }));
             let range = if here {
                 doc.index.range(&doc.text, span)
             } else {
@@ -465,6 +473,7 @@ impl Server {
                 source: Some("exp".into()),
                 message,
                 related_information: (!related.is_empty()).then_some(related),
+                data,
                 ..Default::default()
             });
         }
@@ -962,6 +971,12 @@ impl Server {
             let Some(NumberOrString::String(code)) = &d.code else {
                 continue;
             };
+            if d.data
+                .as_ref()
+                .is_some_and(|v| v.get("elsewhere").is_some())
+            {
+                continue;
+            }
             let span = doc.index.offset(&doc.text, d.range.start)
                 ..doc.index.offset(&doc.text, d.range.end);
             for fix in fixes::fixes_for(code, &d.message, span, &doc.text) {
