@@ -33,3 +33,12 @@ if ! command -v tree-sitter >/dev/null 2>&1; then
   # without them `tree-sitter generate` runs grammar.js on node. A few minutes, once.
   cargo install tree-sitter-cli --locked --version 0.26.13 --no-default-features
 fi
+
+# train (issue 15): tests/run_tensorboard.rs reads the event files with
+# TensorBoard's own reader. Why a venv of its own: TensorBoard and NumPy stay
+# out of the torch venv that libtorch is loaded from.
+tb_venv="${EXP_TB_VENV:-$HOME/.cache/exp/venv-tensorboard-2.21.0}"
+if ! "$tb_venv/bin/python" -c 'import tensorboard' >/dev/null 2>&1; then
+  python3 -m venv "$tb_venv"
+  "$tb_venv/bin/python" -m pip install --quiet --no-cache-dir tensorboard==2.21.0
+fi

@@ -123,6 +123,10 @@ pub struct RunArgs {
     /// Loader worker threads (default: available cores).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Log the training loss to each cell's TensorBoard event file every N
+    /// steps (0: per-epoch scalars only).
+    #[arg(long, value_name = "N", default_value_t = crate::train::TB_EVERY_DEFAULT)]
+    pub tb_every: u64,
     #[arg(long, value_enum, default_value_t)]
     pub on: Backend,
     #[arg(long)]

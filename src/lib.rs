@@ -15,6 +15,7 @@ pub mod lint;
 pub mod models;
 pub mod plan;
 pub mod report;
+pub mod runtime_codes;
 pub mod score;
 pub mod spec;
 pub mod train;

@@ -266,3 +266,21 @@ fn cli_check_rewrite_and_errors() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("exp::fmt::io"), "{err}");
 }
+
+/// The shipped files are in their canonical layout: `exp fmt --check` on
+/// pipelines/, stdlib/ and the valid fixtures exits 0, so an editor that
+/// formats on save (Helix's config does) changes nothing.
+#[test]
+fn shipped_files_pass_fmt_check() {
+    let files = valid_files();
+    assert!(files.len() > 5, "found {} files", files.len());
+    let args: Vec<String> = std::iter::once("--check".to_string())
+        .chain(files.iter().map(|p| p.display().to_string()))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, err) = exp_fmt(&args);
+    assert_eq!(
+        code, 0,
+        "not formatted (run `exp fmt` on them and commit):\n{err}"
+    );
+}

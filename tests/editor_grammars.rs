@@ -1,8 +1,10 @@
 //! The highlighting grammars against the language's real files:
-//! - the TextMate grammar: scope assertions (`vscode-tmgrammar-test`) on the
-//!   sample in `editors/vscode/test/samples/`, and committed scope snapshots
+//! - the TextMate grammar: `npm run test:grammar` in editors/vscode: scope
+//!   assertions (`vscode-tmgrammar-test`) on the sample in
+//!   `editors/vscode/test/samples/`, and committed scope snapshots
 //!   (`vscode-tmgrammar-snap`) of every pipeline, stdlib module and valid
 //!   fixture, kept in `editors/vscode/test/snap/<group>/<file>.exp.snap`;
+//! - the VS Code client: `npm run test:extension`;
 //! - the tree-sitter grammar: `tree-sitter test` (corpus and highlight
 //!   assertions) and no ERROR or MISSING node in any of those files.
 //!
@@ -96,77 +98,42 @@ fn vscode_extension_ships_the_same_textmate_grammar() {
     assert_eq!(grammar["scopeName"], "source.exp");
 }
 
-#[test]
-fn textmate_scope_assertions_hold() {
-    let tool = npm_tool("vscode-tmgrammar-test");
-    let dir = root().join("editors/vscode");
-    let (ok, out) = run(Command::new(tool).current_dir(&dir).args([
-        "-g",
-        "syntaxes/exp.tmLanguage.json",
-        "test/samples/*.exp",
-    ]));
-    assert!(ok, "TextMate scope assertions failed:\n{out}");
+/// `npm run <script>` in editors/vscode, with its output on failure.
+fn npm_run(script: &str, extra: &[&str]) -> (bool, String) {
+    npm_tool("vscode-tmgrammar-snap");
+    let mut cmd = Command::new("npm");
+    cmd.current_dir(root().join("editors/vscode"))
+        .args(["run", "--silent", script]);
+    if !extra.is_empty() {
+        cmd.arg("--").args(extra);
+    }
+    run(&mut cmd)
 }
 
+/// `npm run test:grammar` (editors/vscode/test/grammar.js): scope assertions
+/// on the sample, and scope snapshots of every pipeline, stdlib module and
+/// valid fixture. `EXP_UPDATE_SNAPSHOTS=1` rewrites the snapshots.
 #[test]
-fn textmate_snapshots_of_every_language_file() {
-    let tool = npm_tool("vscode-tmgrammar-snap");
-    let update = std::env::var_os("EXP_UPDATE_SNAPSHOTS").is_some();
-    let snaps = root().join("editors/vscode/test/snap");
-    let work = tempfile::tempdir().expect("temp dir");
-    let files = language_files();
+fn textmate_scope_assertions_and_snapshots_hold() {
     assert!(
-        !files.is_empty(),
+        !language_files().is_empty(),
         "no pipelines, stdlib modules or valid fixtures found"
     );
-    let mut missing = Vec::new();
-    for (group, path) in &files {
-        let name = path.file_name().expect("file name");
-        let dest = work.path().join(group);
-        std::fs::create_dir_all(&dest).expect("mkdir");
-        std::fs::copy(path, dest.join(name)).expect("copy source");
-        let snap = snaps
-            .join(group)
-            .join(format!("{}.snap", name.to_string_lossy()));
-        if snap.exists() {
-            std::fs::copy(&snap, dest.join(snap.file_name().expect("snap name")))
-                .expect("copy snapshot");
-        } else if !update {
-            missing.push(snap.display().to_string());
-        }
-    }
+    let update = std::env::var_os("EXP_UPDATE_SNAPSHOTS").is_some();
+    let (ok, out) = npm_run("test:grammar", if update { &["--update"] } else { &[] });
     assert!(
-        missing.is_empty(),
-        "no TextMate snapshot for: {missing:?}\nrun `EXP_UPDATE_SNAPSHOTS=1 cargo test --test editor_grammars`, \
-         review the new files and commit them"
+        ok,
+        "`npm run test:grammar` failed (scopes changed?):\n{out}"
     );
-    let grammar = root().join("grammar/exp.tmLanguage.json");
-    let mut cmd = Command::new(tool);
-    cmd.current_dir(work.path())
-        .arg("-g")
-        .arg(&grammar)
-        .arg("--config")
-        .arg(root().join("editors/vscode/package.json"));
-    if update {
-        cmd.arg("--updateSnapshot");
-    }
-    cmd.arg("**/*.exp");
-    let (ok, out) = run(&mut cmd);
-    if update {
-        for (group, path) in &files {
-            let name = format!(
-                "{}.snap",
-                path.file_name().expect("file name").to_string_lossy()
-            );
-            std::fs::create_dir_all(snaps.join(group)).expect("mkdir snap");
-            std::fs::copy(
-                work.path().join(group).join(&name),
-                snaps.join(group).join(&name),
-            )
-            .expect("save snapshot");
-        }
-    }
-    assert!(ok, "TextMate snapshots differ (scopes changed):\n{out}");
+}
+
+/// `npm run test:extension`: the VS Code client with `vscode` stubbed: the
+/// message when `exp` is missing names `exp.server.path`; restart re-reads
+/// the settings.
+#[test]
+fn vscode_extension_behaviour() {
+    let (ok, out) = npm_run("test:extension", &[]);
+    assert!(ok, "`npm run test:extension` failed:\n{out}");
 }
 
 /// A copy of the tree-sitter grammar folder in a temp dir, generated.

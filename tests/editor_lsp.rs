@@ -131,7 +131,10 @@ impl Client {
     /// Pretty JSON with machine-specific paths replaced.
     fn show(&self, v: &Value) -> String {
         let s = serde_json::to_string_pretty(v).expect("json");
-        s.replace(&self.std_dir, "$STD").replace(&self.tmp, "$TMP")
+        let tmp_path = self.tmp.trim_start_matches("file://");
+        s.replace(&self.std_dir, "$STD")
+            .replace(&self.tmp, "$TMP")
+            .replace(tmp_path, "$TMP")
     }
 
     fn initialize(&mut self) -> Value {
@@ -473,5 +476,418 @@ fn latency_on_a_thousand_line_file() {
         change.as_secs_f64() * 1e3 / rounds as f64,
         hover.as_secs_f64() * 1e3 / rounds as f64,
     );
+    c.shutdown();
+}
+
+/// Replace the whole text of an open document.
+fn set_text(c: &mut Client, uri: &str, version: i64, text: &str) {
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
+    );
+}
+
+fn open(c: &mut Client, uri: &str, text: &str) {
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "exp", "version": 1, "text": text}}),
+    );
+}
+
+/// Codes and messages (first line) of published diagnostics.
+fn codes(d: &Value) -> Vec<String> {
+    d["diagnostics"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d["code"].as_str().unwrap_or_default(),
+                d["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// The position just after the `nth` `needle` in `text`.
+fn after(text: &str, needle: &str) -> Value {
+    let off = text.find(needle).expect("needle") + needle.len();
+    let line = text[..off].matches('\n').count();
+    let start = text[..off].rfind('\n').map_or(0, |i| i + 1);
+    let character: usize = text[start..off].chars().map(char::len_utf16).sum();
+    json!({"line": line, "character": character})
+}
+
+/// Completion items with `text` in `uri` and the cursor after `needle`
+/// (`dependents`: the open documents that use `uri`, re-checked too).
+fn complete(
+    c: &mut Client,
+    uri: &str,
+    dependents: &[&str],
+    version: i64,
+    text: &str,
+    needle: &str,
+) -> Value {
+    set_text(c, uri, version, text);
+    let _ = c.diagnostics(uri);
+    for d in dependents {
+        let _ = c.diagnostics(d);
+    }
+    c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": after(text, needle)}),
+    )
+}
+
+/// Titles of the code actions offered for the diagnostics of `d`, with
+/// each one's edits applied to `text` shown as the changed lines.
+fn actions(c: &mut Client, uri: &str, text: &str, d: &Value) -> String {
+    let diags = d["diagnostics"].clone();
+    let r = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri},
+               "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+               "context": {"diagnostics": diags}}),
+    );
+    let mut out = Vec::new();
+    for a in r.as_array().expect("actions") {
+        let edits = a["edit"]["changes"][uri].as_array().expect("edits");
+        let applied = apply_edits(text, edits);
+        let changed: Vec<String> = diff_lines(text, &applied);
+        out.push(format!(
+            "{} [{}] preferred={}\n{}",
+            a["title"].as_str().expect("title"),
+            a["kind"].as_str().expect("kind"),
+            a["isPreferred"],
+            changed.join("\n")
+        ));
+    }
+    out.join("\n\n")
+}
+
+fn offset_of(text: &str, pos: &Value) -> usize {
+    let line = pos["line"].as_u64().expect("line") as usize;
+    let character = pos["character"].as_u64().expect("character") as usize;
+    let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+    let mut units = 0;
+    for (i, ch) in text[start..].char_indices() {
+        if units >= character || ch == '\n' {
+            return start + i;
+        }
+        units += ch.len_utf16();
+    }
+    text.len()
+}
+
+fn apply_edits(text: &str, edits: &[Value]) -> String {
+    let mut spans: Vec<(usize, usize, String)> = edits
+        .iter()
+        .map(|e| {
+            (
+                offset_of(text, &e["range"]["start"]),
+                offset_of(text, &e["range"]["end"]),
+                e["newText"].as_str().expect("newText").to_string(),
+            )
+        })
+        .collect();
+    spans.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let mut out = text.to_string();
+    for (s, e, t) in spans {
+        out.replace_range(s..e, &t);
+    }
+    out
+}
+
+/// `- old` / `+ new` lines where two texts differ (a simple line diff).
+fn diff_lines(a: &str, b: &str) -> Vec<String> {
+    let (al, bl): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let head = al.iter().zip(&bl).take_while(|(x, y)| x == y).count();
+    let tail = al[head..]
+        .iter()
+        .rev()
+        .zip(bl[head..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let mut out: Vec<String> = al[head..al.len() - tail]
+        .iter()
+        .map(|l| format!("- {l}"))
+        .collect();
+    out.extend(bl[head..bl.len() - tail].iter().map(|l| format!("+ {l}")));
+    out
+}
+
+const LIB: &str = "/// A tiny backbone.\nbackbone tiny {\n  arch = \"resnet_test\"\n}\n\nbudget short {\n  frozen   = 1 epoch\n  finetune = 1 epoch\n}\n";
+
+const APP: &str = r#"use std.recipes
+use std.scores
+use "lib.exp"
+
+data shapes {
+  source     = generated(classes = 3)
+  root       = "gen"
+  image_size = 64
+}
+
+recipe mine extends adamw_cosine {
+  warmup = 5 steps
+}
+
+sweep s {
+  data     = shapes
+  backbone = tiny
+  recipe   = mine
+  budget   = short
+  score    = full_test
+}
+"#;
+
+/// The behaviours users met in their first hour (issue 15): diagnostics
+/// across open files, completion that fits the cursor, quick fixes, related
+/// information and rename, through the real server over stdio.
+#[test]
+fn workspace_completion_quick_fixes_and_rename() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tmp = dir.path().canonicalize().expect("canonical tmp");
+    std::fs::write(tmp.join("lib.exp"), LIB).expect("write lib");
+    std::fs::write(tmp.join("app.exp"), APP).expect("write app");
+    let app = uri(&tmp.join("app.exp"));
+    let lib = uri(&tmp.join("lib.exp"));
+    let mut c = Client::start(&tmp);
+    let caps = c.initialize();
+    assert_eq!(
+        caps["capabilities"]["renameProvider"]["prepareProvider"],
+        true
+    );
+    assert_eq!(
+        caps["capabilities"]["codeActionProvider"]["codeActionKinds"],
+        json!(["quickfix"])
+    );
+
+    // 1. One workspace: an unsaved edit to a used file reaches the file
+    //    using it, and its fix clears the error there without touching it.
+    open(&mut c, &app, APP);
+    assert_eq!(codes(&c.diagnostics(&app)), Vec::<String>::new());
+    open(&mut c, &lib, LIB);
+    assert_eq!(codes(&c.diagnostics(&lib)), Vec::<String>::new());
+    // app.exp read lib.exp: it is re-checked against the open document.
+    assert_eq!(codes(&c.diagnostics(&app)), Vec::<String>::new());
+    let broken_lib = LIB.replace("resnet_test", "resnet_tset");
+    set_text(&mut c, &lib, 2, &broken_lib);
+    let on_lib = c.diagnostics(&lib);
+    let on_app = c.diagnostics(&app);
+    insta::assert_snapshot!(
+        "workspace_error_in_used_file",
+        format!(
+            "lib: {:?}\napp: {}",
+            codes(&on_lib),
+            c.show(&on_app["diagnostics"])
+        )
+    );
+    // Its "did you mean" is fixed in lib.exp, not on app.exp's `use` line.
+    assert_eq!(actions(&mut c, &app, APP, &on_app), "");
+    assert_eq!(
+        actions(&mut c, &lib, &broken_lib, &on_lib),
+        "Replace with `resnet_test` [quickfix] preferred=true\n-   arch = \"resnet_tset\"\n+   arch = \"resnet_test\""
+    );
+    set_text(&mut c, &lib, 3, LIB);
+    assert_eq!(codes(&c.diagnostics(&lib)), Vec::<String>::new());
+    assert_eq!(
+        codes(&c.diagnostics(&app)),
+        Vec::<String>::new(),
+        "the fix clears app.exp"
+    );
+    // The unsaved text of lib.exp is what app.exp sees: a budget that is
+    // only in the editor resolves, and one removed only there does not.
+    let lib2 = LIB.replace("budget short", "budget shorter");
+    set_text(&mut c, &lib, 4, &lib2);
+    assert_eq!(codes(&c.diagnostics(&lib)), Vec::<String>::new());
+    assert_eq!(
+        codes(&c.diagnostics(&app)),
+        ["exp::resolve::unknown_name: unknown budget `short`"],
+    );
+    // Closing lib.exp: app.exp reads the file on disk again.
+    c.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": lib}}),
+    );
+    assert_eq!(
+        codes(&c.diagnostics(&lib)),
+        Vec::<String>::new(),
+        "cleared on close"
+    );
+    assert_eq!(codes(&c.diagnostics(&app)), Vec::<String>::new());
+    open(&mut c, &lib, LIB);
+    let _ = c.diagnostics(&lib);
+    let _ = c.diagnostics(&app);
+
+    // 2. Secondary labels as related information.
+    let dup = APP.replace("recipe mine extends", "recipe shapes extends");
+    set_text(&mut c, &app, 2, &dup);
+    let d = c.diagnostics(&app);
+    insta::assert_snapshot!("related_information", c.show(&d["diagnostics"]));
+
+    // 3. Completion that fits the cursor.
+    let mut v = 10;
+    let mut labels_at = |c: &mut Client, text: &str, needle: &str| -> String {
+        v += 1;
+        labels(&complete(c, &app, &[], v, text, needle))
+    };
+    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 steps\n  optimizer.\n");
+    insta::assert_snapshot!(
+        "complete_member_of_inherited_call",
+        labels_at(&mut c, &t, "optimizer.")
+    );
+    let t = APP.replace("use std.scores\n", "use std.scores\nuse std.\n");
+    let r = complete(&mut c, &app, &[], 30, &t, "use std.");
+    insta::assert_snapshot!("complete_use_std", c.show(&r));
+    let t = APP.replace(
+        "  warmup = 5 steps\n",
+        "  warmup = 5 steps\n  optimizer = \n",
+    );
+    insta::assert_snapshot!(
+        "complete_optimizer_value",
+        labels_at(&mut c, &t, "optimizer = ")
+    );
+    let t = APP.replace(
+        "  warmup = 5 steps\n",
+        "  warmup = 5 steps\n  schedule = \n",
+    );
+    insta::assert_snapshot!(
+        "complete_schedule_value",
+        labels_at(&mut c, &t, "schedule = ")
+    );
+    let t = APP.replace(
+        "  warmup = 5 steps\n",
+        "  warmup = 5 steps\n  augment = [\n",
+    );
+    insta::assert_snapshot!(
+        "complete_augment_value",
+        labels_at(&mut c, &t, "augment = [")
+    );
+    let t = APP.replace(
+        "  warmup = 5 steps\n",
+        "  warmup = 5 steps\n  batch = 32 \n",
+    );
+    assert_eq!(
+        labels_at(&mut c, &t, "batch = 32 "),
+        "",
+        "no units for a plain number"
+    );
+    let t = APP.replace("  warmup = 5 steps\n", "  warmup = 5 \n");
+    insta::assert_snapshot!(
+        "complete_units_of_warmup",
+        labels_at(&mut c, &t, "warmup = 5 ")
+    );
+    let t = APP.replace(
+        "  warmup = 5 steps\n",
+        "  warmup = 5 steps\n  augment = [rotate(30 ]\n",
+    );
+    assert_eq!(labels_at(&mut c, &t, "rotate(30 "), "deg");
+    // A string value after an open quote (and the closing quote an editor
+    // auto-inserted): the edit replaces both, inserting one quoted name.
+    let t = LIB.replace("arch = \"resnet_test\"", "arch = \"res\"");
+    let r = complete(&mut c, &lib, &[&app], 40, &t, "arch = \"res");
+    let item = r
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["label"] == "resnet50")
+        .expect("resnet50 offered")
+        .clone();
+    let applied = apply_edits(&t, &[item["textEdit"].clone()]);
+    assert!(applied.contains("  arch = \"resnet50\"\n"), "{applied}");
+    let t = LIB.replace("arch = \"resnet_test\"", "arch = ");
+    let r = complete(&mut c, &lib, &[&app], 41, &t, "arch = ");
+    let item = r
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["label"] == "resnet50")
+        .expect("resnet50 offered")
+        .clone();
+    assert!(apply_edits(&t, &[item["textEdit"].clone()]).contains("  arch = \"resnet50\"\n"));
+    set_text(&mut c, &lib, 42, LIB);
+    let _ = c.diagnostics(&lib);
+    let _ = c.diagnostics(&app);
+
+    // 4. Quick fixes.
+    let cases = [
+        (
+            "fix_did_you_mean_field",
+            APP.replace("warmup = 5 steps", "warmpu = 20 steps"),
+        ),
+        (
+            "fix_did_you_mean_name",
+            APP.replace("recipe   = mine", "recipe   = mien"),
+        ),
+        ("fix_missing_use", APP.replace("use std.recipes\n", "")),
+        (
+            "fix_unused_declaration",
+            APP.replace(
+                "recipe mine",
+                "/// Spare.\nbudget spare {\n  finetune = 2 epochs\n}\n\nrecipe mine",
+            ),
+        ),
+        (
+            "fix_image_size_for_arch",
+            APP.replace("arch = ", "")
+                .replace("backbone = tiny", "backbone = vit")
+                .replace(
+                    "use \"lib.exp\"\n",
+                    "use \"lib.exp\"\n\nbackbone vit {\n  arch = \"vit_test\"\n}\n",
+                )
+                .replace("image_size = 64", "image_size = 60"),
+        ),
+    ];
+    for (i, (name, text)) in cases.iter().enumerate() {
+        set_text(&mut c, &app, 50 + i as i64, text);
+        let d = c.diagnostics(&app);
+        insta::assert_snapshot!(*name, actions(&mut c, &app, text, &d));
+    }
+    set_text(&mut c, &app, 60, APP);
+    let _ = c.diagnostics(&app);
+
+    // 5. Rename `tiny` (declared in lib.exp) from its use in app.exp.
+    let p = at(&app, APP, "tiny", 0);
+    let prep = c.request("textDocument/prepareRename", p.clone());
+    assert_eq!(prep["placeholder"], "tiny");
+    let mut params = p.clone();
+    params["newName"] = json!("small");
+    let r = c.request("textDocument/rename", params);
+    let changes = &r["changes"];
+    let new_app = apply_edits(APP, changes[&app].as_array().expect("app edits"));
+    let new_lib = apply_edits(LIB, changes[&lib].as_array().expect("lib edits"));
+    assert!(
+        new_app.contains("backbone = small") && !new_app.contains("tiny"),
+        "{new_app}"
+    );
+    assert!(
+        new_lib.contains("backbone small {") && new_lib.contains("\"resnet_test\""),
+        "{new_lib}"
+    );
+    // A std declaration and a keyword are refused with a message.
+    let id = c.next_id;
+    c.next_id += 1;
+    c.send(&json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/prepareRename", "params": at(&app, APP, "adamw_cosine", 0)}));
+    let err = loop {
+        let msg = c.rx.recv_timeout(Duration::from_secs(60)).expect("answer");
+        if msg.get("id") == Some(&json!(id)) {
+            break msg;
+        }
+        c.notes.push(msg);
+    };
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("standard library")),
+        "{err}"
+    );
+
     c.shutdown();
 }

@@ -310,20 +310,220 @@ fn explain_prints_rule_docs() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
-#[test]
-fn every_code_has_explain_docs() {
-    for code in exp::lint::all_codes() {
-        assert!(exp::lint::explain(code).is_some(), "{code}");
+/// Every code written in `src/`: the `code(exp::…)` attribute of each error
+/// enum variant and each `"exp::…"` string (lint rule codes, codes chosen at
+/// run time), read from the definitions themselves rather than the docs.
+fn codes_in_source() -> std::collections::BTreeSet<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("read src").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
     }
+    let mut files = Vec::new();
+    walk(std::path::Path::new("src"), &mut files);
+    let mut codes = std::collections::BTreeSet::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read source");
+        for (i, _) in text.match_indices("exp::") {
+            let before = &text[..i];
+            let quoted = before.ends_with('"');
+            if !(quoted || before.ends_with("code(")) {
+                continue;
+            }
+            let rest = &text[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_' || c == ':'))
+                .unwrap_or(rest.len());
+            let code = &rest[..end];
+            let closes = rest[end..].starts_with(if quoted { '"' } else { ')' });
+            if closes && code.matches("::").count() == 2 {
+                codes.insert(code.to_string());
+            }
+        }
+    }
+    codes
+}
+
+#[test]
+fn every_code_in_the_source_has_explain_docs() {
+    let codes = codes_in_source();
+    assert!(codes.len() > 60, "found only {} codes", codes.len());
+    assert!(codes.contains("exp::data::bad_image") && codes.contains("exp::check::failed"));
+    let missing: Vec<&String> = codes
+        .iter()
+        .filter(|c| exp::lint::explain(c).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "`exp explain` knows nothing of {missing:?}: add them to src/runtime_codes.rs \
+         (or the phase's docs table) and docs/diagnostics.md"
+    );
+    // What the user sees for a runtime code.
+    let out = exp()
+        .args(["explain", "exp::data::bad_image"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("on_bad_image = skip"));
 }
 
 #[test]
 fn diagnostics_doc_lists_every_code() {
     let doc = std::fs::read_to_string("docs/diagnostics.md").expect("docs/diagnostics.md");
-    for code in exp::lint::all_codes() {
+    let mut codes = codes_in_source();
+    codes.extend(exp::lint::all_codes().into_iter().map(String::from));
+    for code in codes {
         assert!(
             doc.contains(&format!("### `{code}`")),
             "docs/diagnostics.md lacks {code}"
         );
     }
+}
+
+/// `exp check --format json` prints a JSON array even when a file cannot be
+/// read (exit 2), with the readable files' diagnostics alongside.
+#[test]
+fn check_json_is_an_array_even_for_unreadable_files() {
+    let out = exp()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "no/such/file.exp",
+            "pipelines/quickstart.exp",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    let items = v.as_array().expect("an array");
+    assert_eq!(items[0]["code"], "exp::io::unreadable");
+    assert_eq!(items[0]["file"], "no/such/file.exp");
+    assert_eq!(items[0]["severity"], "error");
+    assert!(items[0]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("no/such/file.exp")));
+}
+
+/// Field names documented in docs/language.md (the field tables of each
+/// declaration section, and the fields of the data sources table) and in
+/// docs/data.md (`name = value` examples and "`name` of the data
+/// declaration"): each is a field the checker accepts.
+#[test]
+fn every_field_in_the_docs_is_accepted_by_the_checker() {
+    fn ident(s: &str) -> Option<&str> {
+        let end = s
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(s.len());
+        (end > 0 && s.as_bytes()[0].is_ascii_alphabetic()).then(|| &s[..end])
+    }
+    fn backticked(s: &str) -> Vec<&str> {
+        s.split('`').skip(1).step_by(2).collect()
+    }
+    let mut found: Vec<(String, String, String)> = Vec::new(); // (kind, field, where)
+    let lang = std::fs::read_to_string("docs/language.md").expect("docs/language.md");
+    let (mut kind, mut column) = (None::<String>, None::<usize>);
+    for (n, line) in lang.lines().enumerate() {
+        if let Some(h) = line.strip_prefix("## ") {
+            kind = backticked(h).first().map(|k| k.to_string());
+            column = None;
+            continue;
+        }
+        let Some(row) = line.strip_prefix('|') else {
+            column = None;
+            continue;
+        };
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        if column.is_none() {
+            // A table's header: which column names fields.
+            column = match cells.first().copied() {
+                Some("field") => Some(0),
+                Some("source") => Some(1),
+                _ => Some(usize::MAX),
+            };
+            continue;
+        }
+        let (Some(k), Some(c)) = (kind.as_ref(), column) else {
+            continue;
+        };
+        if cells.iter().all(|c| c.starts_with("---") || c.is_empty()) {
+            continue;
+        }
+        for tick in cells.get(c).map(|c| backticked(c)).unwrap_or_default() {
+            if let Some(f) = ident(tick) {
+                found.push((
+                    k.clone(),
+                    f.to_string(),
+                    format!("docs/language.md:{}", n + 1),
+                ));
+            }
+        }
+    }
+    let data = std::fs::read_to_string("docs/data.md").expect("docs/data.md");
+    for (n, line) in data.lines().enumerate() {
+        let ticks = backticked(line);
+        for (i, tick) in ticks.iter().enumerate() {
+            let assignment = tick.contains(" = ")
+                && ident(tick).is_some_and(|f| tick.starts_with(&format!("{f} = ")));
+            let named = line
+                .split('`')
+                .nth(2 * i + 2)
+                .is_some_and(|after| after.starts_with(" of the data declaration"));
+            if assignment || named {
+                let f = ident(tick).expect("a name");
+                found.push((
+                    "data".into(),
+                    f.to_string(),
+                    format!("docs/data.md:{}", n + 1),
+                ));
+            }
+        }
+    }
+    let kinds: std::collections::BTreeSet<&str> = found.iter().map(|(k, ..)| k.as_str()).collect();
+    assert!(
+        ["data", "backbone", "recipe", "budget", "score", "sweep"]
+            .iter()
+            .all(|k| kinds.contains(k)),
+        "the docs parser found fields of {kinds:?} only"
+    );
+    assert!(found.len() > 40, "only {} fields found", found.len());
+    assert!(found.iter().any(|(k, f, _)| k == "data" && f == "cache"));
+    let mut bad = Vec::new();
+    for (kind, field, place) in &found {
+        let src = format!("{kind} x {{\n  {field} = none\n}}\n");
+        let out = check_text("t.exp", &src, Path::new("."), &[], CheckOptions::default());
+        if out
+            .diagnostics
+            .iter()
+            .any(|d| d.code() == "exp::check::unknown_field")
+        {
+            bad.push(format!("{place}: {kind}.{field}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "documented but rejected by the checker: {bad:?}"
+    );
+    // The test can fail: the name docs/data.md used to give the cache folder.
+    let out = check_text(
+        "t.exp",
+        "data x {\n  cache_dir = \"c\"\n}\n",
+        Path::new("."),
+        &[],
+        CheckOptions::default(),
+    );
+    assert!(out
+        .diagnostics
+        .iter()
+        .any(|d| d.code() == "exp::check::unknown_field"));
 }

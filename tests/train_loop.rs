@@ -153,6 +153,7 @@ fn opts() -> TrainOptions {
         deterministic: true,
         workers: 2,
         progress: false,
+        tb_every: 1,
     }
 }
 

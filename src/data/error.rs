@@ -116,7 +116,7 @@ pub enum DataError {
     #[error("decode cache {path}: {reason}")]
     #[diagnostic(
         code(exp::data::cache),
-        help("check free space and permissions of the cache directory (`cache_dir`, $EXP_CACHE or ~/.cache/exp)")
+        help("check free space and permissions of the cache directory (the data's `cache`, $EXP_CACHE or ~/.cache/exp)")
     )]
     Cache { path: PathBuf, reason: String },
 

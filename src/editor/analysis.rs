@@ -356,10 +356,18 @@ pub enum Context {
     },
     /// Where a value goes, for `field` (the nearest `name =` before the cursor).
     Value { kind: String, field: Option<String> },
-    /// Right after a number: a unit goes here.
-    Unit,
+    /// Right after a number: a unit of the quantity `field` takes (a field
+    /// of `kind`, or an argument or key name inside it).
+    Unit { kind: String, field: Option<String> },
     /// Where an argument name goes in a call to `call`.
     CallArg { call: String },
+    /// After `field.` where a field name goes in declaration `decl` of
+    /// `kind`: the arguments of the call (or keys of the record) it holds.
+    Member {
+        kind: String,
+        decl: String,
+        field: String,
+    },
 }
 
 /// The completion context at byte `off`, and the start of the word being typed.
@@ -378,6 +386,10 @@ pub fn context_at(text: &str, off: usize) -> (Context, usize) {
     // Scan for depth, the enclosing declaration and, per open bracket, the
     // field it is the value of; strings and comments are skipped.
     let (mut kind, mut last_kw) = (String::new(), String::new());
+    // The name after the last declaration keyword, and that of the
+    // declaration holding the cursor.
+    let (mut decl, mut last_decl) = (String::new(), String::new());
+    let mut name_next = false;
     let mut openers: Vec<Option<String>> = Vec::new();
     let (mut last_word, mut eq_field): (Option<String>, Option<String>) = (None, None);
     let mut prev_eq = false;
@@ -401,6 +413,7 @@ pub fn context_at(text: &str, off: usize) -> (Context, usize) {
             b @ (b'{' | b'[' | b'(') => {
                 if openers.is_empty() {
                     kind = last_kw.clone();
+                    decl = last_decl.clone();
                 }
                 let opener = if prev_eq || b == b'(' {
                     eq_field.clone()
@@ -427,6 +440,10 @@ pub fn context_at(text: &str, off: usize) -> (Context, usize) {
                     i += 1;
                 }
                 let w = &before[s..i];
+                if openers.is_empty() && name_next {
+                    last_decl = w.to_string();
+                }
+                name_next = false;
                 if openers.is_empty()
                     && matches!(
                         w,
@@ -444,6 +461,7 @@ pub fn context_at(text: &str, off: usize) -> (Context, usize) {
                     } else {
                         w.to_string()
                     };
+                    name_next = true;
                 }
                 last_word = Some(w.to_string());
                 prev_eq = false;
@@ -459,7 +477,13 @@ pub fn context_at(text: &str, off: usize) -> (Context, usize) {
     let line = &before[line_start..word_start];
     let trimmed = line.trim_end();
     if depth == 0 {
-        let ctx = if trimmed.trim_start() == "use" {
+        // `use std.` completes the whole dotted module name.
+        let head = trimmed.trim_start();
+        if head == "use std." || head == "use std" && line.ends_with('.') {
+            let at = line_start + line.rfind("std").unwrap_or(0);
+            return (Context::UseTarget, at);
+        }
+        let ctx = if head == "use" {
             Context::UseTarget
         } else if trimmed.ends_with("extends") {
             Context::Extends { kind: last_kw }
@@ -467,11 +491,6 @@ pub fn context_at(text: &str, off: usize) -> (Context, usize) {
             Context::TopLevel
         };
         return (ctx, word_start);
-    }
-    // A number just before (with blanks): a unit.
-    let tail = before[..word_start].trim_end_matches([' ', '\t']);
-    if tail.len() < before[..word_start].len() && tail.ends_with(|c: char| c.is_ascii_digit()) {
-        return (Context::Unit, word_start);
     }
     // The nearest `name =` on this line, else the field that opened the container.
     let seg_start = line.rfind(['{', '[', '(', ',', ';']).map_or(0, |p| p + 1);
@@ -482,8 +501,43 @@ pub fn context_at(text: &str, off: usize) -> (Context, usize) {
             .map_or(0, |p| p + 1);
         lhs[start..].to_string()
     });
-    let field_pos = line.trim().is_empty() || line.trim_end().ends_with([',', ';', '{', '(']);
     let opener = openers.last().cloned().flatten();
+    // A number just before (with blanks): a unit.
+    let tail = before[..word_start].trim_end_matches([' ', '\t']);
+    if tail.len() < before[..word_start].len() && tail.ends_with(|c: char| c.is_ascii_digit()) {
+        // The argument or key named on this line, else the call (positional
+        // argument), else the field.
+        let call = match innermost_opener(before) {
+            Some(('(', at)) => {
+                let name = before[..at].trim_end();
+                let start = name
+                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map_or(0, |p| p + 1);
+                Some(name[start..].to_string())
+            }
+            _ => None,
+        };
+        let field = on_line
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or(call)
+            .or(opener)
+            .map(|f| f.rsplit('.').next().unwrap_or_default().to_string());
+        return (Context::Unit { kind, field }, word_start);
+    }
+    // `field.` in a field-name position: members of the field's value.
+    if before[..word_start].ends_with('.') && depth == 1 && on_line.is_none() {
+        let dotted = before[line_start..word_start - 1].trim();
+        if !dotted.is_empty()
+            && dotted
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            let field = dotted.split('.').next().unwrap_or_default().to_string();
+            return (Context::Member { kind, decl, field }, word_start);
+        }
+    }
+    let field_pos = line.trim().is_empty() || line.trim_end().ends_with([',', ';', '{', '(']);
     match innermost_opener(before) {
         Some(('{', _)) if field_pos && on_line.is_none() => {
             let record = if depth >= 2 {
@@ -601,8 +655,31 @@ mod tests {
                 field: Some("backbone".into())
             }
         );
-        assert_eq!(ctx("budget b {\n  frozen = 1 ep|"), Context::Unit);
+        assert_eq!(
+            ctx("budget b {\n  frozen = 1 ep|"),
+            Context::Unit {
+                kind: "budget".into(),
+                field: Some("frozen".into())
+            }
+        );
+        assert_eq!(
+            ctx("recipe r {\n  augment = [rotate(30 |"),
+            Context::Unit {
+                kind: "recipe".into(),
+                field: Some("rotate".into())
+            }
+        );
+        assert_eq!(
+            ctx("recipe r extends b {\n  optimizer.|"),
+            Context::Member {
+                kind: "recipe".into(),
+                decl: "r".into(),
+                field: "optimizer".into()
+            }
+        );
         assert_eq!(ctx("use st|"), Context::UseTarget);
+        assert_eq!(ctx("use std.|"), Context::UseTarget);
+        assert_eq!(context_at("use std.rec", 11).1, 4);
         assert_eq!(ctx("data d {}\nre|"), Context::TopLevel);
         assert_eq!(
             ctx("recipe r extends |"),

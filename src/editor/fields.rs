@@ -3,6 +3,7 @@
 
 use crate::lang::ast::DeclKind;
 use crate::lang::fields::FieldDoc;
+use crate::lang::values::Dim;
 
 /// What each declaration keyword declares.
 pub const KIND_DOCS: &[(&str, &str)] = &[
@@ -90,6 +91,73 @@ pub const RECORD_FIELDS: &[(&str, &str, &[&str])] = &[
         &["data", "backbone", "recipe", "budget", "score", "seed"],
     ),
 ];
+
+/// Bare words a field (or argument, or record key) takes as its value:
+/// (declaration keyword, field, words). Completion after `field =` offers
+/// these with the field's calls; a test checks the checker accepts each.
+pub const VALUE_WORDS: &[(&str, &str, &[&str])] = &[
+    ("data", "on_bad_image", &["fail", "skip"]),
+    ("data", "layout", &["manifest", "image_folder"]),
+    ("data", "stratify", &["true", "false"]),
+    ("backbone", "pretrained", &["none"]),
+    ("recipe", "schedule", &["constant", "cosine"]),
+    ("recipe", "warmup", &["none"]),
+    ("recipe", "augment", &["hflip", "vflip", "mixup", "cutmix"]),
+    ("recipe", "precision", &["auto", "bf16", "f32"]),
+    ("recipe", "early_stop", &["none"]),
+    ("recipe", "monitor", &["val_loss", "val_top1"]),
+    ("recipe", "nesterov", &["true", "false"]),
+    ("recipe", "tf_style", &["true", "false"]),
+    (
+        "score",
+        "metrics",
+        &["top1", "top3", "top5", "auc", "per_class", "confusion"],
+    ),
+];
+
+/// The words `field` of `kind` takes (see [`VALUE_WORDS`]).
+pub fn value_words(kind: &str, field: &str) -> &'static [&'static str] {
+    let kind = if kind == "experiment" { "sweep" } else { kind };
+    VALUE_WORDS
+        .iter()
+        .find(|(k, f, _)| *k == kind && *f == field)
+        .map_or(&[], |(_, _, w)| *w)
+}
+
+/// What a quantity field, argument or key measures: (declaration keyword,
+/// field or argument, dimensions). Completion offers units only there, and
+/// only of these dimensions.
+pub const QUANTITY_FIELDS: &[(&str, &str, &[Dim])] = &[
+    ("recipe", "warmup", &[Dim::Steps, Dim::Epochs]),
+    ("recipe", "patience", &[Dim::Epochs]),
+    ("recipe", "every", &[Dim::Epochs]),
+    ("recipe", "rotate", &[Dim::Degrees]),
+    ("recipe", "degrees", &[Dim::Degrees]),
+    ("budget", "train", &[Dim::Samples]),
+    ("budget", "val", &[Dim::Samples]),
+    ("budget", "frozen", &[Dim::Epochs]),
+    ("budget", "finetune", &[Dim::Epochs]),
+    ("budget", "time", &[Dim::Seconds]),
+    ("budget", "max_samples", &[Dim::Samples]),
+    ("budget", "checkpoint_every", &[Dim::Steps]),
+    ("score", "confidence", &[Dim::Percent]),
+];
+
+/// The units `field` of `kind` takes; empty when it takes a plain number.
+pub fn units_for(kind: &str, field: &str) -> Vec<&'static str> {
+    let kind = if kind == "experiment" { "sweep" } else { kind };
+    let Some((_, _, dims)) = QUANTITY_FIELDS
+        .iter()
+        .find(|(k, f, _)| *k == kind && *f == field)
+    else {
+        return Vec::new();
+    };
+    crate::lang::values::UNITS
+        .iter()
+        .filter(|(_, d, _)| dims.contains(d))
+        .map(|(u, _, _)| *u)
+        .collect()
+}
 
 /// The keys of the record that is the value of `field`.
 pub fn record_keys(kind: &str, field: &str) -> &'static [&'static str] {
@@ -182,6 +250,76 @@ mod tests {
             .diagnostics
             .iter()
             .any(|d| d.code() == "exp::check::unknown_argument"));
+    }
+
+    fn check(src: &str) -> crate::lang::Outcome {
+        crate::lang::check_text(
+            "t.exp",
+            src,
+            std::path::Path::new("."),
+            &[],
+            crate::lang::CheckOptions::default(),
+        )
+    }
+
+    /// Where a field, argument or key of `kind` sits in a declaration.
+    fn place(kind: &str, field: &str, value: &str) -> String {
+        match (kind, field) {
+            ("recipe", "monitor") => {
+                format!("early_stop = {{ patience = 2 epochs, monitor = {value} }}")
+            }
+            ("recipe", "patience") => format!("early_stop = {{ patience = {value} }}"),
+            ("recipe", "nesterov") => format!("optimizer = sgd(lr = 0.1, nesterov = {value})"),
+            ("recipe", "tf_style") => format!("optimizer = rmsprop(lr = 0.1, tf_style = {value})"),
+            ("recipe", "every") => format!("schedule = step(every = {value})"),
+            ("recipe", "rotate") => format!("augment = [rotate({value})]"),
+            ("recipe", "degrees") => format!("augment = [rotate(degrees = {value})]"),
+            ("recipe", "augment") | ("score", "metrics") => format!("{field} = [{value}]"),
+            _ => format!("{field} = {value}"),
+        }
+    }
+
+    #[test]
+    fn every_completed_word_and_unit_is_accepted_by_the_checker() {
+        let flagged = |out: &crate::lang::Outcome| -> Vec<String> {
+            out.diagnostics
+                .iter()
+                .filter(|d| {
+                    matches!(
+                        d.code().as_str(),
+                        "exp::check::unknown_variant"
+                            | "exp::check::type_mismatch"
+                            | "exp::check::wrong_unit"
+                            | "exp::check::unknown_field"
+                            | "exp::check::unknown_argument"
+                            | "exp::parse::syntax"
+                    )
+                })
+                .map(|d| d.message())
+                .collect()
+        };
+        for (kind, field, words) in VALUE_WORDS {
+            for w in *words {
+                let src = format!("{kind} x {{\n  {}\n}}\n", place(kind, field, w));
+                let bad = flagged(&check(&src));
+                assert!(bad.is_empty(), "{kind}.{field} = {w}: {bad:?}\n{src}");
+            }
+        }
+        for (kind, field, _) in QUANTITY_FIELDS {
+            let units = units_for(kind, field);
+            assert!(!units.is_empty(), "{kind}.{field}");
+            for u in units {
+                let src = format!(
+                    "{kind} x {{\n  {}\n}}\n",
+                    place(kind, field, &format!("2 {u}"))
+                );
+                let bad = flagged(&check(&src));
+                assert!(bad.is_empty(), "{kind}.{field} = 2 {u}: {bad:?}\n{src}");
+            }
+        }
+        // The checker does flag a wrong word and a wrong unit.
+        assert!(!flagged(&check("recipe x {\n  precision = fp64\n}\n")).is_empty());
+        assert!(!flagged(&check("budget x {\n  frozen = 2 deg\n}\n")).is_empty());
     }
 
     #[test]

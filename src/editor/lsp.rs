@@ -1,7 +1,13 @@
 //! `exp lsp`: a language server on stdio (lsp-server + lsp-types).
 //!
 //! - Diagnostics come from the same engine as `exp check`
-//!   ([`crate::lang::check_text`]), on open and on every change.
+//!   ([`crate::lang::check_text_with`]), on open and on every change, with
+//!   open documents standing in for their files; a change re-checks every
+//!   open document whose last check read the changed one. Secondary labels
+//!   are related information.
+//! - Quick fixes are read from the diagnostics' help ([`super::fixes`]);
+//!   rename edits every open document that sees the declaration
+//!   ([`super::rename`]).
 //! - Hover, go to definition, document symbols and completion read the
 //!   comment-keeping tree of [`super::syntax`]; while the text does not parse
 //!   they use the last tree that did, and completion reads the raw text.
@@ -14,24 +20,30 @@
 
 use super::analysis::{self, Context, DeclSite, FileSource, Hit, Origin, StdLib};
 use super::text::{path_to_uri, uri_to_path, LineIndex};
-use super::{fields, format, syntax};
+use super::{fields, fixes, format, rename, syntax};
+use crate::lang::resolve::{canonical_path, Overlay};
 use lsp_server::{Connection, ExtractError, Message, Notification, Request, Response};
 use lsp_types::notification::{
-    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
-    PublishDiagnostics,
+    DidChangeTextDocument, DidChangeWatchedFiles, DidCloseTextDocument, DidOpenTextDocument,
+    Notification as _, PublishDiagnostics,
 };
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Request as _,
+    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+    PrepareRenameRequest, Rename, Request as _,
 };
 use lsp_types::{
-    CompletionItem, CompletionItemKind, CompletionOptions, CompletionParams, CompletionResponse,
-    Diagnostic, DiagnosticSeverity, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams,
-    DocumentSymbolResponse, Documentation, GotoDefinitionParams, GotoDefinitionResponse, Hover,
-    HoverContents, HoverParams, HoverProviderCapability, InitializeParams, Location, MarkupContent,
-    MarkupKind, NumberOrString, OneOf, Position, PositionEncodingKind, PublishDiagnosticsParams,
-    Range, ServerCapabilities, ServerInfo, SymbolKind, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextEdit, Uri,
+    CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
+    CodeActionProviderCapability, CompletionItem, CompletionItemKind, CompletionOptions,
+    CompletionParams, CompletionResponse, CompletionTextEdit, Diagnostic,
+    DiagnosticRelatedInformation, DiagnosticSeverity, DidChangeTextDocumentParams,
+    DidCloseTextDocumentParams, DidOpenTextDocumentParams, DocumentFormattingParams,
+    DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, Documentation,
+    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
+    HoverProviderCapability, InitializeParams, Location, MarkupContent, MarkupKind, NumberOrString,
+    OneOf, Position, PositionEncodingKind, PrepareRenameResponse, PublishDiagnosticsParams, Range,
+    RenameOptions, RenameParams, ServerCapabilities, ServerInfo, SymbolKind,
+    TextDocumentPositionParams, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
+    WorkspaceEdit,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +73,9 @@ struct Document {
     index: LineIndex,
     /// The last tree that parsed (with the text it came from).
     tree: Option<(syntax::File, Arc<str>)>,
+    /// Canonical paths of the files its last check read through `use`:
+    /// an edit to any of them re-checks this document.
+    deps: Vec<PathBuf>,
 }
 
 impl Document {
@@ -70,6 +85,7 @@ impl Document {
             text,
             version,
             tree: None,
+            deps: Vec::new(),
         };
         d.reparse();
         d
@@ -131,12 +147,20 @@ pub fn capabilities() -> ServerCapabilities {
         )),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         completion_provider: Some(CompletionOptions {
-            trigger_characters: Some(vec![".".into(), " ".into()]),
+            trigger_characters: Some(vec![".".into(), " ".into(), "\"".into()]),
             ..Default::default()
         }),
         definition_provider: Some(OneOf::Left(true)),
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+            ..Default::default()
+        })),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        })),
         ..Default::default()
     }
 }
@@ -217,6 +241,15 @@ impl Server {
                 parse::<DocumentSymbolRequest>(req).map(|p| to_json(self.symbols(&p)))
             }
             Formatting::METHOD => parse::<Formatting>(req).map(|p| to_json(self.formatting(&p))),
+            CodeActionRequest::METHOD => {
+                parse::<CodeActionRequest>(req).map(|p| to_json(self.code_actions(&p)))
+            }
+            PrepareRenameRequest::METHOD => parse::<PrepareRenameRequest>(req)
+                .and_then(|p| self.prepare_rename(&p))
+                .map(to_json),
+            Rename::METHOD => parse::<Rename>(req)
+                .and_then(|p| self.rename(&p))
+                .map(to_json),
             other => {
                 return Response::new_err(
                     id,
@@ -243,7 +276,7 @@ impl Server {
                         Document::new(p.text_document.text, p.text_document.version),
                     ),
                 );
-                Ok(vec![self.diagnostics(&p.text_document.uri)])
+                Ok(self.recheck(&p.text_document.uri))
             }
             DidChangeTextDocument::METHOD => {
                 let p: DidChangeTextDocumentParams = serde_json::from_value(n.params)?;
@@ -263,20 +296,25 @@ impl Server {
                 }
                 doc.version = p.text_document.version;
                 doc.reparse();
-                Ok(vec![self.diagnostics(&p.text_document.uri)])
+                Ok(self.recheck(&p.text_document.uri))
             }
             DidCloseTextDocument::METHOD => {
                 let p: DidCloseTextDocumentParams = serde_json::from_value(n.params)?;
                 self.docs.remove(p.text_document.uri.as_str());
                 let clear = PublishDiagnosticsParams {
-                    uri: p.text_document.uri,
+                    uri: p.text_document.uri.clone(),
                     diagnostics: vec![],
                     version: None,
                 };
-                Ok(vec![Notification::new(
-                    PublishDiagnostics::METHOD.into(),
-                    clear,
-                )])
+                // Documents that used it now read it from disk.
+                let mut out = vec![Notification::new(PublishDiagnostics::METHOD.into(), clear)];
+                out.extend(self.recheck(&p.text_document.uri));
+                Ok(out)
+            }
+            DidChangeWatchedFiles::METHOD => {
+                // A file changed on disk: any open document may use it.
+                let uris: Vec<Uri> = self.docs.values().map(|(u, _)| u.clone()).collect();
+                Ok(uris.iter().map(|u| self.publish(u)).collect())
             }
             _ => Ok(vec![]),
         }
@@ -286,13 +324,50 @@ impl Server {
         self.docs.get(uri.as_str()).map(|(_, d)| d)
     }
 
-    /// `exp check` on the document's current text.
-    pub fn diagnostics(&self, uri: &Uri) -> Notification {
+    /// Open documents by canonical path: what the checker reads instead of
+    /// the disk.
+    fn overlay(&self) -> Overlay {
+        self.docs
+            .values()
+            .filter_map(|(u, d)| {
+                let path = canonical_path(&uri_to_path(u)?);
+                Some((path, Arc::from(d.text.as_str())))
+            })
+            .collect()
+    }
+
+    /// Diagnostics for `uri` (when open) and for every open document whose
+    /// last check read it through `use`, so a fix in one file clears the
+    /// errors it caused in the others.
+    fn recheck(&mut self, uri: &Uri) -> Vec<Notification> {
+        let changed = uri_to_path(uri).map(|p| canonical_path(&p));
+        let mut uris: Vec<Uri> = Vec::new();
+        if self.docs.contains_key(uri.as_str()) {
+            uris.push(uri.clone());
+        }
+        let mut dependents: Vec<Uri> = self
+            .docs
+            .values()
+            .filter(|(u, d)| u != uri && changed.as_ref().is_some_and(|c| d.deps.contains(c)))
+            .map(|(u, _)| u.clone())
+            .collect();
+        dependents.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        uris.extend(dependents);
+        uris.iter().map(|u| self.publish(u)).collect()
+    }
+
+    /// Check one open document, remember what it depends on, and build its
+    /// `publishDiagnostics`.
+    fn publish(&mut self, uri: &Uri) -> Notification {
         let mut out = Vec::new();
         let mut version = None;
         if let Some(doc) = self.doc(uri) {
             version = Some(doc.version);
-            out = self.check(uri, doc);
+            let (diags, deps) = self.check(uri, doc);
+            out = diags;
+            if let Some((_, doc)) = self.docs.get_mut(uri.as_str()) {
+                doc.deps = deps;
+            }
         }
         Notification::new(
             PublishDiagnostics::METHOD.into(),
@@ -304,24 +379,35 @@ impl Server {
         )
     }
 
-    fn check(&self, uri: &Uri, doc: &Document) -> Vec<Diagnostic> {
+    /// `exp check` on the document's current text, with the other open
+    /// documents in place of their files; also the files it read.
+    fn check(&self, uri: &Uri, doc: &Document) -> (Vec<Diagnostic>, Vec<PathBuf>) {
         let path = uri_to_path(uri).unwrap_or_else(|| PathBuf::from("untitled.exp"));
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let name = path.display().to_string();
+        let overlay = self.overlay();
         // Why: a bug in the checker must cost one file's diagnostics, not the session.
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::lang::check_text(
+            crate::lang::check_text_with(
                 &name,
                 &doc.text,
                 &dir,
-                &[],
                 crate::lang::CheckOptions::default(),
+                &overlay,
             )
         }));
         let Ok(outcome) = checked else {
             eprintln!("exp lsp: the checker failed on {name}; no diagnostics for this version");
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
+        let deps: Vec<PathBuf> = outcome
+            .sources
+            .files
+            .iter()
+            .skip(1)
+            .filter(|f| !f.is_std)
+            .filter_map(|f| f.path.as_deref().map(canonical_path))
+            .collect();
         let mut out = Vec::new();
         for d in &outcome.diagnostics {
             let Some(src) = outcome.sources.get(d.file) else {
@@ -345,6 +431,8 @@ impl Server {
                 message.push_str("\nhelp: ");
                 message.push_str(&h);
             }
+            // Why: a diagnostic shown on a `use` line has no quick fix there.
+            let data = (!here).then(|| serde_json::json!({ "elsewhere": src.name }));
             let range = if here {
                 doc.index.range(&doc.text, span)
             } else {
@@ -357,16 +445,39 @@ impl Server {
                 };
                 self.use_range_for(doc, target).unwrap_or_default()
             };
+            // Secondary labels ("first declared here") as related information.
+            let related: Vec<DiagnosticRelatedInformation> = d
+                .labels()
+                .into_iter()
+                .filter(|l| !l.primary() && Some(l) != d.primary().as_ref())
+                .filter_map(|l| {
+                    let target = if here {
+                        uri.clone()
+                    } else {
+                        path_to_uri(src.path.as_deref()?)?
+                    };
+                    let span = l.offset()..l.offset() + l.len();
+                    Some(DiagnosticRelatedInformation {
+                        location: Location {
+                            uri: target,
+                            range: LineIndex::new(&src.text).range(&src.text, span),
+                        },
+                        message: l.label().unwrap_or("related").to_string(),
+                    })
+                })
+                .collect();
             out.push(Diagnostic {
                 range,
                 severity: Some(severity),
                 code: Some(NumberOrString::String(d.code())),
                 source: Some("exp".into()),
                 message,
+                related_information: (!related.is_empty()).then_some(related),
+                data,
                 ..Default::default()
             });
         }
-        out
+        (out, deps)
     }
 
     fn use_range_for(&self, doc: &Document, target: UseTarget<'_>) -> Option<Range> {
@@ -656,7 +767,24 @@ impl Server {
         let off = doc
             .index
             .offset(&doc.text, p.text_document_position.position);
-        let (ctx, _) = analysis::context_at(&doc.text, off);
+        let (ctx, word_start) = analysis::context_at(&doc.text, off);
+        // Every item replaces the word being typed (from `word_start`), so
+        // clients that split words at `.` or `"` insert the right text.
+        let edit_range = |start: usize, end: usize| doc.index.range(&doc.text, start..end);
+        let plain =
+            |label: &str, kind: CompletionItemKind, detail: Option<String>, insert: String| {
+                CompletionItem {
+                    label: label.to_string(),
+                    kind: Some(kind),
+                    detail,
+                    filter_text: Some(label.to_string()),
+                    text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                        range: edit_range(word_start, off),
+                        new_text: insert,
+                    })),
+                    ..Default::default()
+                }
+            };
         let mut items = Vec::new();
         let names = |kind: Option<&str>| -> Vec<CompletionItem> {
             let mut seen = std::collections::HashSet::new();
@@ -665,43 +793,62 @@ impl Server {
                 .filter(|d| kind.is_none_or(|k| d.kind == k))
                 .filter(|d| seen.insert(d.name.clone()))
                 .map(|d| CompletionItem {
-                    label: d.name.clone(),
-                    kind: Some(CompletionItemKind::REFERENCE),
-                    detail: Some(match &d.origin {
-                        Origin::Std(m) => format!("{} ({m})", d.kind),
-                        _ => d.kind.clone(),
-                    }),
                     documentation: d.doc.clone().map(|v| {
                         Documentation::MarkupContent(MarkupContent {
                             kind: MarkupKind::Markdown,
                             value: v,
                         })
                     }),
-                    ..Default::default()
+                    ..plain(
+                        &d.name,
+                        CompletionItemKind::REFERENCE,
+                        Some(match &d.origin {
+                            Origin::Std(m) => format!("{} ({m})", d.kind),
+                            _ => d.kind.clone(),
+                        }),
+                        d.name.clone(),
+                    )
                 })
                 .collect()
+        };
+        let call_item = |call: &str, what: &str| CompletionItem {
+            documentation: Some(Documentation::String(what.to_string())),
+            ..plain(
+                call,
+                CompletionItemKind::FUNCTION,
+                Some(format!("{call}(…)")),
+                format!("{call}("),
+            )
+        };
+        let arg_item = |a: &str, detail: String| {
+            plain(
+                a,
+                CompletionItemKind::PROPERTY,
+                Some(detail),
+                format!("{a} = "),
+            )
         };
         match ctx {
             Context::TopLevel => {
                 for kw in [
                     "use", "seed", "data", "backbone", "recipe", "budget", "score", "sweep",
                 ] {
-                    items.push(CompletionItem {
-                        label: kw.into(),
-                        kind: Some(CompletionItemKind::KEYWORD),
-                        detail: fields::kind_doc(kw).map(str::to_string),
-                        ..Default::default()
-                    });
+                    items.push(plain(
+                        kw,
+                        CompletionItemKind::KEYWORD,
+                        fields::kind_doc(kw).map(str::to_string),
+                        kw.to_string(),
+                    ));
                 }
             }
             Context::UseTarget => {
                 for m in &self.std.modules {
-                    items.push(CompletionItem {
-                        label: m.name.clone(),
-                        kind: Some(CompletionItemKind::MODULE),
-                        detail: Some(format!("{} declarations", m.decls.len())),
-                        ..Default::default()
-                    });
+                    items.push(plain(
+                        &m.name,
+                        CompletionItemKind::MODULE,
+                        Some(format!("{} declarations", m.decls.len())),
+                        m.name.clone(),
+                    ));
                 }
             }
             Context::Extends { kind } => items.extend(names(Some(&kind))),
@@ -712,91 +859,100 @@ impl Server {
             } => {
                 if let Some(record) = record.filter(|_| depth >= 2) {
                     for key in fields::record_keys(&kind, &record) {
-                        items.push(CompletionItem {
-                            label: (*key).to_string(),
-                            kind: Some(CompletionItemKind::FIELD),
-                            detail: Some(format!("key of {kind}.{record}")),
-                            insert_text: Some(format!("{key} = ")),
-                            ..Default::default()
-                        });
+                        items.push(arg_item(key, format!("key of {kind}.{record}")));
                     }
                 }
                 if depth == 1 {
                     for d in fields::fields_of(&kind) {
                         items.push(CompletionItem {
-                            label: d.field.to_string(),
                             kind: Some(CompletionItemKind::FIELD),
-                            detail: Some(d.ty.to_string()),
                             documentation: Some(Documentation::String(d.doc.to_string())),
-                            insert_text: Some(format!("{} = ", d.field)),
-                            ..Default::default()
+                            ..arg_item(d.field, d.ty.to_string())
                         });
                     }
                 }
             }
-            Context::Unit => {
-                for (u, _, _) in crate::lang::values::UNITS {
-                    items.push(CompletionItem {
-                        label: (*u).to_string(),
-                        kind: Some(CompletionItemKind::UNIT),
-                        detail: unit_doc(u),
-                        ..Default::default()
-                    });
+            Context::Member { kind, decl, field } => {
+                match self.field_call(uri, doc, &decl, &field) {
+                    Some(call) => {
+                        if let Some((_, _, _, args, _)) = fields::call_doc(&call) {
+                            for a in *args {
+                                items.push(arg_item(a, format!("argument of {call}")));
+                            }
+                        }
+                    }
+                    None => {
+                        let mut seen = std::collections::HashSet::new();
+                        for (_, _, call, args, _) in fields::calls_of(&kind, &field) {
+                            for a in *args {
+                                if seen.insert(*a) {
+                                    items.push(arg_item(a, format!("argument of {call}")));
+                                }
+                            }
+                        }
+                    }
+                }
+                for key in fields::record_keys(&kind, &field) {
+                    items.push(arg_item(key, format!("key of {kind}.{field}")));
+                }
+            }
+            Context::Unit { kind, field } => {
+                let field = field.unwrap_or_default();
+                for u in fields::units_for(&kind, &field) {
+                    items.push(plain(
+                        u,
+                        CompletionItemKind::UNIT,
+                        unit_doc(u),
+                        u.to_string(),
+                    ));
                 }
             }
             Context::CallArg { call } => {
                 if let Some((_, _, _, args, what)) = fields::call_doc(&call) {
                     for a in *args {
                         items.push(CompletionItem {
-                            label: (*a).to_string(),
-                            kind: Some(CompletionItemKind::PROPERTY),
-                            detail: Some(format!("argument of {call}")),
                             documentation: Some(Documentation::String((*what).to_string())),
-                            insert_text: Some(format!("{a} = ")),
-                            ..Default::default()
+                            ..arg_item(a, format!("argument of {call}"))
                         });
                     }
                 }
             }
             Context::Value { kind, field } => {
                 let field = field.unwrap_or_default();
-                for (_, _, call, _, what) in fields::calls_of(&kind, &field) {
-                    items.push(CompletionItem {
-                        label: (*call).to_string(),
-                        kind: Some(CompletionItemKind::FUNCTION),
-                        detail: Some(format!("{call}(…)")),
-                        documentation: Some(Documentation::String((*what).to_string())),
-                        insert_text: Some(format!("{call}(")),
-                        ..Default::default()
-                    });
-                }
-                let wanted = if kind == "sweep"
-                    && matches!(
-                        field.as_str(),
-                        "data" | "backbone" | "recipe" | "budget" | "score"
-                    ) {
-                    Some(field.as_str())
-                } else {
-                    None
-                };
-                if field == "arch" {
+                let is_ref = SWEEP_REFS.contains(&field.as_str())
+                    && (kind == "sweep" || kind == "experiment");
+                if is_ref {
+                    items.extend(names(Some(field.as_str())));
+                } else if field == "arch" {
+                    // A string value: the edit covers an open quote (and the
+                    // closing one the editor may have added) so the result
+                    // is exactly one quoted name.
+                    let (start, end) = string_edit_span(&doc.text, word_start, off);
                     for (a, fam, width, size) in crate::models::ARCHS {
+                        let new_text = format!("\"{a}\"");
                         items.push(CompletionItem {
-                            label: format!("\"{a}\""),
+                            label: (*a).to_string(),
                             kind: Some(CompletionItemKind::VALUE),
                             detail: Some(format!("{fam:?}, {width} features, {size} px")),
+                            filter_text: Some(if start < word_start {
+                                format!("\"{a}")
+                            } else {
+                                (*a).to_string()
+                            }),
+                            text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                                range: edit_range(start, end),
+                                new_text,
+                            })),
                             ..Default::default()
                         });
                     }
                 } else {
-                    items.extend(names(wanted));
-                    if wanted.is_none() {
-                        for w in ["true", "false", "none"] {
-                            items.push(CompletionItem {
-                                label: w.into(),
-                                kind: Some(CompletionItemKind::CONSTANT),
-                                ..Default::default()
-                            });
+                    for (_, _, call, _, what) in fields::calls_of(&kind, &field) {
+                        items.push(call_item(call, what));
+                    }
+                    for w in fields::value_words(&kind, &field) {
+                        if items.iter().all(|i| i.label != *w) {
+                            items.push(plain(w, CompletionItemKind::CONSTANT, None, w.to_string()));
                         }
                     }
                 }
@@ -804,6 +960,229 @@ impl Server {
         }
         Some(CompletionResponse::Array(items))
     }
+
+    /// Quick fixes for the diagnostics the client sends back (see
+    /// [`super::fixes`]).
+    pub fn code_actions(&self, p: &CodeActionParams) -> Option<Vec<CodeActionOrCommand>> {
+        let uri = &p.text_document.uri;
+        let doc = self.doc(uri)?;
+        let mut out = Vec::new();
+        for d in &p.context.diagnostics {
+            let Some(NumberOrString::String(code)) = &d.code else {
+                continue;
+            };
+            if d.data
+                .as_ref()
+                .is_some_and(|v| v.get("elsewhere").is_some())
+            {
+                continue;
+            }
+            let span = doc.index.offset(&doc.text, d.range.start)
+                ..doc.index.offset(&doc.text, d.range.end);
+            for fix in fixes::fixes_for(code, &d.message, span, &doc.text) {
+                let edits = fix
+                    .edits
+                    .iter()
+                    .map(|(r, t)| TextEdit {
+                        range: doc.index.range(&doc.text, r.clone()),
+                        new_text: t.clone(),
+                    })
+                    .collect();
+                out.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    title: fix.title,
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![d.clone()]),
+                    edit: Some(WorkspaceEdit {
+                        changes: Some([(uri.clone(), edits)].into_iter().collect()),
+                        ..Default::default()
+                    }),
+                    is_preferred: Some(fix.preferred),
+                    ..Default::default()
+                }));
+            }
+        }
+        Some(out)
+    }
+
+    /// The declaration under the cursor that rename would change: its
+    /// name, the range of the name under the cursor, and where it is declared.
+    fn rename_target(
+        &self,
+        p: &TextDocumentPositionParams,
+    ) -> Result<(String, Range, DeclSite), String> {
+        let uri = &p.text_document.uri;
+        let doc = self.doc(uri).ok_or("the document is not open")?;
+        let (tree, text) = doc.tree().ok_or("the document does not parse yet")?;
+        if **text != *doc.text {
+            return Err("fix the syntax error first: rename needs a file that parses".into());
+        }
+        let off = doc.index.offset(&doc.text, p.position);
+        let name = match analysis::hit_at(tree, off) {
+            Some(Hit::DeclName(d)) => &d.name,
+            Some(Hit::Extends { base, .. }) => base,
+            Some(Hit::Ref { name, field, .. }) if field.first().is_none_or(|f| f != "arch") => name,
+            _ => return Err("put the cursor on the name of a declaration".into()),
+        };
+        let site = self
+            .scope(uri, doc)
+            .into_iter()
+            .find(|d| d.name == name.text)
+            .ok_or_else(|| format!("`{}` is not declared", name.text))?;
+        if let Origin::Std(m) = &site.origin {
+            return Err(format!(
+                "`{}` is declared in the standard library ({m}); declare your own with `extends {}`",
+                site.name, site.name
+            ));
+        }
+        let range = doc.index.range(&doc.text, name.span.clone());
+        Ok((name.text.clone(), range, site))
+    }
+
+    pub fn prepare_rename(
+        &self,
+        p: &TextDocumentPositionParams,
+    ) -> Result<Option<PrepareRenameResponse>, String> {
+        let (name, range, _) = self.rename_target(p)?;
+        Ok(Some(PrepareRenameResponse::RangeWithPlaceholder {
+            range,
+            placeholder: name,
+        }))
+    }
+
+    /// Rename a declaration in its file and in every open document that
+    /// sees it (through `use`).
+    // Why: `WorkspaceEdit::changes` is lsp-types' `HashMap<Uri, _>`; the
+    // URIs are never mutated while they are keys.
+    #[allow(clippy::mutable_key_type)]
+    pub fn rename(&self, p: &RenameParams) -> Result<Option<WorkspaceEdit>, String> {
+        let (old, _, site) = self.rename_target(&p.text_document_position)?;
+        let new = p.new_name.trim();
+        if let Some(why) = rename::invalid_name(new) {
+            return Err(why);
+        }
+        let uri = &p.text_document_position.text_document.uri;
+        let this = uri_to_path(uri).map(|p| canonical_path(&p));
+        let home = match &site.origin {
+            Origin::File(p) => Some(canonical_path(p)),
+            _ => this.clone(),
+        };
+        let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
+        let mut home_done = false;
+        for (u, d) in self.docs.values() {
+            let path = uri_to_path(u).map(|p| canonical_path(&p));
+            let scope = self.scope(u, d);
+            if scope.iter().any(|s| s.name == new) {
+                return Err(format!("`{new}` is already declared"));
+            }
+            let sees = scope.iter().find(|s| s.name == old).is_some_and(|s| {
+                let declared = match &s.origin {
+                    Origin::File(p) => Some(canonical_path(p)),
+                    Origin::This => path.clone(),
+                    Origin::Std(_) => None,
+                };
+                declared.is_some() && declared == home
+            });
+            let Some((tree, text)) = d.tree().filter(|(_, t)| ***t == *d.text) else {
+                continue;
+            };
+            if !sees {
+                continue;
+            }
+            home_done |= path == home;
+            let edits: Vec<TextEdit> = rename::occurrences(tree, &old)
+                .into_iter()
+                .map(|r| TextEdit {
+                    range: d.index.range(text, r),
+                    new_text: new.to_string(),
+                })
+                .collect();
+            if !edits.is_empty() {
+                changes.insert(u.clone(), edits);
+            }
+        }
+        // The declaring file, when it is not open: edit it on disk.
+        if let (false, Some(home)) = (home_done, home) {
+            let text = std::fs::read_to_string(&home).map_err(|e| e.to_string())?;
+            let tree = syntax::parse(&text).map_err(|e| e.message)?;
+            let idx = LineIndex::new(&text);
+            let edits: Vec<TextEdit> = rename::occurrences(&tree, &old)
+                .into_iter()
+                .map(|r| TextEdit {
+                    range: idx.range(&text, r),
+                    new_text: new.to_string(),
+                })
+                .collect();
+            if let Some(u) = path_to_uri(&home) {
+                changes.insert(u, edits);
+            }
+        }
+        Ok(Some(WorkspaceEdit {
+            changes: Some(changes),
+            ..Default::default()
+        }))
+    }
+
+    /// The call `decl.field` holds (by name), following `extends` through the
+    /// scope: what `field.` completes the arguments of.
+    fn field_call(&self, uri: &Uri, doc: &Document, decl: &str, field: &str) -> Option<String> {
+        let scope = self.scope(uri, doc);
+        let mut name = decl.to_string();
+        for _ in 0..16 {
+            let site = scope.iter().find(|d| d.name == name)?;
+            let tree = syntax::parse(&site.text).ok()?;
+            let d = tree.items.iter().find_map(|i| match &i.kind {
+                syntax::ItemKind::Decl(d) if d.name.text == name => Some(d),
+                _ => None,
+            })?;
+            let set = d
+                .body
+                .fields
+                .iter()
+                .rev()
+                .find(|f| f.path.len() == 1 && f.path[0].text == field);
+            if let Some(f) = set {
+                return match &f.value {
+                    syntax::Value::Call { name, .. } | syntax::Value::Ref(name) => {
+                        Some(name.text.clone())
+                    }
+                    _ => None,
+                };
+            }
+            name = d.extends.as_ref()?.text.clone();
+        }
+        None
+    }
+}
+
+/// The sweep fields that name declarations of the same kind.
+const SWEEP_REFS: &[&str] = &["data", "backbone", "recipe", "budget", "score"];
+
+/// The byte range a string completion replaces: the word being typed, and
+/// an open quote before it (and a closing quote right after the cursor).
+fn string_edit_span(text: &str, word_start: usize, off: usize) -> (usize, usize) {
+    let line_start = text[..word_start].rfind('\n').map_or(0, |i| i + 1);
+    let mut open = None;
+    let bytes = text.as_bytes();
+    let mut i = line_start;
+    while i < word_start {
+        match bytes[i] {
+            b'\\' if open.is_some() => i += 1,
+            b'"' => open = if open.is_some() { None } else { Some(i) },
+            _ => {}
+        }
+        i += 1;
+    }
+    let start = open.unwrap_or(word_start);
+    let rest = &text[off..];
+    let word_end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    let end = if open.is_some() && rest[word_end..].starts_with('"') {
+        off + word_end + 1
+    } else {
+        off
+    };
+    (start, end)
 }
 
 #[allow(deprecated)] // `DocumentSymbol::deprecated` must be spelled out.

@@ -3,8 +3,10 @@
 
 pub mod analysis;
 pub mod fields;
+pub mod fixes;
 pub mod format;
 pub mod lsp;
+pub mod rename;
 pub mod syntax;
 pub mod text;
 

@@ -308,6 +308,7 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
                     let _ = std::fs::remove_file(dir.join(f));
                 }
                 let _ = std::fs::remove_dir_all(dir.join("ckpt"));
+                crate::train::tensorboard::remove_event_files(dir);
                 dk = store::DirKeys {
                     train: Some(keys.train_finetune.clone()),
                     score: None,
@@ -647,7 +648,9 @@ fn spawn_child(
     cmd.arg("--device")
         .arg(device)
         .arg("--workers")
-        .arg(workers.to_string());
+        .arg(workers.to_string())
+        .arg("--tb-every")
+        .arg(a.tb_every.to_string());
     if a.deterministic {
         cmd.arg("--deterministic");
     }
@@ -792,6 +795,7 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
         deterministic: a.deterministic,
         workers,
         progress: std::io::stderr().is_terminal(),
+        tb_every: a.tb_every,
     };
     let exec = Libtorch { opts };
     let runner = Runner::new(&exec, &a.out);

@@ -26,6 +26,8 @@ pub struct SbatchSpec {
     pub deterministic: bool,
     pub sets: Vec<String>,
     pub workers: Option<usize>,
+    /// `--tb-every`, passed on when not the default.
+    pub tb_every: u64,
     pub partition: Option<String>,
     pub gres: Option<String>,
     pub time: Option<String>,
@@ -96,6 +98,9 @@ pub fn render(spec: &SbatchSpec) -> String {
     }
     if let Some(w) = spec.workers {
         cmd.push_str(&format!(" --workers {w}"));
+    }
+    if spec.tb_every != crate::train::TB_EVERY_DEFAULT {
+        cmd.push_str(&format!(" --tb-every {}", spec.tb_every));
     }
     for set in &spec.sets {
         cmd.push_str(&format!(" --set {}", sh_quote(set)));
@@ -172,6 +177,7 @@ pub fn submit(
         deterministic: a.deterministic,
         sets: a.sets.clone(),
         workers: a.workers,
+        tb_every: a.tb_every,
         partition: a.partition.clone(),
         gres: a.gres.clone(),
         time: a.time.clone(),
@@ -242,6 +248,7 @@ mod tests {
             deterministic: false,
             sets: vec!["budget.screen.finetune=2epochs".into(), "note=it's".into()],
             workers: Some(8),
+            tb_every: crate::train::TB_EVERY_DEFAULT,
             partition: Some("gpu".into()),
             gres: Some("gpu:1".into()),
             time: Some("04:00:00".into()),

@@ -55,6 +55,11 @@ impl Diag {
         self.inner.help().map(|h| h.to_string())
     }
 
+    /// Every label, primary and secondary.
+    pub fn labels(&self) -> Vec<LabeledSpan> {
+        self.inner.labels().map(|l| l.collect()).unwrap_or_default()
+    }
+
     /// The primary label (or the first label).
     pub fn primary(&self) -> Option<LabeledSpan> {
         let labels: Vec<LabeledSpan> = self.inner.labels().map(|l| l.collect()).unwrap_or_default();

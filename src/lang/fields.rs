@@ -46,9 +46,9 @@ pub const FIELD_DOCS: &[FieldDoc] = &[
     FieldDoc { kind: DeclKind::Recipe, field: "early_stop", ty: "record { patience, monitor, min_delta } | `none`", doc: "`{ patience = N epochs, monitor = val_loss | val_top1, min_delta = x }`. Default off." },
     FieldDoc { kind: DeclKind::Recipe, field: "select", ty: "record { split, monitor }", doc: "Checkpoint selection: `{ split = \"val\", monitor = val_loss }` (the default)." },
     FieldDoc { kind: DeclKind::Recipe, field: "precision", ty: "`auto` | `bf16` | `f32`", doc: "auto (bf16 on CUDA, f32 on CPU; default) | bf16 | f32." },
-    FieldDoc { kind: DeclKind::Recipe, field: "grad_clip", ty: "number > 0 | `none`", doc: "Max global gradient norm. Default off." },
-    FieldDoc { kind: DeclKind::Recipe, field: "ema", ty: "number in (0, 1] | `none`", doc: "EMA decay of the weights in (0, 1). Default off." },
-    FieldDoc { kind: DeclKind::Recipe, field: "layer_decay", ty: "number in (0, 1) | `none`", doc: "Layer-wise lr decay factor in (0, 1] for finetuning (ViTs). Default off." },
+    FieldDoc { kind: DeclKind::Recipe, field: "grad_clip", ty: "number > 0", doc: "Max global gradient norm. Default off." },
+    FieldDoc { kind: DeclKind::Recipe, field: "ema", ty: "number in (0, 1)", doc: "EMA decay of the weights in (0, 1). Default off." },
+    FieldDoc { kind: DeclKind::Recipe, field: "layer_decay", ty: "number in (0, 1]", doc: "Layer-wise lr decay factor in (0, 1] for finetuning (ViTs). Default off." },
     FieldDoc { kind: DeclKind::Recipe, field: "metadata_hidden", ty: "integer", doc: "Hidden width of the metadata MLP. Default 64." },
     FieldDoc { kind: DeclKind::Recipe, field: "diverge_factor", ty: "number > 1", doc: "End a cell whose loss exceeds this × the first epoch's mean. Default 10." },
     // budget

@@ -75,6 +75,25 @@ pub enum LoadError {
     Unreadable { path: String, reason: String },
 }
 
+impl LoadError {
+    /// The JSON record of this error (`exp check --format json`); it has no
+    /// position, so line and column are 1.
+    pub fn to_json(&self, file: &Path) -> diag::JsonDiag {
+        use miette::Diagnostic;
+        diag::JsonDiag {
+            severity: "error",
+            code: self.code().map(|c| c.to_string()).unwrap_or_default(),
+            message: self.to_string(),
+            file: file.display().to_string(),
+            line: 1,
+            column: 1,
+            end_line: 1,
+            end_column: 1,
+            help: self.help().map(|h| h.to_string()),
+        }
+    }
+}
+
 /// Check the file at `path` with `--set` overrides.
 pub fn check_path(path: &Path, sets: &[String], opts: CheckOptions) -> Result<Outcome, LoadError> {
     let bytes = std::fs::read(path).map_err(|e| LoadError::Unreadable {
@@ -120,6 +139,33 @@ pub fn check_text(
     )
 }
 
+/// [`check_text`] with open editor documents standing in for files on disk
+/// wherever the text `use`s them (directly or through other files).
+pub fn check_text_with(
+    name: &str,
+    text: &str,
+    dir: &Path,
+    opts: CheckOptions,
+    overlay: &resolve::Overlay,
+) -> Outcome {
+    let path = dir.join(
+        Path::new(name)
+            .file_name()
+            .unwrap_or_else(|| std::ffi::OsStr::new("input.exp")),
+    );
+    check_source_with(
+        SourceFile {
+            name: name.to_string(),
+            path: Some(path),
+            text: Arc::from(text),
+            is_std: false,
+        },
+        &[],
+        opts,
+        overlay,
+    )
+}
+
 /// Check a stdlib module on its own (as the root file).
 pub fn check_std_module(name: &str) -> Option<Outcome> {
     let text = stdlib::module(name)?;
@@ -136,8 +182,17 @@ pub fn check_std_module(name: &str) -> Option<Outcome> {
 }
 
 fn check_source(root: SourceFile, sets: &[String], opts: CheckOptions) -> Outcome {
+    check_source_with(root, sets, opts, &resolve::Overlay::new())
+}
+
+fn check_source_with(
+    root: SourceFile,
+    sets: &[String],
+    opts: CheckOptions,
+    overlay: &resolve::Overlay,
+) -> Outcome {
     let mut diags = Vec::new();
-    let env = resolve::resolve(root, sets, &mut diags);
+    let env = resolve::resolve_with(root, sets, &mut diags, overlay);
     let checked = check::check(&env, &mut diags);
     diags.extend(crate::lint::run(&env, &checked, opts));
     diags.sort_by_key(|d| (d.file, d.primary().map_or(0, |l| l.offset())));
@@ -188,8 +243,21 @@ pub fn cmd_check(a: &crate::cli::CheckArgs) -> miette::Result<ExitCode> {
     let mut json = Vec::new();
     let color = std::io::stderr().is_terminal();
     let width = if color { terminal_width() } else { 100 };
+    let mut unreadable = false;
     for file in &a.files {
-        let outcome = check_path(file, &a.sets, opts)?;
+        let outcome = match check_path(file, &a.sets, opts) {
+            Ok(o) => o,
+            Err(e) => {
+                // Why: a tool reading `--format json` gets a JSON array even
+                // when a file cannot be read; the other files are still checked.
+                unreadable = true;
+                match a.format {
+                    crate::cli::CheckFormat::Json => json.push(e.to_json(file)),
+                    crate::cli::CheckFormat::Human => eprintln!("{:?}", miette::Report::new(e)),
+                }
+                continue;
+            }
+        };
         any_error |= outcome.has_errors();
         match a.format {
             crate::cli::CheckFormat::Json => {
@@ -220,7 +288,9 @@ pub fn cmd_check(a: &crate::cli::CheckArgs) -> miette::Result<ExitCode> {
         // Why: a closed pipe (`| head`) is not an error worth a panic.
         let _ = writeln!(std::io::stdout(), "{text}");
     }
-    Ok(if any_error {
+    Ok(if unreadable {
+        ExitCode::from(2)
+    } else if any_error {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

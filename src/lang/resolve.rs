@@ -75,14 +75,29 @@ impl Env {
     }
 }
 
+/// Texts that replace files on disk while resolving `use "..."`: the
+/// language server's open documents, keyed by canonical path.
+pub type Overlay = HashMap<PathBuf, Arc<str>>;
+
 /// Read, parse and resolve a root source. `sets` are `--set PATH=VALUE`.
 pub fn resolve(root: SourceFile, sets: &[String], diags: &mut Vec<Diag>) -> Env {
+    resolve_with(root, sets, diags, &Overlay::new())
+}
+
+/// [`resolve`], reading `use`d files from `overlay` before the disk.
+pub fn resolve_with(
+    root: SourceFile,
+    sets: &[String],
+    diags: &mut Vec<Diag>,
+    overlay: &Overlay,
+) -> Env {
     let mut env = Env::default();
     let mut r = Resolver {
         env: &mut env,
         diags,
         stack: Vec::new(),
         loaded: HashMap::new(),
+        overlay,
     };
     let root_id = r.load(root);
     r.env.root = root_id;
@@ -99,13 +114,29 @@ struct Resolver<'a> {
     stack: Vec<String>,
     /// Loaded files by key (canonical path or module name).
     loaded: HashMap<String, FileId>,
+    overlay: &'a Overlay,
+}
+
+/// The path a file is known by: canonical when it exists, else with `.`
+/// and `..` removed (an unsaved editor buffer may have no file yet).
+pub fn canonical_path(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| {
+        let mut out = PathBuf::new();
+        for c in path.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    })
 }
 
 fn file_key(path: &Path) -> String {
-    std::fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .to_string_lossy()
-        .into_owned()
+    canonical_path(path).to_string_lossy().into_owned()
 }
 
 impl Resolver<'_> {
@@ -183,14 +214,18 @@ impl Resolver<'_> {
                 if self.loaded.contains_key(&key) {
                     return;
                 }
-                match std::fs::read(&path) {
-                    Ok(bytes) => {
-                        let text = String::from_utf8_lossy(&bytes).into_owned();
+                let read = match self.overlay.get(Path::new(&key)) {
+                    Some(text) => Ok(text.clone()),
+                    None => std::fs::read(&path)
+                        .map(|bytes| Arc::from(String::from_utf8_lossy(&bytes).into_owned())),
+                };
+                match read {
+                    Ok(text) => {
                         let name = path.to_string_lossy().into_owned();
                         self.load(SourceFile {
                             name,
                             path: Some(path),
-                            text: Arc::from(text),
+                            text,
                             is_std: false,
                         });
                     }

@@ -271,7 +271,8 @@ pub fn run(env: &Env, checked: &Checked, opts: CheckOptions) -> Vec<Diag> {
     out
 }
 
-/// Documentation of a code: a lint rule's full docs or an error's entry.
+/// Documentation of a code: a lint rule's full docs, a front-end error's
+/// entry or a runtime error's ([`crate::runtime_codes`]).
 pub fn explain(code: &str) -> Option<String> {
     let code = code.trim();
     let full = if code.starts_with("exp::") {
@@ -285,6 +286,7 @@ pub fn explain(code: &str) -> Option<String> {
     let full = code;
     crate::lang::error::ERROR_DOCS
         .iter()
+        .chain(crate::runtime_codes::RUNTIME_DOCS)
         .find(|(c, _)| *c == full || c.rsplit("::").next() == Some(full))
         .map(|(c, d)| format!("{c}\n\n{}", d.trim()))
 }
@@ -296,6 +298,7 @@ pub fn all_codes() -> Vec<&'static str> {
         .map(|(c, _)| *c)
         .collect();
     v.extend(RULES.iter().map(|r| r.code));
+    v.extend(crate::runtime_codes::RUNTIME_DOCS.iter().map(|(c, _)| *c));
     v
 }
 

@@ -16,6 +16,7 @@ use super::optim::Optimizer;
 use super::phases::{self, Phase, PhaseKind};
 use super::progress::Progress;
 use super::schedule::PhaseSchedule;
+use super::tensorboard::CellLog;
 use super::{RunEnd, StopSignal, TrainError, TrainOptions, TrainOutcome, TrainStatus};
 use crate::data::{self, Batch, LoaderConfig, PreparedData};
 use crate::models::{self, runtime, BakeoffModel, HeadConfig};
@@ -318,9 +319,15 @@ struct Diverged {
 }
 
 /// Fold read-back losses into the epoch totals and run the watchdog.
-fn absorb(st: &mut LoopState, window: &mut LossWindow, diverge_factor: f64) -> Option<Diverged> {
+fn absorb(
+    st: &mut LoopState,
+    window: &mut LossWindow,
+    diverge_factor: f64,
+    tb: &mut CellLog,
+) -> Option<Diverged> {
     let mut found = None;
     for (step, loss, size) in window.drain() {
+        tb.step(step, loss);
         st.epoch_loss_sum += loss * size as f64;
         st.epoch_samples += size;
         if found.is_some() {
@@ -487,6 +494,7 @@ pub fn run(
         return Ok(RunEnd::Finished(outcome.clone()));
     }
 
+    let mut tb = CellLog::create(cell_dir, opts.tb_every).map_err(io)?;
     let built = build_model(cell, data, device, resumed.is_none())?;
     let Built {
         vs: _vs,
@@ -657,7 +665,7 @@ pub fn run(
                 .is_some_and(|t| elapsed(&process_start) >= t as f64);
             let over_samples = budget.max_samples.is_some_and(|m| st.samples_seen >= m);
             if window.full() || want_ckpt || interrupted || over_time || over_samples {
-                if let Some(d) = absorb(&mut st, &mut window, recipe.diverge_factor) {
+                if let Some(d) = absorb(&mut st, &mut window, recipe.diverge_factor, &mut tb) {
                     diverged = Some(d);
                     break;
                 }
@@ -703,7 +711,7 @@ pub fn run(
             }
         }
         if diverged.is_none() {
-            diverged = absorb(&mut st, &mut window, recipe.diverge_factor);
+            diverged = absorb(&mut st, &mut window, recipe.diverge_factor, &mut tb);
         }
         let train_secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
         let train_loss = if st.epoch_samples > 0 {
@@ -732,6 +740,7 @@ pub fn run(
                 reason: d.reason.clone(),
             };
             progress.note(&format!("diverged: {}", d.reason));
+            tb.epoch(&row).map_err(io)?;
             st.rows.push(row);
             history::write(&metrics_path, &st.rows)?;
             break 'epochs;
@@ -760,6 +769,7 @@ pub fn run(
             st.first_epoch_loss = Some(train_loss);
         }
         progress.end_epoch(&row);
+        tb.epoch(&row).map_err(io)?;
         st.rows.push(row);
         history::write(&metrics_path, &st.rows)?;
 

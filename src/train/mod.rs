@@ -15,6 +15,7 @@ pub mod optim;
 pub mod phases;
 pub mod progress;
 pub mod schedule;
+pub mod tensorboard;
 
 use crate::spec::Cell;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,13 @@ pub struct TrainOptions {
     pub workers: usize,
     /// Show progress bars (terminal) or plain log lines.
     pub progress: bool,
+    /// Log the training loss to the TensorBoard event file every this many
+    /// steps (`exp run --tb-every`); 0: per-epoch scalars only.
+    pub tb_every: u64,
 }
+
+/// Default of `exp run --tb-every` (Lightning's `log_every_n_steps`).
+pub const TB_EVERY_DEFAULT: u64 = 50;
 
 /// How a cell's training ended.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

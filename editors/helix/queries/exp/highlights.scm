@@ -40,7 +40,21 @@
 (unit) @type.builtin
 (boolean) @constant.builtin.boolean
 
-(string) @string
+; Strings where values go; the `use "file"` path above is not one of them.
+; Why not a general `(string) @string`: Neovim lets the later pattern win and
+; Helix and the tree-sitter CLI the earlier, so overlapping captures would
+; colour the path differently per editor.
+(field
+  value: (string) @string)
+
+(list
+  (string) @string)
+
+(call
+  (string) @string)
+
+(argument
+  value: (string) @string)
 (escape_sequence) @string.special
 
 "=" @operator
