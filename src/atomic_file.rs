@@ -186,8 +186,15 @@ mod tests {
             v
         };
         assert_eq!(remove_stale_temps(dir.path(), false), 1);
-        assert!(!left(dir.path()).contains(&names[0]), "dead writer's temp removed");
-        assert_eq!(left(dir.path()).len(), 5, "live, remote and unnamed writers' kept");
+        assert!(
+            !left(dir.path()).contains(&names[0]),
+            "dead writer's temp removed"
+        );
+        assert_eq!(
+            left(dir.path()).len(),
+            5,
+            "live, remote and unnamed writers' kept"
+        );
         // Under the directory's lock every atomic-write temp is stale.
         assert_eq!(remove_stale_temps(dir.path(), true), 4);
         assert_eq!(left(dir.path()), ["results.csv"]);

@@ -78,7 +78,13 @@ fn processes_in(dir: &Path) -> Vec<u32> {
             continue;
         }
         let zombie = std::fs::read_to_string(e.path().join("stat"))
-            .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
             .unwrap_or(true);
         if !zombie {
             pids.push(pid);
@@ -157,10 +163,29 @@ fn files_named(dir: &Path, pred: &dyn Fn(&str) -> bool, found: &mut Vec<PathBuf>
 
 const CELLS: [&str; 2] = ["s/resnet_test-fast-s3", "s/convnextv2_test-fast-s3"];
 
-fn has_checkpoint(d: &Path, out: &str) -> bool {
+/// When each cell's checkpoint was last written.
+fn checkpoint_times(d: &Path, out: &str) -> Vec<Option<std::time::SystemTime>> {
     CELLS
         .iter()
-        .any(|c| d.join(out).join(c).join("ckpt/last.safetensors").exists())
+        .map(|c| {
+            std::fs::metadata(d.join(out).join(c).join("ckpt/last.safetensors"))
+                .and_then(|m| m.modified())
+                .ok()
+        })
+        .collect()
+}
+
+/// Start a run and wait until one of its children wrote a new checkpoint (it
+/// is past its start and training), then `extra_ms` more. Returns the
+/// child, and whether that moment came before the run ended by itself.
+fn start_and_wait_for_training(d: &Path, extra_ms: u64) -> (Child, bool) {
+    let before = checkpoint_times(d, "sig");
+    let mut child = start(d, "two.exp", "sig");
+    let training = wait_for(&mut child, || {
+        processes_in(d).len() >= 2 && checkpoint_times(d, "sig") != before
+    });
+    std::thread::sleep(Duration::from_millis(extra_ms));
+    (child, training)
 }
 
 fn assert_stopped(o: &Output, sig: i32, moment: &str) {
@@ -175,7 +200,12 @@ fn assert_stopped(o: &Output, sig: i32, moment: &str) {
         "{moment}: exit {code:?} after signal {sig}:\n{t}"
     );
     if code == Some(128 + sig) {
-        assert!(t.contains("resume with: exp run two.exp --out sig --device cpu --deterministic --jobs 2"), "{moment}: {t}");
+        assert!(
+            t.contains(
+                "resume with: exp run two.exp --out sig --device cpu --deterministic --jobs 2"
+            ),
+            "{moment}: {t}"
+        );
     }
 }
 
@@ -186,21 +216,26 @@ fn sigint_sigterm_and_kill_9_of_jobs_2_leave_nothing_behind_and_resume_exactly()
     pipeline(d);
     run_ok(d, &run_args("two.exp", "clean"));
 
-    // 1. SIGINT / SIGTERM at seeded moments; the parent waits for its
-    //    children, so nothing may be left the moment it exits.
+    // 1. SIGINT / SIGTERM at seeded moments — one while the run starts,
+    //    the others a seeded while after a child's checkpoint, mid-training.
+    //    The parent waits for its children, so nothing may be left the
+    //    moment it exits.
     let mut moments = Moments(0x5eed_0019);
     let mut stopped = 0;
     for (i, sig) in [SIGTERM, SIGINT, SIGTERM].into_iter().enumerate() {
-        let ms = moments.next_ms(300, 4000);
-        let mut child = start(d, "two.exp", "sig");
+        let ms = moments.next_ms(0, 400);
+        let child = if i == 0 {
+            let c = start(d, "two.exp", "sig");
+            std::thread::sleep(Duration::from_millis(ms));
+            c
+        } else {
+            start_and_wait_for_training(d, ms).0
+        };
         let pid = child.id();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_millis(ms) && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
         signal(pid, sig);
         let o = child.wait_with_output().unwrap();
-        let moment = format!("moment {i} (signal {sig} after {ms} ms)");
+        let moment = format!("moment {i} (signal {sig}, {ms} ms)");
+        eprintln!("{moment}: {:?}\n{}", o.status, text(&o));
         assert_stopped(&o, sig, &moment);
         if o.status.code() != Some(0) {
             stopped += 1;
@@ -211,57 +246,95 @@ fn sigint_sigterm_and_kill_9_of_jobs_2_leave_nothing_behind_and_resume_exactly()
 
     // 2. A double Ctrl-C while the children train: out at once, and the
     //    children, sent the second one too, follow.
-    let mut child = start(d, "two.exp", "sig");
+    let (mut child, training) = start_and_wait_for_training(d, moments.next_ms(0, 400));
     let pid = child.id();
-    if wait_for(&mut child, || processes_in(d).len() >= 2) {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut err = Vec::new();
+    if training {
         signal(pid, SIGINT);
-        std::thread::sleep(Duration::from_millis(5));
-        signal(pid, SIGINT);
+        // The second once the first was taken (two at once may merge).
+        for line in rx.iter() {
+            let first_taken = line.contains("SIGINT received");
+            err.push(line);
+            if first_taken {
+                signal(pid, SIGINT);
+                break;
+            }
+        }
     }
     let o = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    err.extend(rx.try_iter());
+    let t = format!("{}{}", String::from_utf8_lossy(&o.stdout), err.join("\n"));
+    eprintln!("double Ctrl-C: {:?}\n{t}", o.status);
     assert!(
         matches!(o.status.code(), Some(0) | Some(130)),
-        "double Ctrl-C: {:?}\n{}",
-        o.status,
-        text(&o)
+        "double Ctrl-C: {:?}\n{t}",
+        o.status
     );
+    if training {
+        // Out at once, unless the first had already stopped everything.
+        assert!(
+            t.contains("exp: second SIGINT: exiting now") || t.contains("exp: stopped by SIGINT"),
+            "{t}"
+        );
+    }
     wait_none_left(d, "double Ctrl-C");
 
     // 3. kill -9 of the parent once a child has checkpointed: the children
     //    get SIGTERM from the kernel, checkpoint and exit.
-    let mut child = start(d, "two.exp", "sig");
-    let pid = child.id();
-    let trained = wait_for(&mut child, || {
-        processes_in(d).len() >= 2 && has_checkpoint(d, "sig")
-    });
+    let log_sizes: Vec<usize> = CELLS
+        .iter()
+        .map(|c| std::fs::read(d.join("sig").join(c).join("run.log")).map_or(0, |b| b.len()))
+        .collect();
+    let (mut child, trained) = start_and_wait_for_training(d, moments.next_ms(0, 400));
     if trained {
-        signal(pid, SIGKILL);
+        signal(child.id(), SIGKILL);
     }
     let _ = child.wait();
     wait_none_left(d, "kill -9 of the parent");
     if trained {
-        let mut logs = Vec::new();
-        files_named(&d.join("sig"), &|n| n == "run.log", &mut logs);
-        let all: String = logs.iter().map(|p| String::from_utf8_lossy(&read(p)).into_owned()).collect();
+        // What the children of this run wrote.
+        let all: String = CELLS
+            .iter()
+            .zip(&log_sizes)
+            .map(|(c, &n)| {
+                let log = read(&d.join("sig").join(c).join("run.log"));
+                String::from_utf8_lossy(&log[n.min(log.len())..]).into_owned()
+            })
+            .collect();
         let unfinished = CELLS
             .iter()
             .any(|c| !d.join("sig").join(c).join("scores.json").exists());
+        eprintln!("kill -9: unfinished {unfinished}; logs:\n{all}");
         assert!(
-            !unfinished || all.contains("SIGTERM received"),
+            !unfinished || all.contains("the parent exp run is gone"),
             "an orphaned child was told to stop:\n{all}"
+        );
+        assert!(
+            !all.contains("exiting now"),
+            "and stopped with a checkpoint:\n{all}"
         );
     }
 
     // 4. Resume: the results of the uninterrupted run, byte for byte.
     let t = run_ok(d, &run_args("two.exp", "sig"));
     assert!(t.contains("2 cell(s)"), "{t}");
-    for f in ["s/results.csv"]
-        .into_iter()
-        .map(String::from)
-        .chain(CELLS.iter().flat_map(|c| {
-            ["scores.json", "predictions.csv"].map(|f| format!("{c}/{f}"))
-        }))
-    {
+    for f in ["s/results.csv"].into_iter().map(String::from).chain(
+        CELLS
+            .iter()
+            .flat_map(|c| ["scores.json", "predictions.csv"].map(|f| format!("{c}/{f}"))),
+    ) {
         assert_eq!(
             read(&d.join("sig").join(&f)),
             read(&d.join("clean").join(&f)),
@@ -278,7 +351,11 @@ fn sigint_sigterm_and_kill_9_of_jobs_2_leave_nothing_behind_and_resume_exactly()
     }
     let mut temps = Vec::new();
     files_named(&d.join("sig"), &|n| n.ends_with(".tmp"), &mut temps);
-    assert_eq!(temps, Vec::<PathBuf>::new(), "stale temp files were removed");
+    assert_eq!(
+        temps,
+        Vec::<PathBuf>::new(),
+        "stale temp files were removed"
+    );
 }
 
 /// Every file and directory under `dir`, with its mode bits.
@@ -314,8 +391,14 @@ sweep s {
         .arg("umask 0002 && exec \"$0\" \"$@\"")
         .arg(exe)
         .args([
-            "run", "one.exp", "--out", "runs", "--device", "cpu",
-            "--set", "budget.short.finetune=1epoch",
+            "run",
+            "one.exp",
+            "--out",
+            "runs",
+            "--device",
+            "cpu",
+            "--set",
+            "budget.short.finetune=1epoch",
         ])
         .current_dir(d)
         .env("EXP_CACHE", d.join("cache"))

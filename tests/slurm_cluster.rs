@@ -331,7 +331,11 @@ fn slurm_array_matches_a_local_run_and_usr1_requeues_and_resumes() {
         "scontrol",
         &["update", &nodearg, "state=drain", "reason=exp-test"],
     );
-    assert!(drain.status.success(), "{}", String::from_utf8_lossy(&drain.stderr));
+    assert!(
+        drain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drain.stderr)
+    );
     let dup = [
         &base[..],
         &[
@@ -351,15 +355,21 @@ fn slurm_array_matches_a_local_run_and_usr1_requeues_and_resumes() {
     let t = text(&first);
     assert!(t.contains("4 task(s)"), "{t}");
     assert!(
-        t.contains("follow with: exp status sweeps.exp --out dup --set budget.short.finetune=1epoch"),
+        t.contains(
+            "follow with: exp status sweeps.exp --out dup --set budget.short.finetune=1epoch"
+        ),
         "{t}"
     );
     let tasks = |job: &str| -> Vec<String> {
-        String::from_utf8_lossy(&cluster.cmd("squeue", &["-h", "-r", "-j", job, "-o", "%i"]).stdout)
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
+        String::from_utf8_lossy(
+            &cluster
+                .cmd("squeue", &["-h", "-r", "-j", job, "-o", "%i"])
+                .stdout,
+        )
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
     };
     assert_eq!(tasks(&job).len(), 4, "queued while the node is drained");
     let again = exp(d, &conf, &dup);
@@ -372,10 +382,18 @@ fn slurm_array_matches_a_local_run_and_usr1_requeues_and_resumes() {
         "{t}"
     );
     let cancel = cluster.cmd("scancel", &[&format!("{job}_1")]);
-    assert!(cancel.status.success(), "{}", String::from_utf8_lossy(&cancel.stderr));
+    assert!(
+        cancel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancel.stderr)
+    );
     let start = Instant::now();
     while tasks(&job).len() != 3 {
-        assert!(start.elapsed() < Duration::from_secs(60), "{:?}", tasks(&job));
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            tasks(&job)
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let third = exp(d, &conf, &dup);
@@ -390,13 +408,24 @@ fn slurm_array_matches_a_local_run_and_usr1_requeues_and_resumes() {
         "the cancelled task's cell is submitted again: {t}"
     );
     let resume = cluster.cmd("scontrol", &["update", &nodearg, "state=resume"]);
-    assert!(resume.status.success(), "{}", String::from_utf8_lossy(&resume.stderr));
+    assert!(
+        resume.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resume.stderr)
+    );
     wait_gone(&cluster, &job, Duration::from_secs(600));
     wait_gone(&cluster, &job2, Duration::from_secs(600));
     let st = exp(
         d,
         &conf,
-        &["status", "sweeps.exp", "--out", "dup", "--set", "budget.short.finetune=1epoch"],
+        &[
+            "status",
+            "sweeps.exp",
+            "--out",
+            "dup",
+            "--set",
+            "budget.short.finetune=1epoch",
+        ],
     );
     let st_text = text(&st);
     assert_eq!(

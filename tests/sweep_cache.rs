@@ -360,13 +360,18 @@ fn kill_9_at_several_points_then_resume_gives_the_uninterrupted_bits() {
     }
     // metrics.csv: byte for byte but for the two wall-clock columns...
     let resumed = String::from_utf8(read(&metrics)).unwrap();
-    let clean = String::from_utf8(read(&d.join("clean/s/resnet_test-fast-s3/metrics.csv"))).unwrap();
+    let clean =
+        String::from_utf8(read(&d.join("clean/s/resnet_test-fast-s3/metrics.csv"))).unwrap();
     let no_timing = |s: &str| -> Vec<String> {
         s.lines()
             .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
             .collect()
     };
-    assert_eq!(no_timing(&resumed), no_timing(&clean), "metrics.csv differs after kill -9 + resume");
+    assert_eq!(
+        no_timing(&resumed),
+        no_timing(&clean),
+        "metrics.csv differs after kill -9 + resume"
+    );
     // ...and the rows a killed run had checkpointed (all but its last) come
     // back from the checkpoint exactly, timings included.
     for before in &written_before_kill {

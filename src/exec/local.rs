@@ -205,7 +205,13 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
 
     /// The cell stopped for a signal (a checkpoint is in `ckpt/` when it
     /// was training): `interrupted.json` and its report.
-    fn interrupted(&self, cell: &Cell, dir: &Path, stage: &str, at: Option<(u32, u64)>) -> CellReport {
+    fn interrupted(
+        &self,
+        cell: &Cell,
+        dir: &Path,
+        stage: &str,
+        at: Option<(u32, u64)>,
+    ) -> CellReport {
         let signal = signals::stop_signal()
             .map_or_else(|| "a stop request".to_string(), signals::signal_name);
         let i = outputs::Interruption {
@@ -216,12 +222,11 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
             step: at.map(|a| a.1),
             exp_version: crate::VERSION.into(),
         };
-        let mut message = format!("stopped {}", i.describe());
-        if at.is_some() {
-            message.push_str(" with a checkpoint");
-        }
+        let mut message = i.stopped();
         if let Err(e) = outputs::write_interruption(dir, &i) {
-            message.push_str(&format!(" (and interrupted.json could not be written: {e})"));
+            message.push_str(&format!(
+                " (and interrupted.json could not be written: {e})"
+            ));
         }
         CellReport {
             cell: cell.id.clone(),
@@ -703,9 +708,10 @@ fn run_children(
                     continue;
                 }
                 let started = Instant::now();
+                let since = std::time::SystemTime::now();
                 let report = match spawn_child(&exe, a, out, cell, dev, workers, &dir) {
                     Ok(None) => return,
-                    Ok(Some(code)) => child_report(out, cell, &dir, code),
+                    Ok(Some(code)) => child_report(out, cell, &dir, code, since),
                     Err(e) => {
                         first_error
                             .lock()
@@ -788,8 +794,14 @@ fn spawn_child(
     Ok(Some(status.map_err(spawn_error)?.code()))
 }
 
-/// A child's result, read back from the files it wrote.
-fn child_report(out: &Path, cell: &Cell, dir: &Path, code: Option<i32>) -> CellReport {
+/// A child's result, read back from the files it wrote (`since` it started).
+fn child_report(
+    out: &Path,
+    cell: &Cell,
+    dir: &Path,
+    code: Option<i32>,
+    since: std::time::SystemTime,
+) -> CellReport {
     let keys = store::cell_stages(cell);
     if store::stage_state(out, &keys.score) == StageState::Cached {
         if let Some(s) = outputs::read_scores(dir) {
@@ -807,12 +819,17 @@ fn child_report(out: &Path, cell: &Cell, dir: &Path, code: Option<i32>) -> CellR
             };
         }
     }
-    if let Some(i) = outputs::read_interruption(dir) {
+    // Why the time: a child stopped before it took the cell's lock leaves
+    // the marker of an earlier interruption in place.
+    let fresh = std::fs::metadata(dir.join("interrupted.json"))
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= since);
+    if let Some(i) = outputs::read_interruption(dir).filter(|_| fresh) {
         return CellReport {
             cell: cell.id.clone(),
             status: CellStatus::Interrupted,
             top1: None,
-            message: Some(format!("stopped {}", i.describe())),
+            message: Some(i.stopped()),
         };
     }
     let stop = signals::stop_signal();
@@ -823,7 +840,10 @@ fn child_report(out: &Path, cell: &Cell, dir: &Path, code: Option<i32>) -> CellR
                 cell: cell.id.clone(),
                 status: CellStatus::Interrupted,
                 top1: None,
-                message: Some(format!("stopped by {} as it started", signals::signal_name(sig))),
+                message: Some(format!(
+                    "stopped by {} as it started",
+                    signals::signal_name(sig)
+                )),
             };
         }
     }
@@ -917,7 +937,7 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
     let is_child = std::env::var_os(CHILD_ENV).is_some();
     // Why here: before, nothing is worth a checkpoint and the default
     // action (exit at once) is what Ctrl-C should do.
-    signals::install(a.cell.is_some()).map_err(ExecError::io("signal handlers"))?;
+    signals::install(a.cell.is_some(), is_child).map_err(ExecError::io("signal handlers"))?;
     if is_child && !signals::child_setup() {
         eprintln!("exp: the parent exp run is gone; not starting");
         return Ok(ExitCode::from(signals::exit_status(libc::SIGTERM) as u8));
@@ -1036,7 +1056,10 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
 /// --signal=USR1`): the cell stopped with a checkpoint; let the watcher
 /// requeue the Slurm task, or outside Slurm exit with status 138.
 fn requeue_after_usr1(reports: &[CellReport]) -> ExitCode {
-    for r in reports.iter().filter(|r| r.status == CellStatus::Interrupted) {
+    for r in reports
+        .iter()
+        .filter(|r| r.status == CellStatus::Interrupted)
+    {
         eprintln!(
             "exp: {}: {}; `exp run` resumes from it",
             r.cell,
@@ -1346,7 +1369,10 @@ mod tests {
         );
         let dir = out.path().join("r/interrupt-adamw-s0");
         let i = outputs::read_interruption(&dir).unwrap();
-        assert_eq!((i.stage.as_str(), i.epoch, i.step), ("train", Some(2), Some(7)));
+        assert_eq!(
+            (i.stage.as_str(), i.epoch, i.step),
+            ("train", Some(2), Some(7))
+        );
         let csv = std::fs::read_to_string(out.path().join("r/results.csv")).unwrap();
         assert!(
             csv.contains("\ninterrupt-adamw-s0,interrupt,adamw,0,interrupted,,,\n"),
@@ -1354,8 +1380,15 @@ mod tests {
         );
         let st = crate::exec::status::cell_state(out.path(), &s.cells[0]);
         assert_eq!(st.status, CellStatus::Interrupted);
-        assert!(st.note.starts_with("by a stop request at epoch 2 step 7; "), "{}", st.note);
-        assert_eq!(summary_line(&r), "2 cell(s): 1 done, 0 cached, 0 diverged, 0 failed, 1 interrupted");
+        assert!(
+            st.note.starts_with("by a stop request at epoch 2 step 7; "),
+            "{}",
+            st.note
+        );
+        assert_eq!(
+            summary_line(&r),
+            "2 cell(s): 1 done, 0 cached, 0 diverged, 0 failed, 1 interrupted"
+        );
     }
 
     #[test]
@@ -1363,7 +1396,9 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let s = sweep(&["b1"]);
         let dir = out.path().join("r/b1-adamw-s0");
-        let held = FileLock::try_acquire(&lock::cell_lock_path(&dir)).unwrap().unwrap();
+        let held = FileLock::try_acquire(&lock::cell_lock_path(&dir))
+            .unwrap()
+            .unwrap();
         held.record_holder().unwrap();
         let want = format!(
             "running elsewhere (pid {}, host {})",

@@ -87,6 +87,17 @@ impl Interruption {
             _ => format!("by {} before {}", self.signal, self.stage),
         }
     }
+
+    /// "stopped by SIGINT at epoch 2 step 14 with a checkpoint": the note of
+    /// the live line.
+    pub fn stopped(&self) -> String {
+        let with = if self.epoch.is_some() {
+            " with a checkpoint"
+        } else {
+            ""
+        };
+        format!("stopped {}{with}", self.describe())
+    }
 }
 
 pub fn write_interruption(dir: &Path, i: &Interruption) -> io::Result<()> {

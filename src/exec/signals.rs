@@ -17,10 +17,14 @@
 //!
 //! Children run in their own process group (so a terminal's Ctrl-C reaches
 //! them once, through the parent, rather than twice) and ask the kernel for
-//! SIGTERM when the parent dies ([`crate::process::die_with_parent`]), so
-//! even `kill -9` of the parent leaves nothing training.
+//! SIGUSR2 when the parent dies ([`crate::process::die_with_parent`]), which
+//! they take as a SIGTERM, so even `kill -9` of the parent leaves nothing
+//! training. Why not SIGTERM itself: the kernel sends the parent-death
+//! signal again each time the child is handed to another thread of the
+//! dying parent, and a second SIGTERM means "exit at once"; repeated SIGUSR2
+//! are one request.
 
-use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -88,11 +92,15 @@ pub fn checkpointed() {
 
 /// Install the handlers of `exp run`: SIGINT and SIGTERM always, SIGUSR1
 /// when `usr1` (a `--cell` run, i.e. a Slurm task or a `--jobs` child) and,
-/// inside a Slurm job, the requeue watcher. One call per process.
-pub fn install(usr1: bool) -> std::io::Result<()> {
+/// inside a Slurm job, the requeue watcher; the parent-death signal in a
+/// child of `--jobs` (`child`). One call per process.
+pub fn install(usr1: bool, child: bool) -> std::io::Result<()> {
     let mut wanted = vec![SIGINT, SIGTERM];
     if usr1 {
         wanted.push(SIGUSR1);
+    }
+    if child {
+        wanted.push(SIGUSR2);
     }
     let mut signals = signal_hook::iterator::Signals::new(&wanted)?;
     std::thread::Builder::new()
@@ -113,6 +121,19 @@ pub fn install(usr1: bool) -> std::io::Result<()> {
 }
 
 fn on_signal(sig: i32) {
+    if sig == SIGUSR2 {
+        // The parent died: stop as for SIGTERM, however often it comes.
+        if FIRST
+            .compare_exchange(0, SIGTERM, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            flag().store(true, Ordering::SeqCst);
+            eprintln!(
+                "exp: the parent exp run is gone: stopping at the next step with a checkpoint"
+            );
+        }
+        return;
+    }
     let first = FIRST
         .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
         .is_ok();
@@ -202,7 +223,7 @@ pub fn child_ended(pid: u32) {
         .retain(|&p| p != pid);
 }
 
-/// In a child process: ask for SIGTERM when the parent dies. Returns false
+/// In a child process: ask for SIGUSR2 when the parent dies. Returns false
 /// when the parent is already gone (then the child should not start).
 pub fn child_setup() -> bool {
     let Some(parent) = std::env::var(PARENT_PID_ENV)
@@ -211,5 +232,5 @@ pub fn child_setup() -> bool {
     else {
         return true;
     };
-    crate::process::die_with_parent(SIGTERM, parent)
+    crate::process::die_with_parent(SIGUSR2, parent)
 }

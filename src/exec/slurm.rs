@@ -383,7 +383,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("runs");
         let list = cells_list_path(&out, "aaaaaaaaaaaa");
-        atomic::write_json(&list, &serde_json::json!({ "cells": ["s/a", "s/b", "s/c"] })).unwrap();
+        atomic::write_json(
+            &list,
+            &serde_json::json!({ "cells": ["s/a", "s/b", "s/c"] }),
+        )
+        .unwrap();
         let mine = comment_prefix(&out);
         let other = comment_prefix(&tmp.path().join("elsewhere"));
         let squeue = format!(

@@ -194,9 +194,14 @@ pub fn stage_state(out_dir: &Path, hash: &str) -> StageState {
                 .get("scores")
                 .and_then(|v| v.as_array())
                 .is_none_or(|list| {
-                    list.iter().all(|e| match (e.get(0).and_then(|v| v.as_str()), e.get(1).and_then(|v| v.as_str())) {
-                        (Some(loc), Some(key)) => score_in_place(&out_dir.join(loc), key),
-                        _ => false,
+                    list.iter().all(|e| {
+                        match (
+                            e.get(0).and_then(|v| v.as_str()),
+                            e.get(1).and_then(|v| v.as_str()),
+                        ) {
+                            (Some(loc), Some(key)) => score_in_place(&out_dir.join(loc), key),
+                            _ => false,
+                        }
                     })
                 });
             dir.join("report.json").exists() && cells_ok
