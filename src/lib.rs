@@ -14,6 +14,7 @@ pub mod lang;
 pub mod lint;
 pub mod models;
 pub mod plan;
+pub mod process;
 pub mod report;
 pub mod runtime_codes;
 pub mod score;

@@ -2,8 +2,9 @@
 //! scripts/slurm_test_cluster.sh (Debian's slurmctld, slurmd and munge; run
 //! as root, as CI does; scripts/ci_deps.sh installs the packages):
 //! a 4-cell CPU sweep submitted as a job array gives the same results.csv as
-//! a local run, and a task sent SIGUSR1 requeues itself and finishes with the
-//! same metrics as an uninterrupted run.
+//! a local run, a task sent SIGUSR1 requeues itself and finishes with the
+//! same metrics as an uninterrupted run, and cells already queued are never
+//! submitted twice.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -317,5 +318,122 @@ fn slurm_array_matches_a_local_run_and_usr1_requeues_and_resumes() {
     assert_eq!(
         read(&d.join("slurm/requeue/results.csv")),
         read(&d.join("local/requeue/results.csv"))
+    );
+
+    // 3. No duplicate submission. With the node drained the tasks stay
+    //    queued: submitting again submits nothing; after one task is
+    //    cancelled, only its cell. The hint repeats --out and --set.
+    let node = String::from_utf8_lossy(&cluster.cmd("sinfo", &["-h", "-o", "%N"]).stdout)
+        .trim()
+        .to_string();
+    let nodearg = format!("nodename={node}");
+    let drain = cluster.cmd(
+        "scontrol",
+        &["update", &nodearg, "state=drain", "reason=exp-test"],
+    );
+    assert!(
+        drain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drain.stderr)
+    );
+    let dup = [
+        &base[..],
+        &[
+            "--sweep",
+            "four",
+            "--out",
+            "dup",
+            "--on",
+            "slurm",
+            "--set",
+            "budget.short.finetune=1epoch",
+        ],
+    ]
+    .concat();
+    let first = exp(d, &conf, &dup);
+    let job = job_id(&first);
+    let t = text(&first);
+    assert!(t.contains("4 task(s)"), "{t}");
+    assert!(
+        t.contains(
+            "follow with: exp status sweeps.exp --out dup --set budget.short.finetune=1epoch"
+        ),
+        "{t}"
+    );
+    let tasks = |job: &str| -> Vec<String> {
+        String::from_utf8_lossy(
+            &cluster
+                .cmd("squeue", &["-h", "-r", "-j", job, "-o", "%i"])
+                .stdout,
+        )
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+    };
+    assert_eq!(tasks(&job).len(), 4, "queued while the node is drained");
+    let again = exp(d, &conf, &dup);
+    let t = text(&again);
+    assert_eq!(again.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("4 cell(s) already queued or running in Slurm, not submitted again")
+            && t.contains("nothing to submit")
+            && !t.contains("submitted Slurm job array"),
+        "{t}"
+    );
+    let cancel = cluster.cmd("scancel", &[&format!("{job}_1")]);
+    assert!(
+        cancel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancel.stderr)
+    );
+    let start = Instant::now();
+    while tasks(&job).len() != 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            tasks(&job)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let third = exp(d, &conf, &dup);
+    let job2 = job_id(&third);
+    let t = text(&third);
+    assert!(
+        t.contains("1 task(s)") && t.contains("3 already queued or running"),
+        "{t}"
+    );
+    assert!(
+        !t.contains(&format!("task {job}_1 ")),
+        "the cancelled task's cell is submitted again: {t}"
+    );
+    let resume = cluster.cmd("scontrol", &["update", &nodearg, "state=resume"]);
+    assert!(
+        resume.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resume.stderr)
+    );
+    wait_gone(&cluster, &job, Duration::from_secs(600));
+    wait_gone(&cluster, &job2, Duration::from_secs(600));
+    let st = exp(
+        d,
+        &conf,
+        &[
+            "status",
+            "sweeps.exp",
+            "--out",
+            "dup",
+            "--set",
+            "budget.short.finetune=1epoch",
+        ],
+    );
+    let st_text = text(&st);
+    assert_eq!(
+        st_text
+            .lines()
+            .filter(|l| l.starts_with("four/") && l.contains(" done"))
+            .count(),
+        4,
+        "each cell ran once and finished:\n{st_text}"
     );
 }

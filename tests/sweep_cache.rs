@@ -315,9 +315,14 @@ fn kill_9_at_several_points_then_resume_gives_the_uninterrupted_bits() {
         Box::new(|c: &Path| metrics_lines(c) >= 3),
     ];
     let mut killed = 0;
+    let metrics = d.join("killed/s/resnet_test-fast-s3/metrics.csv");
+    let mut written_before_kill = Vec::new();
     for ready in &points {
         if run_and_kill(d, &file, "killed", ready) {
             killed += 1;
+            if let Ok(m) = std::fs::read_to_string(&metrics) {
+                written_before_kill.push(m);
+            }
         }
     }
     assert!(
@@ -353,6 +358,37 @@ fn kill_9_at_several_points_then_resume_gives_the_uninterrupted_bits() {
             "{f} differs after kill -9 + resume"
         );
     }
+    // metrics.csv: byte for byte but for the two wall-clock columns...
+    let resumed = String::from_utf8(read(&metrics)).unwrap();
+    let clean =
+        String::from_utf8(read(&d.join("clean/s/resnet_test-fast-s3/metrics.csv"))).unwrap();
+    let no_timing = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(
+        no_timing(&resumed),
+        no_timing(&clean),
+        "metrics.csv differs after kill -9 + resume"
+    );
+    // ...and the rows a killed run had checkpointed (all but its last) come
+    // back from the checkpoint exactly, timings included.
+    for before in &written_before_kill {
+        let lines: Vec<&str> = before.lines().collect();
+        let kept = &lines[..lines.len().saturating_sub(1)];
+        assert_eq!(
+            &resumed.lines().take(kept.len()).collect::<Vec<_>>()[..],
+            kept,
+            "rows restored from the checkpoint are not byte-identical:\n{before}\n---\n{resumed}"
+        );
+    }
+    // The temp file of the write that kill -9 cut short is gone.
+    assert_eq!(
+        count_files(&d.join("killed"), &|n| n.ends_with(".tmp")),
+        0,
+        "stale temp files were removed by the resuming run"
+    );
 }
 
 #[test]

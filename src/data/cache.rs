@@ -266,7 +266,7 @@ fn build(
         path: p.to_path_buf(),
         reason: e.to_string(),
     };
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| cerr(dir, &e))?;
+    let tmp = crate::atomic_file::temp_file_in(dir, "cache.bin").map_err(|e| cerr(dir, &e))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
     let mut entries = vec![None; records.len()];
     let mut skipped: Vec<(usize, String)> = Vec::new();
@@ -340,7 +340,7 @@ fn build(
         entries,
         skipped,
     };
-    let itmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| cerr(dir, &e))?;
+    let itmp = crate::atomic_file::temp_file_in(dir, "cache.idx").map_err(|e| cerr(dir, &e))?;
     {
         let mut w = std::io::BufWriter::new(itmp.as_file());
         serde_json::to_writer(&mut w, &index).map_err(|e| cerr(idx, &e))?;

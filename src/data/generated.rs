@@ -72,8 +72,10 @@ pub fn ensure(g: &GeneratedSpec, cols: &Columns) -> Result<bool, DataError> {
     std::fs::create_dir_all(&g.root).map_err(|e| DataError::io(&g.root, e))?;
     // Why a temp dir + renames: a crash (or a second process) never sees a
     // half-written data set under the stamp.
+    // Why 0777: minus the umask, like every file exp writes (a group shares data).
     let tmp = tempfile::Builder::new()
         .prefix(".gen-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777))
         .tempdir_in(&g.root)
         .map_err(|e| DataError::io(&g.root, e))?;
     write_all(g, cols, tmp.path())?;

@@ -15,7 +15,7 @@ use crate::exec::outputs::{self, Divergence, Predictions};
 use crate::exec::store::{self, StageState};
 use crate::exec::{atomic, device, signals, suggest, CellStatus, ExecError};
 use crate::spec::{Cell, Pipeline, SweepSpec};
-use crate::train::{TrainOptions, TrainOutcome, TrainStatus};
+use crate::train::{RunEnd, TrainOptions, TrainOutcome, TrainStatus};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::IsTerminal;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,7 +33,9 @@ pub const CHILD_ENV: &str = "EXP_CHILD";
 pub trait CellExecutor: Sync {
     type Data: Send + Sync;
     fn prepare(&self, cell: &Cell) -> Result<Self::Data, String>;
-    fn train(&self, cell: &Cell, data: &Self::Data, dir: &Path) -> Result<TrainOutcome, String>;
+    /// Train (or resume) the cell; `RunEnd::Interrupted` once a stop signal
+    /// made the trainer write a checkpoint and return.
+    fn train(&self, cell: &Cell, data: &Self::Data, dir: &Path) -> Result<RunEnd, String>;
     fn predict(
         &self,
         cell: &Cell,
@@ -74,28 +76,12 @@ impl CellExecutor for Libtorch {
             .map_err(|e| diag_line(&e))
     }
 
-    fn train(&self, cell: &Cell, data: &Self::Data, dir: &Path) -> Result<TrainOutcome, String> {
+    fn train(&self, cell: &Cell, data: &Self::Data, dir: &Path) -> Result<RunEnd, String> {
         let stop = crate::train::StopSignal {
             flag: Some(signals::stop_flag()),
             crash_after_steps: None,
         };
-        match crate::train::train_cell_with(cell, data, dir, &self.opts, &stop)
-            .map_err(|e| diag_line(&e))?
-        {
-            crate::train::RunEnd::Finished(o) => Ok(o),
-            crate::train::RunEnd::Interrupted { epoch, step } => {
-                eprintln!("exp: stopped at epoch {epoch}, step {step} with a checkpoint; `exp run` resumes from it");
-                signals::checkpointed();
-                if std::env::var_os("SLURM_JOB_ID").is_some() {
-                    // Why wait here: the watcher thread requeues the task and
-                    // exits the process; nothing of this run is left to write.
-                    loop {
-                        std::thread::sleep(std::time::Duration::from_secs(1));
-                    }
-                }
-                std::process::exit(signals::REQUEUED_EXIT);
-            }
-        }
+        crate::train::train_cell_with(cell, data, dir, &self.opts, &stop).map_err(|e| diag_line(&e))
     }
 
     fn predict(
@@ -175,27 +161,32 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
     }
 
     /// Run a cell under its lock. With `wait == false`, a cell locked by
-    /// another process returns `None` so the caller can come back later.
+    /// another process returns `None` so the caller can come back later;
+    /// with `wait`, `None` means a stop signal came while waiting.
     pub fn run_cell(&self, cell: &Cell, wait: bool) -> Option<CellReport> {
         let dir = outputs::cell_dir(&self.out, cell);
         let lock_path = lock::cell_lock_path(&dir);
-        let lock = if wait {
-            match FileLock::try_acquire(&lock_path) {
-                Ok(Some(l)) => Ok(l),
-                Ok(None) => {
-                    println!("  {}: another exp run is working on it; waiting", cell.id);
-                    FileLock::acquire(&lock_path)
+        let lock = match FileLock::try_acquire(&lock_path) {
+            Ok(Some(l)) => Ok(l),
+            Ok(None) => {
+                let then = if wait {
+                    "waiting for it"
+                } else {
+                    "coming back to it at the end"
+                };
+                println!("  {}: {}; {then}", cell.id, running_elsewhere(&lock_path));
+                if !wait {
+                    return None;
                 }
-                Err(e) => Err(e),
+                match acquire_unless_stopped(&lock_path) {
+                    Ok(Some(l)) => Ok(l),
+                    Ok(None) => return None,
+                    Err(e) => Err(e),
+                }
             }
-        } else {
-            match FileLock::try_acquire(&lock_path) {
-                Ok(Some(l)) => Ok(l),
-                Ok(None) => return None,
-                Err(e) => Err(e),
-            }
+            Err(e) => Err(e),
         };
-        let _lock = match lock {
+        let held = match lock {
             Ok(l) => l,
             Err(e) => {
                 return Some(self.fail(
@@ -206,7 +197,43 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
                 ))
             }
         };
+        // Why ignore errors: the holder's name only informs `exp status`.
+        let _ = held.record_holder();
+        remove_cell_temps(&dir);
         Some(self.run_locked(cell, &dir))
+    }
+
+    /// The cell stopped for a signal (a checkpoint is in `ckpt/` when it
+    /// was training): `interrupted.json` and its report.
+    fn interrupted(
+        &self,
+        cell: &Cell,
+        dir: &Path,
+        stage: &str,
+        at: Option<(u32, u64)>,
+    ) -> CellReport {
+        let signal = signals::stop_signal()
+            .map_or_else(|| "a stop request".to_string(), signals::signal_name);
+        let i = outputs::Interruption {
+            cell: cell.id.clone(),
+            signal,
+            stage: stage.into(),
+            epoch: at.map(|a| a.0),
+            step: at.map(|a| a.1),
+            exp_version: crate::VERSION.into(),
+        };
+        let mut message = i.stopped();
+        if let Err(e) = outputs::write_interruption(dir, &i) {
+            message.push_str(&format!(
+                " (and interrupted.json could not be written: {e})"
+            ));
+        }
+        CellReport {
+            cell: cell.id.clone(),
+            status: CellStatus::Interrupted,
+            top1: None,
+            message: Some(message),
+        }
     }
 
     fn fail(&self, cell: &Cell, dir: &Path, stage: &str, error: &str) -> CellReport {
@@ -258,6 +285,7 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
                 message: None,
             };
         }
+        println!("  {}: running", cell.id);
         let io_fail = |what: &str, e: std::io::Error| {
             self.fail(cell, dir, "outputs", &format!("{what}: {e}"))
         };
@@ -265,12 +293,17 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
             return io_fail("config.json", e);
         }
         let _ = std::fs::remove_file(dir.join("failed.json"));
+        let _ = std::fs::remove_file(dir.join("interrupted.json"));
 
         let data = match catch_unwind(AssertUnwindSafe(|| self.data(cell))) {
             Ok(Ok(d)) => d,
             Ok(Err(e)) => return self.fail(cell, dir, "prepare", &e),
             Err(p) => return self.fail(cell, dir, "prepare", &panic_text(&*p)),
         };
+        if signals::stop_requested() {
+            let stage = if train_cached { "score" } else { "train" };
+            return self.interrupted(cell, dir, stage, None);
+        }
         for (stage, key) in [(store::DECODE, &keys.decode), (store::SUBSET, &keys.subset)] {
             if let Err(e) = store::mark_done(
                 &self.out,
@@ -318,7 +351,10 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
                 }
             }
             let o = match catch_unwind(AssertUnwindSafe(|| self.exec.train(cell, &data, dir))) {
-                Ok(Ok(o)) => o,
+                Ok(Ok(RunEnd::Finished(o))) => o,
+                Ok(Ok(RunEnd::Interrupted { epoch, step })) => {
+                    return self.interrupted(cell, dir, "train", Some((epoch, step)))
+                }
                 Ok(Err(e)) => return self.fail(cell, dir, "train", &e),
                 Err(p) => return self.fail(cell, dir, "train", &panic_text(&*p)),
             };
@@ -335,6 +371,9 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
             }
             o
         };
+        if signals::stop_requested() {
+            return self.interrupted(cell, dir, "score", None);
+        }
 
         let status = CellStatus::from_train(&outcome.status);
         let diverged = match &outcome.status {
@@ -409,7 +448,8 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
     }
 
     /// Run `cells` one after another; cells locked by another process are
-    /// deferred to the end, then waited for.
+    /// deferred to the end, then waited for. After a stop signal no cell
+    /// starts (the reports cover the cells that did).
     pub fn run_all(
         &self,
         cells: &[&Cell],
@@ -418,8 +458,8 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
         let mut reports = Vec::new();
         let mut deferred = Vec::new();
         for cell in cells {
-            if !self.is_cached(cell) {
-                println!("  {}: running", cell.id);
+            if signals::stop_requested() {
+                return reports;
             }
             match self.run_cell(cell, false) {
                 Some(r) => {
@@ -430,6 +470,9 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
             }
         }
         for cell in deferred {
+            if signals::stop_requested() {
+                break;
+            }
             if let Some(r) = self.run_cell(cell, true) {
                 on_done(&r);
                 reports.push(r);
@@ -439,12 +482,62 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
     }
 }
 
+/// Temp files in a cell directory whose lock the caller holds: no one else
+/// writes there, so any is a dead writer's (`kill -9` in the middle of a write).
+fn remove_cell_temps(dir: &Path) {
+    for d in [dir.to_path_buf(), dir.join("ckpt")] {
+        atomic::remove_stale_temps(&d, true);
+    }
+}
+
+/// Remove a cell directory's stale temp files if its lock is free.
+fn tidy_cell_dir(dir: &Path) {
+    if let Ok(Some(_lock)) = FileLock::try_acquire(&lock::cell_lock_path(dir)) {
+        remove_cell_temps(dir);
+    }
+}
+
+/// "running elsewhere (pid 4242, host gpu01)": who holds a cell's lock, for
+/// the live lines of `exp run` and the notes of `exp status`.
+pub fn running_elsewhere(lock_path: &Path) -> String {
+    match lock::holder(lock_path) {
+        Some(h) => format!("running elsewhere ({h})"),
+        None => "running elsewhere (holder unknown)".into(),
+    }
+}
+
+/// Wait for a lock another process holds, giving up (`Ok(None)`) when a stop
+/// signal arrives. Why poll: a blocking `flock` would keep a Ctrl-C'd run
+/// waiting for someone else's cell.
+fn acquire_unless_stopped(path: &Path) -> std::io::Result<Option<FileLock>> {
+    loop {
+        if signals::stop_requested() {
+            return Ok(None);
+        }
+        if let Some(l) = FileLock::try_acquire(path)? {
+            return Ok(Some(l));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Write `sweep.json` under the sweep lock (every writer of the sweep
+/// directory holds it, so temp files there are a dead writer's).
+pub fn write_sweep_json_locked(out: &Path, sweep: &SweepSpec) -> Result<(), ExecError> {
+    let sdir = outputs::sweep_dir(out, &sweep.name);
+    let lock_path = sdir.join(".lock");
+    let _lock = FileLock::acquire(&lock_path).map_err(ExecError::io(&lock_path))?;
+    atomic::remove_stale_temps(&sdir, true);
+    outputs::write_sweep_json(out, sweep).map_err(ExecError::io(sdir.join("sweep.json")))
+}
+
 /// Rebuild `results.csv` of a sweep (under the sweep lock) and write the
 /// report. Returns the report's terminal table when the report was written.
 pub fn finalize_sweep(out: &Path, sweep: &SweepSpec) -> Result<Option<String>, ExecError> {
     let sdir = outputs::sweep_dir(out, &sweep.name);
     let lock_path = sdir.join(".lock");
     let _lock = FileLock::acquire(&lock_path).map_err(ExecError::io(&lock_path))?;
+    atomic::remove_stale_temps(&sdir, true);
     let csv_path = sdir.join("results.csv");
     atomic::write_atomic(&csv_path, outputs::results_csv(out, sweep).as_bytes())
         .map_err(ExecError::io(&csv_path))?;
@@ -464,7 +557,7 @@ pub fn finalize_sweep(out: &Path, sweep: &SweepSpec) -> Result<Option<String>, E
                 &key,
                 &sweep.name,
                 &sdir,
-                serde_json::Value::Null,
+                store::compare_detail(out, sweep),
             )
             .map_err(ExecError::io(store::marker_path(out, &key)))?;
             Ok(Some(table))
@@ -537,7 +630,11 @@ pub fn summary_line(reports: &[CellReport]) -> String {
         n(CellStatus::Diverged),
         n(CellStatus::Failed)
     );
-    for s in [CellStatus::EarlyStopped, CellStatus::TimeLimit] {
+    for s in [
+        CellStatus::EarlyStopped,
+        CellStatus::TimeLimit,
+        CellStatus::Interrupted,
+    ] {
         if n(s) > 0 {
             line.push_str(&format!(", {} {}", n(s), s.as_str()));
         }
@@ -579,19 +676,43 @@ fn run_children(
     workers: usize,
 ) -> Result<Vec<CellReport>, ExecError> {
     let exe = std::env::current_exe().map_err(ExecError::io("the running exp binary"))?;
-    let queue: Mutex<VecDeque<&Cell>> = Mutex::new(cells.iter().copied().collect());
+    // (cell, deferred once because another run held it)
+    let queue: Mutex<VecDeque<(&Cell, bool)>> =
+        Mutex::new(cells.iter().map(|c| (*c, false)).collect());
     let reports: Mutex<Vec<CellReport>> = Mutex::new(Vec::new());
     let first_error: Mutex<Option<ExecError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for dev in devices {
             s.spawn(|| loop {
-                let Some(cell) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
+                if signals::stop_requested() {
+                    return;
+                }
+                let Some((cell, deferred)) =
+                    queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+                else {
                     return;
                 };
                 let dir = outputs::cell_dir(out, cell);
+                let lock_path = lock::cell_lock_path(&dir);
+                if !deferred && lock::is_held(&lock_path) {
+                    // Another run trains it: run the others first; the child
+                    // started for it at the end waits for that run.
+                    println!(
+                        "  {}: {}; coming back to it at the end",
+                        cell.id,
+                        running_elsewhere(&lock_path)
+                    );
+                    queue
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push_back((cell, true));
+                    continue;
+                }
                 let started = Instant::now();
+                let since = std::time::SystemTime::now();
                 let report = match spawn_child(&exe, a, out, cell, dev, workers, &dir) {
-                    Ok(code) => child_report(out, cell, &dir, code),
+                    Ok(None) => return,
+                    Ok(Some(code)) => child_report(out, cell, &dir, code, since),
                     Err(e) => {
                         first_error
                             .lock()
@@ -621,6 +742,9 @@ fn run_children(
     Ok(reports)
 }
 
+/// Run `exp run FILE --cell ID` for one cell and wait for it. `Ok(None)`: a
+/// stop signal came first and nothing was started; `Ok(Some(status))`:
+/// the child's exit status (`None` when a signal killed it).
 fn spawn_child(
     exe: &Path,
     a: &crate::cli::RunArgs,
@@ -629,7 +753,7 @@ fn spawn_child(
     device: &str,
     workers: usize,
     dir: &Path,
-) -> Result<Option<i32>, ExecError> {
+) -> Result<Option<Option<i32>>, ExecError> {
     std::fs::create_dir_all(dir).map_err(ExecError::io(dir))?;
     let log_path = dir.join("run.log");
     let log = std::fs::OpenOptions::new()
@@ -661,15 +785,26 @@ fn spawn_child(
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log2);
-    let status = cmd.status().map_err(|source| ExecError::Spawn {
+    let spawn_error = |source| ExecError::Spawn {
         cell: cell.id.clone(),
         source,
-    })?;
-    Ok(status.code())
+    };
+    let Some(mut child) = signals::spawn_child(&mut cmd).map_err(spawn_error)? else {
+        return Ok(None);
+    };
+    let status = child.wait();
+    signals::child_ended(child.id());
+    Ok(Some(status.map_err(spawn_error)?.code()))
 }
 
-/// A child's result, read back from the files it wrote.
-fn child_report(out: &Path, cell: &Cell, dir: &Path, code: Option<i32>) -> CellReport {
+/// A child's result, read back from the files it wrote (`since` it started).
+fn child_report(
+    out: &Path,
+    cell: &Cell,
+    dir: &Path,
+    code: Option<i32>,
+    since: std::time::SystemTime,
+) -> CellReport {
     let keys = store::cell_stages(cell);
     if store::stage_state(out, &keys.score) == StageState::Cached {
         if let Some(s) = outputs::read_scores(dir) {
@@ -684,6 +819,34 @@ fn child_report(out: &Path, cell: &Cell, dir: &Path, code: Option<i32>) -> CellR
                 status: s.status,
                 top1: s.top1,
                 message,
+            };
+        }
+    }
+    // Why the time: a child stopped before it took the cell's lock leaves
+    // the marker of an earlier interruption in place.
+    let fresh = std::fs::metadata(dir.join("interrupted.json"))
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= since);
+    if let Some(i) = outputs::read_interruption(dir).filter(|_| fresh) {
+        return CellReport {
+            cell: cell.id.clone(),
+            status: CellStatus::Interrupted,
+            top1: None,
+            message: Some(i.stopped()),
+        };
+    }
+    let stop = signals::stop_signal();
+    if let (Some(sig), None) = (stop, outputs::read_failure(dir)) {
+        // Stopped before it could say so (the signal came while it started).
+        if code.is_none() || code == Some(signals::exit_status(sig)) {
+            return CellReport {
+                cell: cell.id.clone(),
+                status: CellStatus::Interrupted,
+                top1: None,
+                message: Some(format!(
+                    "stopped by {} as it started",
+                    signals::signal_name(sig)
+                )),
             };
         }
     }
@@ -775,12 +938,22 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
         return crate::exec::slurm::submit(a, &sweeps, &cells);
     }
     let is_child = std::env::var_os(CHILD_ENV).is_some();
-    if a.cell.is_some() {
-        signals::install_requeue_on_usr1().map_err(ExecError::io("SIGUSR1 handler"))?;
+    // Why here: before, nothing is worth a checkpoint and the default
+    // action (exit at once) is what Ctrl-C should do.
+    signals::install(a.cell.is_some(), is_child).map_err(ExecError::io("signal handlers"))?;
+    if is_child && !signals::child_setup() {
+        eprintln!("exp: the parent exp run is gone; not starting");
+        return Ok(ExitCode::from(signals::exit_status(libc::SIGTERM) as u8));
+    }
+    // Tidy what dead writers left where no single lock covers the writers.
+    for d in [
+        crate::exec::store::stages_dir(&a.out),
+        a.out.join(".exp").join("slurm"),
+    ] {
+        atomic::remove_stale_temps(&d, false);
     }
     for s in &sweeps {
-        let p = outputs::sweep_dir(&a.out, &s.name).join("sweep.json");
-        outputs::write_sweep_json(&a.out, s).map_err(ExecError::io(p))?;
+        write_sweep_json_locked(&a.out, s)?;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let slots = if a.gpus.is_empty() {
@@ -813,11 +986,12 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
         let mut reports: Vec<CellReport> = cached
             .iter()
             .map(|c| {
-                let top1 = outputs::read_scores(&outputs::cell_dir(&a.out, c)).and_then(|s| s.top1);
+                let dir = outputs::cell_dir(&a.out, c);
+                tidy_cell_dir(&dir);
                 let r = CellReport {
                     cell: c.id.clone(),
                     status: CellStatus::Cached,
-                    top1,
+                    top1: outputs::read_scores(&dir).and_then(|s| s.top1),
                     message: None,
                 };
                 print_report_line(&r, 0.0);
@@ -839,6 +1013,10 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
         })
     };
 
+    let stopped = signals::stop_signal();
+    if stopped == Some(libc::SIGUSR1) {
+        return Ok(requeue_after_usr1(&reports));
+    }
     if !is_child {
         for s in &sweeps {
             if let Some(table) = finalize_sweep(&a.out, s)? {
@@ -851,7 +1029,24 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
                     .display()
             );
         }
-        println!("{}", summary_line(&reports));
+        let mut line = summary_line(&reports);
+        if reports.len() < cells.len() {
+            line.push_str(&format!(", {} not started", cells.len() - reports.len()));
+        }
+        println!("{line}");
+    }
+    if let Some(sig) = stopped {
+        let n = reports
+            .iter()
+            .filter(|r| r.status == CellStatus::Interrupted)
+            .count();
+        eprintln!(
+            "exp: stopped by {}: {n} cell(s) interrupted (they resume from their checkpoints), {} not started\nresume with: {}",
+            signals::signal_name(sig),
+            cells.len() - reports.len(),
+            crate::exec::hints::run_command(a)
+        );
+        return Ok(ExitCode::from(signals::exit_status(sig) as u8));
     }
     let failed = reports.iter().any(|r| r.status == CellStatus::Failed);
     Ok(if failed {
@@ -859,6 +1054,31 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// After SIGUSR1 (a Slurm task near its time limit, or `scancel
+/// --signal=USR1`): the cell stopped with a checkpoint; let the watcher
+/// requeue the Slurm task, or outside Slurm exit with status 138.
+fn requeue_after_usr1(reports: &[CellReport]) -> ExitCode {
+    for r in reports
+        .iter()
+        .filter(|r| r.status == CellStatus::Interrupted)
+    {
+        eprintln!(
+            "exp: {}: {}; `exp run` resumes from it",
+            r.cell,
+            r.message.as_deref().unwrap_or("stopped")
+        );
+    }
+    signals::checkpointed();
+    if std::env::var_os("SLURM_JOB_ID").is_some() {
+        // Why wait here: the watcher thread requeues the task and exits the
+        // process; nothing of this run is left to write.
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
+    ExitCode::from(signals::REQUEUED_EXIT as u8)
 }
 
 /// Identity of a prepared data set in this process: everything
@@ -901,11 +1121,12 @@ mod tests {
             *self.prepared.lock().unwrap() += 1;
             Ok(())
         }
-        fn train(&self, cell: &Cell, _: &(), dir: &Path) -> Result<TrainOutcome, String> {
+        fn train(&self, cell: &Cell, _: &(), dir: &Path) -> Result<RunEnd, String> {
             self.trained.lock().unwrap().push(cell.id.clone());
             match cell.backbone.name.as_str() {
                 "broken" => Err("out of memory".into()),
-                "diverge" => Ok(TrainOutcome {
+                "interrupt" => Ok(RunEnd::Interrupted { epoch: 2, step: 7 }),
+                "diverge" => Ok(RunEnd::Finished(TrainOutcome {
                     status: TrainStatus::Diverged {
                         epoch: 0,
                         step: 3,
@@ -914,16 +1135,16 @@ mod tests {
                     best_epoch: 0,
                     best_val_loss: f64::NAN,
                     best_val_top1: 0.0,
-                }),
+                })),
                 _ => {
                     atomic::write_atomic(&dir.join("best.safetensors"), cell.id.as_bytes())
                         .unwrap();
-                    Ok(TrainOutcome {
+                    Ok(RunEnd::Finished(TrainOutcome {
                         status: TrainStatus::Done,
                         best_epoch: 1,
                         best_val_loss: 0.5,
                         best_val_top1: 0.7,
-                    })
+                    }))
                 }
             }
         }
@@ -1138,6 +1359,83 @@ mod tests {
             4,
             "{csv}"
         );
+    }
+
+    #[test]
+    fn an_interrupted_cell_is_marked_and_the_sweep_goes_on() {
+        let out = tempfile::tempdir().unwrap();
+        let s = sweep(&["interrupt", "b1"]);
+        let r = run(&Fake::default(), out.path(), &s);
+        assert_eq!(statuses(&r), [CellStatus::Interrupted, CellStatus::Done]);
+        assert_eq!(
+            r[0].message.as_deref(),
+            Some("stopped by a stop request at epoch 2 step 7 with a checkpoint")
+        );
+        let dir = out.path().join("r/interrupt-adamw-s0");
+        let i = outputs::read_interruption(&dir).unwrap();
+        assert_eq!(
+            (i.stage.as_str(), i.epoch, i.step),
+            ("train", Some(2), Some(7))
+        );
+        let csv = std::fs::read_to_string(out.path().join("r/results.csv")).unwrap();
+        assert!(
+            csv.contains("\ninterrupt-adamw-s0,interrupt,adamw,0,interrupted,,,\n"),
+            "{csv}"
+        );
+        let st = crate::exec::status::cell_state(out.path(), &s.cells[0]);
+        assert_eq!(st.status, CellStatus::Interrupted);
+        assert!(
+            st.note.starts_with("by a stop request at epoch 2 step 7; "),
+            "{}",
+            st.note
+        );
+        assert_eq!(
+            summary_line(&r),
+            "2 cell(s): 1 done, 0 cached, 0 diverged, 0 failed, 1 interrupted"
+        );
+    }
+
+    #[test]
+    fn a_cell_held_elsewhere_is_named_and_stale_temps_go() {
+        let out = tempfile::tempdir().unwrap();
+        let s = sweep(&["b1"]);
+        let dir = out.path().join("r/b1-adamw-s0");
+        let held = FileLock::try_acquire(&lock::cell_lock_path(&dir))
+            .unwrap()
+            .unwrap();
+        held.record_holder().unwrap();
+        let want = format!(
+            "running elsewhere (pid {}, host {})",
+            std::process::id(),
+            crate::process::host_name()
+        );
+        assert_eq!(running_elsewhere(&lock::cell_lock_path(&dir)), want);
+        let st = crate::exec::status::cell_state(out.path(), &s.cells[0]);
+        assert_eq!(st.status, CellStatus::Running);
+        assert_eq!(format!("running {}", st.note), want);
+        let fake = Fake::default();
+        let runner = Runner::new(&fake, out.path());
+        assert!(runner.run_cell(&s.cells[0], false).is_none(), "deferred");
+        drop(held);
+        // A temp file a killed writer left in the cell directory.
+        std::fs::create_dir_all(dir.join("ckpt")).unwrap();
+        let stale = dir.join(".metrics.csv~1@gone~abcdef.tmp");
+        std::fs::write(&stale, b"half").unwrap();
+        let r = runner.run_cell(&s.cells[0], false).unwrap();
+        assert_eq!(r.status, CellStatus::Done);
+        assert!(!stale.exists(), "a dead writer's temp file is removed");
+    }
+
+    #[test]
+    fn compare_stage_is_pending_once_a_cell_directory_is_deleted() {
+        let out = tempfile::tempdir().unwrap();
+        let s = sweep(&["b1", "b2"]);
+        write_sweep_json_locked(out.path(), &s).unwrap();
+        run(&Fake::default(), out.path(), &s);
+        let key = store::compare_key(&s);
+        assert_eq!(store::stage_state(out.path(), &key), StageState::Cached);
+        std::fs::remove_dir_all(out.path().join("r/b2-adamw-s0")).unwrap();
+        assert_eq!(store::stage_state(out.path(), &key), StageState::Pending);
     }
 
     #[test]

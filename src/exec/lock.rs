@@ -9,6 +9,20 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// Who holds a cell lock: written into the lock file by the holder, read by
+/// `exp status` and by other runs ("running elsewhere (pid, host)").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {}, host {}", self.pid, self.host)
+    }
+}
+
 /// A held exclusive lock; released on drop (or when the process dies).
 #[derive(Debug)]
 pub struct FileLock {
@@ -55,6 +69,27 @@ impl FileLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Write this process's pid and host into the lock file (see [`holder`]).
+    pub fn record_holder(&self) -> io::Result<()> {
+        let me = Holder {
+            pid: std::process::id(),
+            host: crate::process::host_name().to_string(),
+        };
+        let mut bytes = serde_json::to_vec(&me).map_err(io::Error::other)?;
+        bytes.push(b'\n');
+        self.file.set_len(0)?;
+        std::os::unix::fs::FileExt::write_all_at(&self.file, &bytes, 0)
+    }
+}
+
+/// The process holding the lock at `path`, as it recorded itself; `None` when
+/// the lock is free or the holder did not say (yet).
+pub fn holder(path: &Path) -> Option<Holder> {
+    if !is_held(path) {
+        return None;
+    }
+    serde_json::from_slice(&fs::read(path).ok()?).ok()
 }
 
 impl Drop for FileLock {
@@ -97,5 +132,21 @@ mod tests {
         drop(first);
         assert!(!is_held(&p));
         assert!(FileLock::try_acquire(&p).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_holder_is_named_while_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cell/.lock");
+        let l = FileLock::try_acquire(&p).unwrap().unwrap();
+        l.record_holder().unwrap();
+        let h = holder(&p).unwrap();
+        assert_eq!(h.pid, std::process::id());
+        assert_eq!(
+            h.to_string(),
+            format!("pid {}, host {}", h.pid, crate::process::host_name())
+        );
+        drop(l);
+        assert_eq!(holder(&p), None, "a released lock has no holder");
     }
 }

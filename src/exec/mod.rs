@@ -6,6 +6,7 @@
 /// Crash-safe writes live at the crate root (the trainer uses them too).
 pub use crate::atomic_file as atomic;
 pub mod device;
+pub mod hints;
 pub mod local;
 pub mod lock;
 pub mod outputs;
@@ -23,7 +24,9 @@ pub use status::cmd_status;
 /// What became of a cell. `results.csv` and `scores.json` carry the result
 /// statuses (done, early_stopped, diverged, time_limit, failed); `cached`
 /// only appears in a run's own report (the cell's results were reused);
-/// `pending` / `running` only in `exp status`.
+/// `pending` / `running` only in `exp status`; `interrupted` (stopped by a
+/// signal, resumes from its checkpoint) in the run, `exp status` and
+/// `results.csv` until the cell runs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellStatus {
@@ -35,6 +38,7 @@ pub enum CellStatus {
     Cached,
     Pending,
     Running,
+    Interrupted,
 }
 
 impl CellStatus {
@@ -48,6 +52,7 @@ impl CellStatus {
             CellStatus::Cached => "cached",
             CellStatus::Pending => "pending",
             CellStatus::Running => "running",
+            CellStatus::Interrupted => "interrupted",
         }
     }
 

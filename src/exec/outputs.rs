@@ -65,6 +65,49 @@ pub struct Failure {
     pub exp_version: String,
 }
 
+/// `interrupted.json`: a signal stopped the cell (removed when it runs again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interruption {
+    pub cell: String,
+    /// `SIGINT`, `SIGTERM` or `SIGUSR1`.
+    pub signal: String,
+    /// The stage it stopped in or before (prepare, train, score).
+    pub stage: String,
+    /// Where training stopped with a checkpoint (1-based epoch, global step).
+    pub epoch: Option<u32>,
+    pub step: Option<u64>,
+    pub exp_version: String,
+}
+
+impl Interruption {
+    /// "by SIGINT at epoch 2 step 14" / "by SIGTERM before score".
+    pub fn describe(&self) -> String {
+        match (self.epoch, self.step) {
+            (Some(e), Some(s)) => format!("by {} at epoch {e} step {s}", self.signal),
+            _ => format!("by {} before {}", self.signal, self.stage),
+        }
+    }
+
+    /// "stopped by SIGINT at epoch 2 step 14 with a checkpoint": the note of
+    /// the live line.
+    pub fn stopped(&self) -> String {
+        let with = if self.epoch.is_some() {
+            " with a checkpoint"
+        } else {
+            ""
+        };
+        format!("stopped {}{with}", self.describe())
+    }
+}
+
+pub fn write_interruption(dir: &Path, i: &Interruption) -> io::Result<()> {
+    atomic::write_json(&dir.join("interrupted.json"), i)
+}
+
+pub fn read_interruption(dir: &Path) -> Option<Interruption> {
+    serde_json::from_slice(&std::fs::read(dir.join("interrupted.json")).ok()?).ok()
+}
+
 pub fn cell_dir(out_dir: &Path, cell: &Cell) -> PathBuf {
     out_dir.join(&cell.sweep).join(cell.short_id())
 }
@@ -215,6 +258,9 @@ fn cell_row_status(dir: &Path) -> (String, Option<Scores>) {
     }
     if read_failure(dir).is_some() {
         return (CellStatus::Failed.as_str().into(), None);
+    }
+    if read_interruption(dir).is_some() {
+        return (CellStatus::Interrupted.as_str().into(), None);
     }
     (CellStatus::Pending.as_str().into(), None)
 }

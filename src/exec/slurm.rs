@@ -7,10 +7,20 @@
 //! [`crate::exec::signals`]) and the requeued task resumes from the cell's
 //! latest checkpoint. Why `srun`: `--signal` without `B:` reaches job steps,
 //! not the batch shell; running the cell as a step delivers USR1 to `exp`.
+//!
+//! No double submission: the job's comment says which output directory and
+//! which list of cells it runs (`exp:<out key>:<list key>`, the list saved as
+//! `DIR/.exp/slurm/cells-<list key>.json`, in array order). Before `sbatch`,
+//! `squeue` tells which tasks of this directory are queued or running, and
+//! their cells are not submitted again. Why the comment and not the job
+//! name: the name is what users see in `squeue` (`exp-<sweep>`), and an
+//! array has one name for all its tasks.
 
 use crate::exec::local::Runner;
+use crate::exec::lock::FileLock;
 use crate::exec::{atomic, outputs, ExecError};
 use crate::spec::{Cell, SweepSpec};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,6 +28,8 @@ use std::process::ExitCode;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SbatchSpec {
     pub job_name: String,
+    /// `exp:<out key>:<list key>` (see the module docs).
+    pub comment: String,
     pub exp: PathBuf,
     pub file: PathBuf,
     pub out: PathBuf,
@@ -56,6 +68,7 @@ pub fn render(spec: &SbatchSpec) -> String {
         "#SBATCH --job-name={}\n",
         sh_quote(&spec.job_name)
     ));
+    s.push_str(&format!("#SBATCH --comment={}\n", sh_quote(&spec.comment)));
     s.push_str(&format!(
         "#SBATCH --array=0-{}\n",
         spec.cells.len().saturating_sub(1)
@@ -114,6 +127,89 @@ fn absolute(path: &Path) -> Result<PathBuf, ExecError> {
     std::path::absolute(path).map_err(ExecError::io(path))
 }
 
+fn short_hash(text: &str) -> String {
+    blake3::hash(text.as_bytes()).to_hex()[..12].to_string()
+}
+
+/// The comment prefix of every job array submitted for output directory
+/// `out` (absolute).
+pub fn comment_prefix(out: &Path) -> String {
+    format!("exp:{}:", short_hash(&out.to_string_lossy()))
+}
+
+fn cells_list_path(out: &Path, list_key: &str) -> PathBuf {
+    out.join(".exp/slurm")
+        .join(format!("cells-{list_key}.json"))
+}
+
+/// A task of this output directory that Slurm has queued or running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedTask {
+    /// `JOB_TASK`, as `scancel` and `squeue -j` take it.
+    pub task: String,
+    /// PENDING, RUNNING, …
+    pub state: String,
+}
+
+/// Cells of output directory `out` (absolute) that have a task in `squeue`
+/// output (`squeue -h -r -o '%F|%K|%T|%k'`), by cell id. A finishing task
+/// (COMPLETING) no longer counts: its cell is cached, or failed and due again.
+pub fn queued_cells(out: &Path, squeue: &str) -> BTreeMap<String, QueuedTask> {
+    let prefix = comment_prefix(out);
+    let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut found = BTreeMap::new();
+    for line in squeue.lines() {
+        let mut f = line.trim().splitn(4, '|');
+        let (Some(job), Some(index), Some(state), Some(comment)) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let Some(list_key) = comment.trim().strip_prefix(&prefix) else {
+            continue;
+        };
+        let Ok(index) = index.trim().parse::<usize>() else {
+            continue;
+        };
+        if state.trim() == "COMPLETING" {
+            continue;
+        }
+        let cells = lists.entry(list_key.to_string()).or_insert_with(|| {
+            std::fs::read(cells_list_path(out, list_key))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| serde_json::from_value(v.get("cells")?.clone()).ok())
+                .unwrap_or_default()
+        });
+        if let Some(cell) = cells.get(index) {
+            found.insert(
+                cell.clone(),
+                QueuedTask {
+                    task: format!("{}_{index}", job.trim()),
+                    state: state.trim().to_string(),
+                },
+            );
+        }
+    }
+    found
+}
+
+/// Ask `squeue` for every queued or running array task (all users: a group
+/// may share the output directory).
+fn ask_squeue() -> Result<String, String> {
+    let o = std::process::Command::new("squeue")
+        .args(["-h", "-r", "-o", "%F|%K|%T|%k"])
+        .output()
+        .map_err(|e| format!("cannot run squeue: {e}"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "squeue failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
 /// Write the script under `DIR/.exp/slurm/` and submit it with `sbatch`.
 pub fn submit(
     a: &crate::cli::RunArgs,
@@ -122,8 +218,7 @@ pub fn submit(
 ) -> miette::Result<ExitCode> {
     std::fs::create_dir_all(&a.out).map_err(ExecError::io(&a.out))?;
     for s in sweeps {
-        let path = outputs::sweep_dir(&a.out, &s.name).join("sweep.json");
-        outputs::write_sweep_json(&a.out, s).map_err(ExecError::io(path))?;
+        crate::exec::local::write_sweep_json_locked(&a.out, s)?;
     }
     // Why a throwaway executor: only the store is consulted to find pending cells.
     struct NoExec;
@@ -132,7 +227,7 @@ pub fn submit(
         fn prepare(&self, _: &Cell) -> Result<(), String> {
             Err("not used".into())
         }
-        fn train(&self, _: &Cell, _: &(), _: &Path) -> Result<crate::train::TrainOutcome, String> {
+        fn train(&self, _: &Cell, _: &(), _: &Path) -> Result<crate::train::RunEnd, String> {
             Err("not used".into())
         }
         fn predict(
@@ -145,12 +240,17 @@ pub fn submit(
             Err("not used".into())
         }
     }
+    let out = absolute(&a.out)?;
+    // Why a lock: two submissions at once would both see the cells unqueued.
+    let lock_path = out.join(".exp/locks/slurm-submit.lock");
+    let _lock = FileLock::acquire(&lock_path).map_err(ExecError::io(&lock_path))?;
     let runner = Runner::new(&NoExec, &a.out);
     let pending: Vec<String> = cells
         .iter()
         .filter(|c| !runner.is_cached(c))
         .map(|c| c.id.clone())
         .collect();
+    let follow = crate::exec::hints::status_command(a);
     if pending.is_empty() {
         println!(
             "exp run --on slurm: all {} cell(s) are cached; nothing to submit",
@@ -161,6 +261,33 @@ pub fn submit(
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let queued = match ask_squeue() {
+        Ok(text) => queued_cells(&out, &text),
+        Err(e) => {
+            eprintln!("warning: {e}; submitting every pending cell (some may already be queued)");
+            BTreeMap::new()
+        }
+    };
+    let (in_queue, pending): (Vec<String>, Vec<String>) =
+        pending.into_iter().partition(|c| queued.contains_key(c));
+    if !in_queue.is_empty() {
+        println!(
+            "{} cell(s) already queued or running in Slurm, not submitted again:",
+            in_queue.len()
+        );
+        for c in &in_queue {
+            let t = &queued[c];
+            println!("  {c}: task {} {}", t.task, t.state);
+        }
+    }
+    if pending.is_empty() {
+        println!("exp run --on slurm: nothing to submit\nfollow with: {follow}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let list_key = short_hash(&pending.join("\n"));
+    let list_path = cells_list_path(&out, &list_key);
+    atomic::write_json(&list_path, &serde_json::json!({ "cells": pending }))
+        .map_err(ExecError::io(&list_path))?;
     let exp = std::env::current_exe().map_err(ExecError::io("the running exp binary"))?;
     let name = sweeps
         .iter()
@@ -169,9 +296,10 @@ pub fn submit(
         .join("+");
     let spec = SbatchSpec {
         job_name: format!("exp-{name}"),
+        comment: format!("{}{list_key}", comment_prefix(&out)),
         exp,
         file: absolute(&a.file)?,
-        out: absolute(&a.out)?,
+        out: out.clone(),
         cells: pending.clone(),
         device: a.device.clone(),
         deterministic: a.deterministic,
@@ -218,12 +346,11 @@ pub fn submit(
         .unwrap_or("")
         .to_string();
     println!(
-        "submitted Slurm job array {job}: {} task(s), {} cached cell(s) skipped\nscript: {}\nfollow with: exp status {} --out {}",
+        "submitted Slurm job array {job}: {} task(s), {} cached cell(s) skipped, {} already queued or running\nscript: {}\nfollow with: {follow}",
         pending.len(),
-        cells.len() - pending.len(),
+        cells.len() - pending.len() - in_queue.len(),
+        in_queue.len(),
         script_path.display(),
-        a.file.display(),
-        a.out.display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -237,6 +364,7 @@ mod tests {
     fn sbatch_script_snapshot() {
         let spec = SbatchSpec {
             job_name: "exp-round1".into(),
+            comment: "exp:0123456789ab:ba9876543210".into(),
             exp: "/opt/exp/bin/exp".into(),
             file: "/home/me/bakeoff.exp".into(),
             out: "/scratch/me/runs".into(),
@@ -255,6 +383,37 @@ mod tests {
             account: None,
         };
         insta::assert_snapshot!(render(&spec));
+    }
+
+    #[test]
+    fn squeue_lines_map_to_cells_of_this_directory_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("runs");
+        let list = cells_list_path(&out, "aaaaaaaaaaaa");
+        atomic::write_json(
+            &list,
+            &serde_json::json!({ "cells": ["s/a", "s/b", "s/c"] }),
+        )
+        .unwrap();
+        let mine = comment_prefix(&out);
+        let other = comment_prefix(&tmp.path().join("elsewhere"));
+        let squeue = format!(
+            "101|0|RUNNING|{mine}aaaaaaaaaaaa\n\
+             101|2|PENDING|{mine}aaaaaaaaaaaa\n\
+             101|1|COMPLETING|{mine}aaaaaaaaaaaa\n\
+             102|0|RUNNING|{other}aaaaaaaaaaaa\n\
+             103|N/A|RUNNING|someone else's job\n\
+             104|7|PENDING|{mine}aaaaaaaaaaaa\n"
+        );
+        let q = queued_cells(&out, &squeue);
+        assert_eq!(q.keys().collect::<Vec<_>>(), ["s/a", "s/c"]);
+        assert_eq!(
+            q["s/c"],
+            QueuedTask {
+                task: "101_2".into(),
+                state: "PENDING".into()
+            }
+        );
     }
 
     #[test]

@@ -20,15 +20,17 @@ pub struct CellState {
 /// The state of one cell in `out`.
 pub fn cell_state(out: &Path, cell: &Cell) -> CellState {
     let dir = outputs::cell_dir(out, cell);
-    if lock::is_held(&lock::cell_lock_path(&dir)) {
-        let note = if dir.join("ckpt").exists() {
-            "training (has checkpoints)"
-        } else {
-            ""
-        };
+    let lock_path = lock::cell_lock_path(&dir);
+    if lock::is_held(&lock_path) {
+        // "running elsewhere (pid, host)": the state column says running.
+        let who = crate::exec::local::running_elsewhere(&lock_path);
+        let mut note = who.trim_start_matches("running ").to_string();
+        if dir.join("ckpt").exists() {
+            note.push_str("; has checkpoints");
+        }
         return CellState {
             status: CellStatus::Running,
-            note: note.into(),
+            note,
         };
     }
     let keys = store::cell_stages(cell);
@@ -59,6 +61,20 @@ pub fn cell_state(out: &Path, cell: &Cell) -> CellState {
                     .take(200)
                     .collect::<String>()
             ),
+        };
+    }
+    if let Some(i) = outputs::read_interruption(&dir) {
+        let resumes = store::read_dir_keys(&dir).train.as_deref()
+            == Some(keys.train_finetune.as_str())
+            && dir.join("ckpt").exists();
+        let then = if resumes {
+            "resumes from its checkpoint"
+        } else {
+            "starts again"
+        };
+        return CellState {
+            status: CellStatus::Interrupted,
+            note: format!("{}; {then}", i.describe()),
         };
     }
     let note = if store::stage_state(out, &keys.train_finetune) == StageState::Cached {

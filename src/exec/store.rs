@@ -185,8 +185,26 @@ pub fn stage_state(out_dir: &Path, hash: &str) -> StageState {
             read_dir_keys(&dir).train.as_deref() == Some(train_key)
                 && (diverged || dir.join("best.safetensors").exists())
         }
-        SCORE => {
-            read_dir_keys(&dir).score.as_deref() == Some(hash) && dir.join("scores.json").exists()
+        SCORE => score_in_place(&dir, hash),
+        // Why check the cells too: the compare stage consumes every cell's
+        // scores; a deleted or re-scored cell makes the report stale.
+        COMPARE => {
+            let cells_ok = m
+                .detail
+                .get("scores")
+                .and_then(|v| v.as_array())
+                .is_none_or(|list| {
+                    list.iter().all(|e| {
+                        match (
+                            e.get(0).and_then(|v| v.as_str()),
+                            e.get(1).and_then(|v| v.as_str()),
+                        ) {
+                            (Some(loc), Some(key)) => score_in_place(&out_dir.join(loc), key),
+                            _ => false,
+                        }
+                    })
+                });
+            dir.join("report.json").exists() && cells_ok
         }
         _ => true,
     };
@@ -195,6 +213,26 @@ pub fn stage_state(out_dir: &Path, hash: &str) -> StageState {
     } else {
         StageState::Pending
     }
+}
+
+/// Whether `dir` holds the scores of score key `key`.
+fn score_in_place(dir: &Path, key: &str) -> bool {
+    read_dir_keys(dir).score.as_deref() == Some(key) && dir.join("scores.json").exists()
+}
+
+/// The compare marker's detail: each cell's directory (relative to the
+/// output directory) and score key, so `stage_state` can re-check them.
+pub fn compare_detail(out_dir: &Path, sweep: &SweepSpec) -> serde_json::Value {
+    let scores: Vec<serde_json::Value> = sweep
+        .cells
+        .iter()
+        .map(|c| {
+            let dir = crate::exec::outputs::cell_dir(out_dir, c);
+            let rel = dir.strip_prefix(out_dir).unwrap_or(&dir).to_path_buf();
+            serde_json::json!([rel, cell_stages(c).score])
+        })
+        .collect();
+    serde_json::json!({ "scores": scores })
 }
 
 #[cfg(test)]

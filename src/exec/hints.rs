@@ -1,0 +1,142 @@
+//! The commands `exp run` tells the user to type next ("resume with: …",
+//! "follow with: …"), rebuilt from the arguments of this run.
+//!
+//! Why every flag: a hint that drops `--set` or `--out` points at other
+//! cells (other keys, another directory), so following it shows every cell as
+//! pending or trains the wrong configuration.
+
+use crate::cli::{Backend, RunArgs};
+use crate::exec::slurm::sh_quote;
+use std::path::Path;
+
+fn path(p: &Path) -> String {
+    sh_quote(&p.to_string_lossy())
+}
+
+fn push(cmd: &mut String, flag: &str, value: &str) {
+    cmd.push_str(&format!(" --{flag} {}", sh_quote(value)));
+}
+
+/// `exp status FILE --out DIR [--set …]`: the status of this run's cells.
+pub fn status_command(a: &RunArgs) -> String {
+    let mut cmd = format!("exp status {} --out {}", path(&a.file), path(&a.out));
+    for s in &a.sets {
+        push(&mut cmd, "set", s);
+    }
+    cmd
+}
+
+/// The `exp run` command line of this run, every flag the user gave (flags
+/// at their default value are left out: they change nothing).
+pub fn run_command(a: &RunArgs) -> String {
+    let mut cmd = format!("exp run {} --out {}", path(&a.file), path(&a.out));
+    for s in &a.sets {
+        push(&mut cmd, "set", s);
+    }
+    if let Some(s) = &a.sweep {
+        push(&mut cmd, "sweep", s);
+    }
+    if let Some(c) = &a.cell {
+        push(&mut cmd, "cell", c);
+    }
+    if a.device != "auto" {
+        push(&mut cmd, "device", &a.device);
+    }
+    if a.deterministic {
+        cmd.push_str(" --deterministic");
+    }
+    if a.jobs != 1 {
+        push(&mut cmd, "jobs", &a.jobs.to_string());
+    }
+    if !a.gpus.is_empty() {
+        let g: Vec<String> = a.gpus.iter().map(usize::to_string).collect();
+        push(&mut cmd, "gpus", &g.join(","));
+    }
+    if let Some(w) = a.workers {
+        push(&mut cmd, "workers", &w.to_string());
+    }
+    if a.on == Backend::Slurm {
+        cmd.push_str(" --on slurm");
+    }
+    for (flag, v) in [
+        ("partition", &a.partition),
+        ("gres", &a.gres),
+        ("time", &a.time),
+        ("account", &a.account),
+    ] {
+        if let Some(v) = v {
+            push(&mut cmd, flag, v);
+        }
+    }
+    cmd
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> RunArgs {
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        match cli.command {
+            crate::cli::Command::Run(a) => a,
+            _ => unreachable!("a run command"),
+        }
+    }
+
+    #[test]
+    fn hints_repeat_every_flag_given() {
+        let a = args(&[
+            "exp",
+            "run",
+            "my file.exp",
+            "--set",
+            "budget.b.finetune=2epochs",
+            "--set",
+            "seed=4",
+            "--out",
+            "/scratch/runs",
+            "--jobs",
+            "2",
+            "--deterministic",
+            "--device",
+            "cpu",
+            "--sweep",
+            "round1",
+        ]);
+        assert_eq!(
+            run_command(&a),
+            "exp run 'my file.exp' --out /scratch/runs --set budget.b.finetune=2epochs --set seed=4 --sweep round1 --device cpu --deterministic --jobs 2"
+        );
+        assert_eq!(
+            status_command(&a),
+            "exp status 'my file.exp' --out /scratch/runs --set budget.b.finetune=2epochs --set seed=4"
+        );
+        // Re-parsing the hint gives the same run.
+        let again = run_command(&a).replace("'my file.exp'", "my_file.exp");
+        let b = args(&again.split(' ').collect::<Vec<_>>());
+        assert_eq!((b.sets, b.jobs, b.out), (a.sets, a.jobs, a.out));
+    }
+
+    #[test]
+    fn slurm_flags_are_repeated() {
+        let a = args(&[
+            "exp",
+            "run",
+            "f.exp",
+            "--on",
+            "slurm",
+            "--partition",
+            "gpu",
+            "--gres",
+            "gpu:1",
+            "--time",
+            "04:00:00",
+        ]);
+        assert_eq!(
+            run_command(&a),
+            "exp run f.exp --out runs --on slurm --partition gpu --gres gpu:1 --time 04:00:00"
+        );
+    }
+}
