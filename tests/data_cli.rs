@@ -84,6 +84,20 @@ sweep w {{
     "p.exp".into()
 }
 
+/// Every file named `name` under `dir`, at any depth.
+fn find(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(find(&p, name));
+        } else if p.file_name().is_some_and(|n| n == name) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[test]
 fn check_data_fails_on_every_case_run_rejects() {
     type Edit = fn(&mut Vec<String>);
@@ -141,11 +155,16 @@ fn check_data_fails_on_every_case_run_rejects() {
         let ct = text(&check);
         assert_eq!(check.status.code(), Some(1), "{what}: check --data\n{ct}");
         assert!(ct.contains(code), "{what}: {code} in\n{ct}");
-        let run = exp(t.path(), &["run", &file, "--out", "runs", "--device", "cpu"]);
+        let run = exp(
+            t.path(),
+            &["run", &file, "--out", "runs", "--device", "cpu"],
+        );
         let rt = text(&run);
         assert_eq!(run.status.code(), Some(1), "{what}: run\n{rt}");
         assert!(
-            !t.path().join("runs/w/resnet_test-r-s1/best.safetensors").exists(),
+            !t.path()
+                .join("runs/w/resnet_test-r-s1/best.safetensors")
+                .exists(),
             "{what}: rejected before training\n{rt}"
         );
     }
@@ -157,14 +176,19 @@ fn skipped_images_are_named_and_listed_and_split_sizes_recorded() {
     data_set(t.path(), |_| {});
     std::fs::write(t.path().join("data/img/2.png"), b"truncated").unwrap();
     let file = pipeline(t.path(), "on_bad_image = skip");
-    let run = exp(t.path(), &["run", &file, "--out", "runs", "--device", "cpu"]);
+    let run = exp(
+        t.path(),
+        &["run", &file, "--out", "runs", "--device", "cpu"],
+    );
     let rt = text(&run);
     assert_eq!(run.status.code(), Some(0), "{rt}");
     assert!(
         rt.contains("1 unreadable image(s) skipped") && rt.contains("img/2.png"),
         "{rt}"
     );
-    let cell = t.path().join("runs/w/resnet_test-r-s1");
+    let configs = find(&t.path().join("runs/w"), "config.json");
+    assert_eq!(configs.len(), 1, "{configs:?}");
+    let cell = configs[0].parent().unwrap().to_path_buf();
     let skipped = std::fs::read_to_string(cell.join("skipped.csv")).unwrap();
     let lines: Vec<&str> = skipped.lines().collect();
     assert_eq!(lines[0], "path,reason");

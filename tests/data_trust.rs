@@ -32,15 +32,6 @@ fn prepare_err(s: &DataSpec) -> DataError {
     }
 }
 
-fn codes(s: &DataSpec) -> Vec<&'static str> {
-    inspect(s)
-        .expect("inspect")
-        .problems
-        .iter()
-        .map(|p| p.code)
-        .collect()
-}
-
 /// Rewrite `path` with other pixels of the same byte size, then give it back
 /// its old modification time (what `cp -p` / `rsync -a` do).
 fn same_size_edit(path: &Path) {
@@ -55,7 +46,8 @@ fn same_size_edit(path: &Path) {
             image::Rgb([(x * 8) as u8, (y * 8) as u8, seed])
         });
         let mut out = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+        img.write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
         if out.get_ref().len() == bytes.len() && *out.get_ref() != bytes {
             bytes = out.into_inner();
             break;
@@ -89,7 +81,11 @@ fn an_edit_that_keeps_size_and_mtime_changes_the_content_key_and_the_pixels() {
     let k1 = content_key(&s).expect("key");
     let d1 = prepare(&s, &budget(None, None), 0, false).expect("first");
     let before = d1.cached_image("val", 1).expect("img").data.to_vec();
-    assert_eq!(content_key(&s).expect("key"), k1, "stable when nothing changed");
+    assert_eq!(
+        content_key(&s).expect("key"),
+        k1,
+        "stable when nothing changed"
+    );
 
     same_size_edit(&t.path().join("img/7.png"));
     let k2 = content_key(&s).expect("key");
@@ -210,10 +206,7 @@ fn the_same_content_under_two_names_in_two_splits_is_found() {
     let summary = inspect(&s).expect("inspect");
     assert_eq!(summary.same_content.len(), 1, "{:?}", summary.same_content);
     let pair = &summary.same_content[0];
-    assert_eq!(
-        (pair.a.as_str(), pair.a_split.as_str()),
-        ("0.png", "train")
-    );
+    assert_eq!((pair.a.as_str(), pair.a_split.as_str()), ("0.png", "train"));
     assert_eq!(
         (pair.b.as_str(), pair.b_split.as_str()),
         ("copy_of_0.png", "test")
@@ -250,7 +243,11 @@ fn meta_rows(dir: &Path, ages: [&str; 10]) -> Vec<String> {
             };
             let label = if i % 2 == 0 { "a" } else { "b" };
             png(&dir.join(format!("{i}.png")), 16, 16, i as u8);
-            format!("{i}.png,{label},{split},{},{}", ages[i], label.to_uppercase())
+            format!(
+                "{i}.png,{label},{split},{},{}",
+                ages[i],
+                label.to_uppercase()
+            )
         })
         .collect()
 }
@@ -281,9 +278,13 @@ fn metadata_mistakes_are_errors_naming_rows_and_columns() {
     let e = prepare_err(&s);
     assert_eq!(e.code(), "exp::data::metadata_type");
     let text = e.to_string();
-    assert!(text.contains("`unknown`") && text.contains("rows 4, 9"), "{text}");
+    assert!(
+        text.contains("`unknown`") && text.contains("rows 4, 9"),
+        "{text}"
+    );
     // Declared categorical, it is accepted as such.
-    s.metadata_types.insert("age".into(), MetadataKind::Category);
+    s.metadata_types
+        .insert("age".into(), MetadataKind::Category);
     let d = prepare(&s, &budget(None, None), 0, false).expect("declared category");
     assert!(d.metadata_names.iter().any(|n| n == "age=unknown"));
     // Declared numeric, each word is a bad value naming its row.
@@ -346,7 +347,10 @@ fn image_folders_descend_read_every_decoder_format_and_say_what_they_ignore() {
     assert!(summary.ignored[0].1.contains(".txt"));
     let d = prepare(&s, &budget(None, None), 0, false).expect("prepare");
     let ids = d.split_ids("train").expect("ids");
-    assert!(ids.contains(&"train/cat/nested/deeper/b.bmp".to_string()), "{ids:?}");
+    assert!(
+        ids.contains(&"train/cat/nested/deeper/b.bmp".to_string()),
+        "{ids:?}"
+    );
     assert_eq!(d.ignored.len(), 1);
 }
 
@@ -394,7 +398,8 @@ fn special_files_are_refused_by_name_without_hanging() {
     std::os::unix::fs::symlink("/dev/zero", dir.join("zero.png")).expect("symlink");
     rows.push("fifo.png,y,val".into());
     rows.push("zero.png,x,test".into());
-    rows.push("1.png,y,test".into());
+    png(&dir.join("3.png"), 16, 16, 3);
+    rows.push("3.png,y,test".into());
     let s = manifest_spec(dir, "path,label,split", &rows);
     let summary = inspect(&s).expect("inspect");
     let msgs: Vec<&str> = summary
@@ -404,11 +409,13 @@ fn special_files_are_refused_by_name_without_hanging() {
         .map(|p| p.message.as_str())
         .collect();
     assert!(
-        msgs.iter().any(|m| m.contains("fifo.png") && m.contains("FIFO")),
+        msgs.iter()
+            .any(|m| m.contains("fifo.png") && m.contains("FIFO")),
         "{msgs:?}"
     );
     assert!(
-        msgs.iter().any(|m| m.contains("zero.png") && m.contains("device")),
+        msgs.iter()
+            .any(|m| m.contains("zero.png") && m.contains("device")),
         "{msgs:?}"
     );
     let e = prepare_err(&s);
@@ -430,7 +437,12 @@ fn cache_files_follow_the_umask_and_same_named_data_sets_keep_their_caches() {
         let dir = t.path().join(project);
         let (m, _) = small_manifest(&dir);
         // The two projects' images differ.
-        png(&dir.join("img/0.png"), 32, 40, if project == "p1" { 90 } else { 91 });
+        png(
+            &dir.join("img/0.png"),
+            32,
+            40,
+            if project == "p1" { 90 } else { 91 },
+        );
         specs.push(spec(
             "derm",
             DataSource::Manifest {
@@ -446,7 +458,10 @@ fn cache_files_follow_the_umask_and_same_named_data_sets_keep_their_caches() {
     assert_ne!(a.cache_path, b.cache_path);
     let again = prepare(&specs[0], &budget(None, None), 0, false).expect("p1 again");
     assert_eq!(again.decoded, 0, "p2 did not evict p1's cache");
-    for e in std::fs::read_dir(cache.join("decoded")).expect("dir").flatten() {
+    for e in std::fs::read_dir(cache.join("decoded"))
+        .expect("dir")
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().to_string();
         if name.ends_with(".bin") || name.ends_with(".json") {
             let mode = e.metadata().expect("meta").permissions().mode();

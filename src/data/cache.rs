@@ -446,7 +446,10 @@ fn build(
                 if let Ok(k) = missing.binary_search_by_key(&i, |(j, _)| *j) {
                     return (true, Err(missing[k].1.clone()));
                 }
-                (true, decode::decode_resized(&records[i].path, spec.cache_size))
+                (
+                    true,
+                    decode::decode_resized(&records[i].path, spec.cache_size),
+                )
             })
             .collect();
         let mut fresh = 0;
@@ -485,7 +488,10 @@ fn build(
                     skipped.push((i, reason));
                 }
             }
-            if offset - block.1 >= BLOCK_BYTES || i + 1 - block.0 >= BLOCK_RECORDS || i + 1 == records.len() {
+            if offset - block.1 >= BLOCK_BYTES
+                || i + 1 - block.0 >= BLOCK_RECORDS
+                || i + 1 == records.len()
+            {
                 let done = std::mem::replace(&mut block, (i + 1, offset, blake3::Hasher::new()));
                 blocks.push(Block {
                     first: done.0,

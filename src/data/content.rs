@@ -107,10 +107,7 @@ pub(crate) fn hashes(spec: &DataSpec, records: &[Record]) -> Vec<ContentHash> {
                 }
             }
             match hash_file(&r.path) {
-                Ok(hash) => (
-                    Ok(hash.clone()),
-                    Some(Known { stamp, hash }),
-                ),
+                Ok(hash) => (Ok(hash.clone()), Some(Known { stamp, hash })),
                 Err(e) => (Err(e), None),
             }
         })

@@ -120,9 +120,7 @@ pub fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
         .read_to_end(&mut bytes)
         .map_err(|e| e.to_string())?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "file is over the {MAX_FILE_BYTES}-byte limit"
-        ));
+        return Err(format!("file is over the {MAX_FILE_BYTES}-byte limit"));
     }
     Ok(bytes)
 }

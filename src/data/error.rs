@@ -207,9 +207,8 @@ impl DataError {
             | DataError::MetadataType { manifest, row, .. } => {
                 format!("{}:{row}", manifest.display())
             }
-            DataError::DuplicateColumn { manifest, .. } | DataError::EmptyColumn { manifest, .. } => {
-                manifest.display().to_string()
-            }
+            DataError::DuplicateColumn { manifest, .. }
+            | DataError::EmptyColumn { manifest, .. } => manifest.display().to_string(),
             DataError::LabelInMetadata { column, .. } => format!("column `{column}`"),
             DataError::DuplicatePath { location, .. }
             | DataError::UnknownLabel { location, .. }

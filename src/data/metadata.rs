@@ -105,15 +105,12 @@ pub(crate) fn fit(
         let kind = match kinds.get(name) {
             Some(k) => *k,
             None if words.is_empty() && !present.is_empty() => MetadataKind::Numeric,
-            None if words.len() * 2 > present.len() || present.is_empty() => {
-                MetadataKind::Category
-            }
+            None if words.len() * 2 > present.len() || present.is_empty() => MetadataKind::Category,
             None => {
                 // Mostly numbers, some words: ambiguous, so say so.
                 let rows: Vec<usize> = words.iter().map(|(r, _)| r.row).collect();
                 let values: BTreeSet<&str> = words.iter().map(|(_, v)| *v).collect();
-                let values: Vec<String> =
-                    values.iter().take(5).map(|v| format!("`{v}`")).collect();
+                let values: Vec<String> = values.iter().take(5).map(|v| format!("`{v}`")).collect();
                 problems.push(DataError::MetadataType {
                     manifest: mpath.clone(),
                     row: rows[0],

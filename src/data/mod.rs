@@ -128,7 +128,10 @@ fn ensure_generated(spec: &DataSpec) -> Result<(), DataError> {
         }
         std::fs::create_dir_all(&g.root).map_err(|e| DataError::io(&g.root, e))?;
         let lock = g.root.join(generated::LOCK);
-        let _held = lock_or_wait(&lock, &format!("the generated data set {}", g.root.display()))?;
+        let _held = lock_or_wait(
+            &lock,
+            &format!("the generated data set {}", g.root.display()),
+        )?;
         generated::ensure(g, &spec.columns)?;
     }
     Ok(())
@@ -144,7 +147,10 @@ pub(crate) fn lock_or_wait(
     match FileLock::try_acquire(path) {
         Ok(Some(l)) => Ok(l),
         Ok(None) => {
-            eprintln!("exp: waiting for another exp process writing {what} (lock {})", path.display());
+            eprintln!(
+                "exp: waiting for another exp process writing {what} (lock {})",
+                path.display()
+            );
             FileLock::acquire(path).map_err(|e| DataError::io(path, e))
         }
         Err(e) => Err(DataError::io(path, e)),
@@ -152,8 +158,8 @@ pub(crate) fn lock_or_wait(
 }
 
 /// One line saying which files of an image-folder layout were not used and
-/// why, e.g. `3 files ignored under data/pets: 2 × .txt is not an image
-/// format exp reads (pets/train/a/notes.txt, …), 1 × hidden`.
+/// why, e.g. `3 file(s) not used: 2 × .txt is not an image format exp reads
+/// (e.g. train/a/notes.txt); 1 × hidden (e.g. train/.DS_Store)`.
 pub fn ignored_summary(root: &std::path::Path, ignored: &[(PathBuf, String)]) -> String {
     let mut by_reason: BTreeMap<&str, Vec<&PathBuf>> = BTreeMap::new();
     for (p, why) in ignored {
@@ -166,12 +172,7 @@ pub fn ignored_summary(root: &std::path::Path, ignored: &[(PathBuf, String)]) ->
             format!("{} × {why} (e.g. {eg})", ps.len())
         })
         .collect();
-    format!(
-        "{} file(s) under {} not used: {}",
-        ignored.len(),
-        root.display(),
-        parts.join("; ")
-    )
+    format!("{} file(s) not used: {}", ignored.len(), parts.join("; "))
 }
 
 /// Key of what a result depends on in a data set's files: every row's id,
@@ -262,8 +263,9 @@ pub fn prepare(
     if !src.ignored.is_empty() {
         if let DataSource::ImageFolder { root } = &spec.source {
             eprintln!(
-                "exp: data `{}`: {}",
+                "exp: data `{}` under {}: {}",
                 spec.name,
+                root.display(),
                 ignored_summary(root, &src.ignored)
             );
         }
@@ -599,14 +601,13 @@ fn near_duplicate_pairs(records: &[source::Record], exact: &[ImagePair]) -> Vec<
         })
         .collect();
     let mut out = Vec::new();
-    for i in 0..records.len() {
-        let Some(hi) = hashes[i] else { continue };
-        for j in i + 1..records.len() {
-            let (a, b) = (&records[i], &records[j]);
+    for (i, (a, hi)) in records.iter().zip(&hashes).enumerate() {
+        let Some(hi) = hi else { continue };
+        for (b, hj) in records.iter().zip(&hashes).skip(i + 1) {
             if a.split == b.split {
                 continue;
             }
-            let Some(hj) = hashes[j] else { continue };
+            let Some(hj) = hj else { continue };
             if (hi ^ hj).count_ones() <= NEAR_DUPLICATE_BITS {
                 let pair = ImagePair {
                     a: a.id.clone(),

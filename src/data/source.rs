@@ -10,7 +10,6 @@ use crate::spec::{DataSource, DataSpec};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-
 /// One image of the data set.
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
@@ -254,7 +253,9 @@ fn read_manifest(
 
 /// Entries of `dir`, sorted: (visible subdirectories, other entries with
 /// why they are not used as a directory).
-fn dir_entries(dir: &Path) -> Result<(Vec<(String, PathBuf)>, Vec<PathBuf>), DataError> {
+type DirEntries = (Vec<(String, PathBuf)>, Vec<PathBuf>);
+
+fn dir_entries(dir: &Path) -> Result<DirEntries, DataError> {
     let mut dirs = Vec::new();
     let mut files = Vec::new();
     for e in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
@@ -282,7 +283,10 @@ fn walk_class(
 ) -> Result<(), DataError> {
     // Why a cap: a symlink loop would otherwise recurse forever.
     if depth > 16 {
-        ignored.push((dir.to_path_buf(), "nested deeper than 16 directories".into()));
+        ignored.push((
+            dir.to_path_buf(),
+            "nested deeper than 16 directories".into(),
+        ));
         return Ok(());
     }
     let (dirs, entries) = dir_entries(dir)?;
@@ -329,7 +333,10 @@ fn read_folder(spec: &DataSpec, root: &Path) -> Result<(Source, Vec<DataError>),
     let exts = super::decode::image_extensions();
     let (splits, root_files) = dir_entries(root)?;
     for p in root_files {
-        if !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+        if !p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
             ignored.push((p, "not inside a <split>/<class>/ directory".into()));
         }
     }

@@ -137,7 +137,10 @@ pub enum Value {
     },
     Ref(Name),
     /// `age: numeric` in a list: a name with a declared kind.
-    Typed { name: Box<Value>, kind: Name },
+    Typed {
+        name: Box<Value>,
+        kind: Name,
+    },
 }
 
 impl Value {

@@ -196,7 +196,10 @@ pub enum ExprKind {
     Ref(Ident),
     /// `age: numeric` inside a list: a name (string or bare name) with a
     /// declared kind.
-    Typed { name: Box<Expr>, kind: Ident },
+    Typed {
+        name: Box<Expr>,
+        kind: Ident,
+    },
 }
 
 impl ExprKind {

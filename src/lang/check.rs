@@ -367,8 +367,10 @@ impl Checker<'_, '_> {
             Some(e) => self.metadata_columns(e).unwrap_or_default(),
             None => Default::default(),
         };
-        let near_duplicates =
-            opt(f.get("near_duplicates"), |e| self.v.boolean(e, "near_duplicates")).unwrap_or(false);
+        let near_duplicates = opt(f.get("near_duplicates"), |e| {
+            self.v.boolean(e, "near_duplicates")
+        })
+        .unwrap_or(false);
         let mut columns = Columns::default();
         if let Some(e) = f.get("columns") {
             if let Some(r) = self.v.record(e, "columns", &["path", "label", "split"]) {
@@ -521,7 +523,10 @@ impl Checker<'_, '_> {
                     kind: ExprKind::Ref(k.clone()),
                     span: k.span,
                 };
-                match self.v.word(&word, "metadata kind", &["numeric", "category"]) {
+                match self
+                    .v
+                    .word(&word, "metadata kind", &["numeric", "category"])
+                {
                     Some("numeric") => {
                         kinds.insert(name.clone(), MetadataKind::Numeric);
                     }

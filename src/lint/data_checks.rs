@@ -253,11 +253,13 @@ pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>)
     }
     for (name, summary) in summaries {
         let Some(spec) = used.get(name) else { continue };
-        let Some(data_span) = ctx
-            .field_span(name, "manifest")
-            .or_else(|| ctx.field_span(name, "root"))
-            .or_else(|| ctx.field_span(name, "source"))
-        else {
+        // Why by source: `field_span` falls back to the declaration's name.
+        let where_field = match &spec.source {
+            DataSource::Manifest { .. } => "manifest",
+            DataSource::ImageFolder { .. } => "root",
+            DataSource::Generated(_) => "source",
+        };
+        let Some(data_span) = ctx.field_span(name, where_field) else {
             continue;
         };
         for p in &summary.problems {
@@ -333,7 +335,8 @@ pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>)
                     count: summary.near_duplicates.len(),
                     pairs: shown(&summary.near_duplicates),
                     span: span.into(),
-                    help: "look at each pair; if they show the same case, keep them in one split".into(),
+                    help: "look at each pair; if they show the same case, keep them in one split"
+                        .into(),
                 },
             ));
         }
@@ -348,7 +351,9 @@ pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>)
                             spec,
                         ),
                         span: data_span.into(),
-                        help: "convert them to a format exp reads, or move them out of the data root".into(),
+                        help:
+                            "convert them to a format exp reads, or move them out of the data root"
+                                .into(),
                     },
                 ));
             }
@@ -420,7 +425,8 @@ pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>)
                     continue;
                 };
                 let found: Vec<&str> = summary.split_sizes.keys().map(String::as_str).collect();
-                let help = crate::lang::suggest::help(split, found.iter().copied(), "splits of the data");
+                let help =
+                    crate::lang::suggest::help(split, found.iter().copied(), "splits of the data");
                 out.push(Diag::new(
                     span.file,
                     LintWarning::MissingSplit {
