@@ -52,6 +52,8 @@ fn prepared(dir: &Path, size: u32, crop: u32, cache_dir: PathBuf) -> PreparedDat
         on_bad_image: BadImagePolicy::Fail,
         cache_dir: Some(cache_dir),
         content: None,
+        near_duplicates: false,
+        metadata_types: Default::default(),
     };
     let budget = BudgetSpec {
         name: "all".into(),

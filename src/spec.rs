@@ -40,14 +40,25 @@ pub struct DataSpec {
     pub cache_size: u32,
     /// Metadata columns feeding the metadata MLP branch (manifest only).
     pub metadata: Vec<String>,
+    /// Declared kinds of metadata columns (`metadata = [age: numeric]`); a
+    /// column not listed here has its kind inferred from its values.
+    /// Why skipped when empty: stage keys of pipelines that declare no kind
+    /// stay what they were.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata_types: BTreeMap<String, MetadataKind>,
     /// Column names in the manifest.
     pub columns: Columns,
     /// Draw per-split subsets stratified by class.
     pub stratify: bool,
     /// What to do with an unreadable image: fail (default) or skip and list it.
     pub on_bad_image: BadImagePolicy,
-    /// Directory of the decode cache; `None` = `$EXP_CACHE` or `~/.cache/exp`.
+    /// Directory of the decode cache (the `cache` field); `None` =
+    /// `$EXP_CACHE` or `~/.cache/exp`.
     pub cache_dir: Option<PathBuf>,
+    /// Look for near-duplicate images across splits (perceptual hashes) in
+    /// `exp check --data`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub near_duplicates: bool,
     /// Key of the data's content on disk ([`crate::data::content_key`]),
     /// filled in by the commands that read the stage store; `None` until then
     /// or when the data cannot be read. Part of the decode stage's identity.
@@ -121,6 +132,15 @@ impl Default for Columns {
             split: "split".into(),
         }
     }
+}
+
+/// The declared kind of a metadata column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataKind {
+    /// Numbers, standardised; a value that is not a number is an error.
+    Numeric,
+    /// Categories, one-hot; numbers are read as category names.
+    Category,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

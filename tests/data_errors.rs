@@ -152,6 +152,17 @@ fn non_numeric_value_in_numeric_column_is_a_bad_value() {
     }
     let mut s = manifest_spec(t.path(), &rows, "path,label,split,age");
     s.metadata = vec!["age".into()];
+    // Undeclared, a mostly numeric column with a word is ambiguous: an error
+    // asking for the kind (it used to be read as 12 categories, silently).
+    let e = rendered(&err(&s));
+    assert!(
+        e.contains("manifest.csv:7") && e.contains("`age`") && e.contains("forty"),
+        "{e}"
+    );
+    assert!(e.contains("exp::data::metadata_type"), "{e}");
+    // Declared numeric, the word is a bad value of its row.
+    s.metadata_types
+        .insert("age".into(), exp::spec::MetadataKind::Numeric);
     let e = rendered(&err(&s));
     assert!(
         e.contains("manifest.csv:7") && e.contains("`age`") && e.contains("forty"),

@@ -55,6 +55,8 @@ fn data_spec(metadata_signal: f64, image_signal: f64) -> DataSpec {
         on_bad_image: BadImagePolicy::Fail,
         cache_dir: Some(root.join("cache")),
         content: None,
+        near_duplicates: false,
+        metadata_types: Default::default(),
     }
 }
 

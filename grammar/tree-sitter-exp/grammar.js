@@ -62,7 +62,14 @@ module.exports = grammar({
       $.reference,
     ),
 
-    list: ($) => seq('[', commaSep($._value), ']'),
+    list: ($) => seq('[', commaSep(choice($.typed_name, $._value)), ']'),
+
+    // `age: numeric` in `metadata = [...]`: a column with its declared kind.
+    typed_name: ($) => seq(
+      field('name', choice($.identifier, $.string)),
+      ':',
+      field('kind', $.identifier),
+    ),
 
     record: ($) => seq('{', repeat(seq($.field, optional(choice(',', ';')))), '}'),
 

@@ -50,31 +50,107 @@ pub fn check_dims(w: u32, h: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// Width and height from the file header, without decoding pixels.
+/// Width and height from the file header, without decoding pixels. Only a
+/// regular file is opened (see [`open_regular`]).
 pub fn header_dims(path: &Path) -> Result<(u32, u32), String> {
-    let r = image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
+    let file = open_regular(path)?;
+    // Why a bounded reader: a header never needs more than the file's first
+    // megabytes, and the size limit holds whatever the metadata said.
+    let reader = std::io::BufReader::new(std::io::Read::take(file, MAX_FILE_BYTES));
+    let r = image::ImageReader::new(reader)
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
     if r.format().is_none() {
-        return Err("not a JPEG or PNG file".into());
+        return Err(not_an_image());
     }
     let (w, h) = r.into_dimensions().map_err(|e| e.to_string())?;
     check_dims(w, h)?;
     Ok((w, h))
 }
 
-/// Decode `path` and resize so the shorter side is `short` (aspect capped at
-/// `MAX_ASPECT` by a centre crop). Errors are a one-line reason.
-pub fn decode_resized(path: &Path, short: u32) -> Result<Rgb, String> {
-    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    if len > MAX_FILE_BYTES {
-        return Err(format!(
-            "file is {len} bytes, over the {MAX_FILE_BYTES}-byte limit"
-        ));
+/// Open `path` for reading if it is a regular file (after following
+/// symlinks); a FIFO, device, socket or directory is an error naming what it
+/// is. Why: opening a FIFO blocks forever, and a device such as `/dev/zero`
+/// never ends.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let kind = |t: std::fs::FileType| -> Option<&'static str> {
+        if t.is_file() {
+            None
+        } else if t.is_dir() {
+            Some("a directory")
+        } else if t.is_fifo() {
+            Some("a FIFO (named pipe)")
+        } else if t.is_socket() {
+            Some("a socket")
+        } else if t.is_char_device() || t.is_block_device() {
+            Some("a device")
+        } else {
+            Some("not a regular file")
+        }
+    };
+    let special = |what: &str| format!("{what}, not a regular file; only regular files are read");
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if let Some(what) = kind(meta.file_type()) {
+        return Err(special(what));
     }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    // O_NONBLOCK: should the path be swapped for a FIFO after the check above,
+    // the open still returns at once, and the check below catches it.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if let Some(what) = kind(meta.file_type()) {
+        return Err(special(what));
+    }
+    Ok(file)
+}
+
+/// The bytes of an image file: a regular file only, at most
+/// [`MAX_FILE_BYTES`], the limit enforced while reading (not from metadata,
+/// which a special file or a growing file does not report truthfully).
+pub fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let hint = file.metadata().map_or(0, |m| m.len()).min(MAX_FILE_BYTES);
+    let mut bytes = Vec::with_capacity(hint as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("file is over the {MAX_FILE_BYTES}-byte limit"));
+    }
+    Ok(bytes)
+}
+
+/// Decode `path` and resize so the shorter side is `short` (aspect capped at
+/// `MAX_ASPECT` by a centre crop). Errors are a one-line reason. The file is
+/// read with [`read_image_file`] (regular files only, size limit while
+/// reading). Signature kept stable: `exp embed` decodes through it too.
+pub fn decode_resized(path: &Path, short: u32) -> Result<Rgb, String> {
+    let bytes = read_image_file(path)?;
     decode_bytes_resized(&bytes, short)
+}
+
+/// Lower-cased file extensions of every format the decoder reads (what an
+/// image-folder layout picks up).
+pub fn image_extensions() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = image::ImageFormat::all()
+        .filter(|f| f.reading_enabled())
+        .flat_map(|f| f.extensions_str().iter().copied())
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn not_an_image() -> String {
+    format!(
+        "not an image format exp reads ({})",
+        image_extensions().join(", ")
+    )
 }
 
 /// As `decode_resized`, from the file's bytes.
@@ -213,7 +289,7 @@ fn decode_other(bytes: &[u8]) -> Result<(Rgb, Orientation), String> {
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
     if reader.format().is_none() {
-        return Err("not a JPEG or PNG file".into());
+        return Err(not_an_image());
     }
     // Side limits are checked below from the header, with a clearer message;
     // the allocation cap guards whatever the decoder allocates besides.

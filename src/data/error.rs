@@ -27,6 +27,37 @@ pub enum DataError {
         found: String,
     },
 
+    #[error("manifest {manifest} has two columns named `{column}`")]
+    #[diagnostic(
+        code(exp::data::duplicate_column),
+        help("rename or remove one of them; exp will not guess which one you meant")
+    )]
+    DuplicateColumn { manifest: PathBuf, column: String },
+
+    #[error("metadata column `{column}` has no values in the train split")]
+    #[diagnostic(
+        code(exp::data::empty_column),
+        help("the encoding is fitted on the train split, so this column would carry nothing there and unscaled values elsewhere; fill it in or remove it from `metadata`")
+    )]
+    EmptyColumn { manifest: PathBuf, column: String },
+
+    #[error("{manifest}:{row}: metadata column `{column}` {problem}")]
+    #[diagnostic(code(exp::data::metadata_type), help("{help}"))]
+    MetadataType {
+        manifest: PathBuf,
+        row: usize,
+        column: String,
+        problem: String,
+        help: String,
+    },
+
+    #[error("metadata column `{column}` {why}")]
+    #[diagnostic(
+        code(exp::data::label_in_metadata),
+        help("remove `{column}` from `metadata`: the model would read the answer from it")
+    )]
+    LabelInMetadata { column: String, why: String },
+
     #[error("{manifest}:{row}: {reason}")]
     #[diagnostic(
         code(exp::data::bad_row),
@@ -101,7 +132,7 @@ pub enum DataError {
     #[error("no images found under {root}")]
     #[diagnostic(
         code(exp::data::no_images),
-        help("expected <root>/<split>/<class>/*.jpg|jpeg|png, e.g. root/train/cat/001.jpg")
+        help("expected <root>/<split>/<class>/[subfolders/]*.jpg (or .png, .bmp, .tif, .webp), e.g. root/train/cat/001.jpg")
     )]
     NoImages { root: PathBuf },
 
@@ -116,7 +147,7 @@ pub enum DataError {
     #[error("decode cache {path}: {reason}")]
     #[diagnostic(
         code(exp::data::cache),
-        help("check free space and permissions of the cache directory (the data's `cache`, $EXP_CACHE or ~/.cache/exp)")
+        help("check free space and permissions of the cache directory (the data's `cache` field, $EXP_CACHE or ~/.cache/exp)")
     )]
     Cache { path: PathBuf, reason: String },
 
@@ -150,6 +181,10 @@ impl DataError {
             DataError::Io { .. } => "exp::data::io",
             DataError::MissingColumn { .. } => "exp::data::missing_column",
             DataError::BadRow { .. } => "exp::data::bad_row",
+            DataError::DuplicateColumn { .. } => "exp::data::duplicate_column",
+            DataError::EmptyColumn { .. } => "exp::data::empty_column",
+            DataError::MetadataType { .. } => "exp::data::metadata_type",
+            DataError::LabelInMetadata { .. } => "exp::data::label_in_metadata",
             DataError::BadValue { .. } => "exp::data::bad_value",
             DataError::DuplicatePath { .. } => "exp::data::duplicate_path",
             DataError::UnknownLabel { .. } => "exp::data::unknown_label",
@@ -167,9 +202,14 @@ impl DataError {
     /// Where the problem is: `manifest.csv:12`, an image path, or the split.
     pub fn location(&self) -> String {
         match self {
-            DataError::BadRow { manifest, row, .. } | DataError::BadValue { manifest, row, .. } => {
+            DataError::BadRow { manifest, row, .. }
+            | DataError::BadValue { manifest, row, .. }
+            | DataError::MetadataType { manifest, row, .. } => {
                 format!("{}:{row}", manifest.display())
             }
+            DataError::DuplicateColumn { manifest, .. }
+            | DataError::EmptyColumn { manifest, .. } => manifest.display().to_string(),
+            DataError::LabelInMetadata { column, .. } => format!("column `{column}`"),
             DataError::DuplicatePath { location, .. }
             | DataError::UnknownLabel { location, .. }
             | DataError::MissingImage { location, .. }

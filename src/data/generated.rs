@@ -16,6 +16,8 @@ use std::path::Path;
 
 pub(crate) const MANIFEST: &str = "manifest.csv";
 const STAMP: &str = ".exp-generated.json";
+/// The data root's advisory lock: held while the data set is (re)written.
+pub(crate) const LOCK: &str = ".exp-generated.lock";
 // 2: balanced class assignment (1 gave one class only for 2, 4 or 8 classes).
 const VERSION: u32 = 2;
 

@@ -8,6 +8,7 @@
 
 pub mod augment;
 pub mod cache;
+mod content;
 pub mod decode;
 mod error;
 pub mod generated;
@@ -50,6 +51,9 @@ pub struct PreparedData {
     pub metadata_names: Vec<String>,
     /// Images skipped under `on_bad_image = skip`, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
+    /// Files under an image-folder root that are not images of the layout,
+    /// with why.
+    pub ignored: Vec<(PathBuf, String)>,
     /// Name of the data declaration.
     pub name: String,
     /// The fitted metadata encoding (train-split statistics).
@@ -113,36 +117,89 @@ impl PreparedData {
     }
 }
 
-/// Write the generated data set if the spec uses one and it is missing or stale.
+/// Write the generated data set if the spec uses one and it is missing or
+/// stale, under the data root's own lock (`.exp-generated.lock` in it), so
+/// any number of runs, output directories and Slurm tasks can share one
+/// root: one writes, the others wait for it (and say so), then read.
 fn ensure_generated(spec: &DataSpec) -> Result<(), DataError> {
     if let DataSource::Generated(g) = &spec.source {
+        if generated::is_current(g, &spec.columns) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&g.root).map_err(|e| DataError::io(&g.root, e))?;
+        let lock = g.root.join(generated::LOCK);
+        let _held = lock_or_wait(
+            &lock,
+            &format!("the generated data set {}", g.root.display()),
+        )?;
         generated::ensure(g, &spec.columns)?;
     }
     Ok(())
 }
 
+/// Take the advisory lock at `path`; when another process holds it, say on
+/// stderr what this one waits for, then wait.
+pub(crate) fn lock_or_wait(
+    path: &std::path::Path,
+    what: &str,
+) -> Result<crate::exec::lock::FileLock, DataError> {
+    use crate::exec::lock::FileLock;
+    match FileLock::try_acquire(path) {
+        Ok(Some(l)) => Ok(l),
+        Ok(None) => {
+            eprintln!(
+                "exp: waiting for another exp process writing {what} (lock {})",
+                path.display()
+            );
+            FileLock::acquire(path).map_err(|e| DataError::io(path, e))
+        }
+        Err(e) => Err(DataError::io(path, e)),
+    }
+}
+
+/// One line saying which files of an image-folder layout were not used and
+/// why, e.g. `3 file(s) not used: 2 × .txt is not an image format exp reads
+/// (e.g. train/a/notes.txt); 1 × hidden (e.g. train/.DS_Store)`.
+pub fn ignored_summary(root: &std::path::Path, ignored: &[(PathBuf, String)]) -> String {
+    let mut by_reason: BTreeMap<&str, Vec<&PathBuf>> = BTreeMap::new();
+    for (p, why) in ignored {
+        by_reason.entry(why.as_str()).or_default().push(p);
+    }
+    let parts: Vec<String> = by_reason
+        .iter()
+        .map(|(why, ps)| {
+            let eg = ps[0].strip_prefix(root).unwrap_or(ps[0]).display();
+            format!("{} × {why} (e.g. {eg})", ps.len())
+        })
+        .collect();
+    format!("{} file(s) not used: {}", ignored.len(), parts.join("; "))
+}
+
 /// Key of what a result depends on in a data set's files: every row's id,
-/// split, label and metadata values, and each image's size in bytes.
+/// split, label and metadata values, and each image's content hash.
 ///
 /// Why: without it a relabelled manifest, or images added or replaced, would
 /// leave the stage store's keys unchanged and `exp run` would reuse results
-/// trained on the old data. Why sizes and not modification times: copying a
-/// data set to another disk changes every mtime but no result, and a replaced
-/// image almost always changes size. (The decode cache, cheap to rebuild, also
-/// keys on mtimes.) A generated data set is a pure function of its settings,
-/// which the stage key already holds, so it needs no file access.
+/// trained on the old data. Why content hashes (BLAKE3, kept in the content
+/// index beside the decode cache and recomputed only when a file's size,
+/// mtime, ctime or inode changed): an edit that keeps the byte size, or whose
+/// mtime was restored (`cp -p`, `rsync -a`), is still seen, while copying the
+/// data set elsewhere changes no key. A generated data set is a pure function
+/// of its settings, which the stage key already holds, so it needs no file
+/// access.
 pub fn content_key(spec: &DataSpec) -> Result<String, DataError> {
     if let DataSource::Generated(_) = &spec.source {
         return Ok("generated".into());
     }
     let (src, _row_problems) = source::read(spec)?;
+    let hashes = content::hashes(spec, &src.records);
     let mut h = blake3::Hasher::new();
-    h.update(b"exp-data-content-v1\0");
+    h.update(b"exp-data-content-v2\0");
     let mut part = |bytes: &[u8]| {
         h.update(&(bytes.len() as u64).to_le_bytes());
         h.update(bytes);
     };
-    for r in &src.records {
+    for (r, hash) in src.records.iter().zip(&hashes) {
         part(r.id.as_bytes());
         part(r.split.as_bytes());
         part(r.label.as_bytes());
@@ -152,9 +209,9 @@ pub fn content_key(spec: &DataSpec) -> Result<String, DataError> {
                 None => part(b"-"),
             }
         }
-        match std::fs::metadata(&r.path) {
-            Ok(m) => part(&m.len().to_le_bytes()),
-            Err(_) => part(b"missing"),
+        match hash {
+            Ok(x) => part(x.as_bytes()),
+            Err(_) => part(b"unreadable"),
         }
     }
     Ok(h.finalize().to_hex()[..32].to_string())
@@ -199,11 +256,22 @@ pub fn prepare(
     if let Some(p) = problems.into_iter().next() {
         return Err(p);
     }
-    let (enc, problems) = metadata::fit(&spec.metadata, &src.records, src.manifest.as_deref());
+    let (enc, problems) = fit_metadata(spec, &src);
     if let Some(p) = problems.into_iter().next() {
         return Err(p);
     }
-    let cache = cache::open_or_build(spec, &src.records, progress)?;
+    if !src.ignored.is_empty() {
+        if let DataSource::ImageFolder { root } = &spec.source {
+            eprintln!(
+                "exp: data `{}` under {}: {}",
+                spec.name,
+                root.display(),
+                ignored_summary(root, &src.ignored)
+            );
+        }
+    }
+    let hashes = content::hashes(spec, &src.records);
+    let cache = cache::open_or_build(spec, &src.records, &hashes, progress)?;
     let skipped = cache
         .skipped
         .iter()
@@ -282,6 +350,7 @@ pub fn prepare(
         metadata_dim: enc.dim(),
         metadata_names: enc.names.clone(),
         skipped,
+        ignored: src.ignored,
         name: spec.name.clone(),
         metadata_encoding: enc,
         cache_path: cache.path.clone(),
@@ -294,8 +363,17 @@ pub fn prepare(
 
 pub use loader::loader;
 
-/// What `exp check --data` needs to know about a data set without decoding
-/// every image.
+fn fit_metadata(spec: &DataSpec, src: &source::Source) -> (MetadataEncoding, Vec<DataError>) {
+    metadata::fit(
+        &spec.metadata,
+        &spec.metadata_types,
+        &spec.columns.label,
+        &src.records,
+        src.manifest.as_deref(),
+    )
+}
+
+/// What `exp check --data` needs to know about a data set.
 #[derive(Debug, Clone, Default)]
 pub struct DataSummary {
     /// Split name → number of rows.
@@ -303,9 +381,37 @@ pub struct DataSummary {
     pub classes: Vec<String>,
     /// Columns of the manifest (empty for image folders).
     pub columns: Vec<String>,
-    /// Problems found, each naming the file/row: missing or unreadable images,
-    /// unknown labels, duplicate paths, bad rows, empty splits.
+    /// Problems `exp run` would fail on, each naming the file/row: missing,
+    /// unreadable or special files, unknown labels, duplicate paths (also
+    /// under two spellings), bad rows, empty splits, bad metadata values and
+    /// types, a label in the metadata.
     pub problems: Vec<DataProblem>,
+    /// Images with the same content (BLAKE3) in two splits.
+    pub same_content: Vec<ImagePair>,
+    /// Images that look alike (perceptual hash) in two splits; only with
+    /// `near_duplicates = true`.
+    pub near_duplicates: Vec<ImagePair>,
+    /// Files under an image-folder root that are not used, with why.
+    pub ignored: Vec<(PathBuf, String)>,
+}
+
+/// Two images of a data set in different splits (ids as in the manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePair {
+    pub a: String,
+    pub a_split: String,
+    pub b: String,
+    pub b_split: String,
+}
+
+impl std::fmt::Display for ImagePair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}) = {} ({})",
+            self.a, self.a_split, self.b, self.b_split
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -329,9 +435,14 @@ impl From<&DataError> for DataProblem {
     }
 }
 
-/// Read the manifest / folder layout, check that every image exists and its
-/// header parses (without full decode), and summarise. A generated data set
-/// not yet written is summarised from its settings (nothing is written).
+/// Read the manifest / folder layout and check everything `prepare` would
+/// refuse except full decoding: every image exists, is a regular file and
+/// its header parses; rows, labels, splits and metadata values are valid.
+/// Also hashes every image's content (kept in the content index, so the
+/// next `exp run` does not read the files again) to find the same image in
+/// two splits, and with `near_duplicates` compares perceptual hashes. A
+/// generated data set not yet written is summarised from its settings
+/// (nothing is written).
 pub fn inspect(spec: &DataSpec) -> Result<DataSummary, DataError> {
     if let DataSource::Generated(g) = &spec.source {
         if !generated::is_current(g, &spec.columns) {
@@ -354,37 +465,161 @@ pub fn inspect(spec: &DataSpec) -> Result<DataSummary, DataError> {
                     "age".into(),
                     "site".into(),
                 ],
-                problems: Vec::new(),
+                ..DataSummary::default()
             });
         }
     }
-    let (src, mut problems) = source::read(spec)?;
-    let (_, meta_problems) = metadata::fit(&spec.metadata, &src.records, src.manifest.as_deref());
+    // A metadata column the manifest lacks is one problem; the others are
+    // still checked.
+    let mut spec = spec.clone();
+    let mut problems = Vec::new();
+    let (src, row_problems) = loop {
+        match source::read(&spec) {
+            Err(DataError::MissingColumn {
+                manifest,
+                column,
+                found,
+            }) if spec.metadata.contains(&column) => {
+                spec.metadata.retain(|m| *m != column);
+                problems.push(DataError::MissingColumn {
+                    manifest,
+                    column,
+                    found,
+                });
+            }
+            other => break other?,
+        }
+    };
+    problems.extend(row_problems);
+    let (_, meta_problems) = fit_metadata(&spec, &src);
     problems.extend(meta_problems);
+    let hashes = content::hashes(&spec, &src.records);
     let image_problems: Vec<DataError> = src
         .records
         .par_iter()
-        .filter_map(|r| {
-            if !r.path.is_file() {
+        .zip(&hashes)
+        .filter_map(|(r, hash)| {
+            if std::fs::metadata(&r.path).is_err() {
                 return Some(DataError::MissingImage {
                     location: r.location.clone(),
                     path: r.path.clone(),
                 });
             }
-            decode::header_dims(&r.path)
-                .err()
-                .map(|reason| DataError::BadImage {
-                    location: r.location.clone(),
-                    path: r.path.clone(),
-                    reason,
-                })
+            let checked = match hash {
+                Err(reason) => Err(reason.clone()),
+                Ok(_) => decode::header_dims(&r.path).map(|_| ()),
+            };
+            checked.err().map(|reason| DataError::BadImage {
+                location: r.location.clone(),
+                path: r.path.clone(),
+                reason,
+            })
         })
         .collect();
     problems.extend(image_problems);
+    let same_content = pairs_across_splits(&src.records, |i| hashes[i].as_ref().ok().cloned());
+    let near_duplicates = if spec.near_duplicates {
+        near_duplicate_pairs(&src.records, &same_content)
+    } else {
+        Vec::new()
+    };
     Ok(DataSummary {
         split_sizes: source::split_sizes(&src),
         classes: src.classes,
         columns: src.columns,
         problems: problems.iter().map(DataProblem::from).collect(),
+        same_content,
+        near_duplicates,
+        ignored: src.ignored,
     })
+}
+
+/// Pairs of records in different splits with the same key.
+fn pairs_across_splits(
+    records: &[source::Record],
+    key: impl Fn(usize) -> Option<String>,
+) -> Vec<ImagePair> {
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for i in 0..records.len() {
+        if let Some(k) = key(i) {
+            groups.entry(k).or_default().push(i);
+        }
+    }
+    let mut out = Vec::new();
+    for idx in groups.values() {
+        for (n, &i) in idx.iter().enumerate() {
+            for &j in &idx[n + 1..] {
+                let (a, b) = (&records[i], &records[j]);
+                if a.split != b.split {
+                    out.push(ImagePair {
+                        a: a.id.clone(),
+                        a_split: a.split.clone(),
+                        b: b.id.clone(),
+                        b_split: b.split.clone(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Largest Hamming distance between two 64-bit difference hashes that
+/// counts as "the same picture" (resized, recompressed, slightly edited).
+pub const NEAR_DUPLICATE_BITS: u32 = 6;
+
+/// The 64-bit difference hash (dHash) of an image: its 9 × 8 grayscale
+/// thumbnail, one bit per horizontally adjacent pair (left brighter).
+pub fn difference_hash(img: &decode::Rgb) -> Result<u64, String> {
+    let t = decode::resize_rgb(img, (0.0, 0.0, f64::from(img.w), f64::from(img.h)), 9, 8)?;
+    let grey: Vec<u32> = t
+        .data
+        .chunks_exact(3)
+        .map(|p| 299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2]))
+        .collect();
+    let mut h = 0u64;
+    for y in 0..8 {
+        for x in 0..8 {
+            h <<= 1;
+            if grey[y * 9 + x] > grey[y * 9 + x + 1] {
+                h |= 1;
+            }
+        }
+    }
+    Ok(h)
+}
+
+/// Pairs of images in different splits whose difference hashes differ in at
+/// most [`NEAR_DUPLICATE_BITS`] bits, leaving out exact duplicates.
+fn near_duplicate_pairs(records: &[source::Record], exact: &[ImagePair]) -> Vec<ImagePair> {
+    let hashes: Vec<Option<u64>> = records
+        .par_iter()
+        .map(|r| {
+            decode::decode_resized(&r.path, 32)
+                .ok()
+                .and_then(|img| difference_hash(&img).ok())
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (i, (a, hi)) in records.iter().zip(&hashes).enumerate() {
+        let Some(hi) = hi else { continue };
+        for (b, hj) in records.iter().zip(&hashes).skip(i + 1) {
+            if a.split == b.split {
+                continue;
+            }
+            let Some(hj) = hj else { continue };
+            if (hi ^ hj).count_ones() <= NEAR_DUPLICATE_BITS {
+                let pair = ImagePair {
+                    a: a.id.clone(),
+                    a_split: a.split.clone(),
+                    b: b.id.clone(),
+                    b_split: b.split.clone(),
+                };
+                if !exact.contains(&pair) {
+                    out.push(pair);
+                }
+            }
+        }
+    }
+    out
 }

@@ -10,9 +10,6 @@ use crate::spec::{DataSource, DataSpec};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-/// Image file extensions an ImageFolder layout picks up (lower-cased).
-pub(crate) const IMAGE_EXTS: &[&str] = &["jpg", "jpeg", "png"];
-
 /// One image of the data set.
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
@@ -21,6 +18,9 @@ pub(crate) struct Record {
     pub id: String,
     /// Resolved file path.
     pub path: PathBuf,
+    /// The file's canonical path (symlinks, `.`, `..` and `//` resolved):
+    /// one file under two spellings is one file.
+    pub canonical: PathBuf,
     pub label: String,
     pub split: String,
     /// `manifest.csv:12` or the image path: where to look when it is wrong.
@@ -39,6 +39,40 @@ pub(crate) struct Source {
     pub manifest: Option<PathBuf>,
     /// Sorted class names of the train split.
     pub classes: Vec<String>,
+    /// Files under an image-folder root that are not images of the layout,
+    /// with why (said by `exp check --data` and `exp run`, never silent).
+    pub ignored: Vec<(PathBuf, String)>,
+}
+
+/// The canonical form of `path`: resolved on disk when it exists, else
+/// made absolute and cleaned of `.` and `..` components lexically.
+pub(crate) fn canonical(path: &Path) -> PathBuf {
+    if let Ok(c) = std::fs::canonicalize(path) {
+        return c;
+    }
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A label as compared and stored: Unicode NFC, so `é` typed two ways is
+/// one class.
+pub(crate) fn normalise_label(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfc().collect()
 }
 
 /// Tokens read as a missing metadata value.
@@ -68,7 +102,7 @@ fn read_manifest(
     manifest: &Path,
     root: &Path,
 ) -> Result<(Source, Vec<DataError>), DataError> {
-    let file = std::fs::File::open(manifest).map_err(|e| DataError::io(manifest, e))?;
+    let file = super::decode::open_regular(manifest).map_err(|e| DataError::io(manifest, e))?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -79,6 +113,14 @@ fn read_manifest(
         .iter()
         .map(|s| s.to_string())
         .collect();
+    for (i, h) in headers.iter().enumerate() {
+        if !h.is_empty() && headers[..i].contains(h) {
+            return Err(DataError::DuplicateColumn {
+                manifest: manifest.to_path_buf(),
+                column: h.clone(),
+            });
+        }
+    }
     let col = |name: &str| -> Result<usize, DataError> {
         headers
             .iter()
@@ -101,7 +143,8 @@ fn read_manifest(
         .collect::<Result<Vec<_>, _>>()?;
     let mut records = Vec::new();
     let mut problems = Vec::new();
-    let mut seen: HashMap<String, String> = HashMap::new();
+    // Canonical path → (location, spelling, split) of its first row.
+    let mut seen: HashMap<PathBuf, (String, String, String)> = HashMap::new();
     let mshow = manifest.display().to_string();
     for (i, rec) in rdr.records().enumerate() {
         let rec = match rec {
@@ -151,16 +194,33 @@ fn read_manifest(
             problems.push(bad(format!("empty {which}")));
             continue;
         }
+        let label = normalise_label(&label);
         let location = format!("{mshow}:{row}");
-        if let Some(first) = seen.get(&id) {
+        let p = Path::new(&id);
+        let path = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            root.join(p)
+        };
+        let canon = canonical(&path);
+        if let Some((first, spelling, first_split)) = seen.get(&canon) {
+            let mut first = first.clone();
+            if *spelling != id {
+                first.push_str(&format!(" as `{spelling}`"));
+            }
+            if *first_split != split {
+                first.push_str(&format!(
+                    ", split `{first_split}`; here split `{split}`: the same file in two splits leaks"
+                ));
+            }
             problems.push(DataError::DuplicatePath {
                 location,
                 path: id,
-                first: first.clone(),
+                first,
             });
             continue;
         }
-        seen.insert(id.clone(), location.clone());
+        seen.insert(canon.clone(), (location.clone(), id.clone(), split.clone()));
         let meta = meta_cols
             .iter()
             .map(|&c| {
@@ -168,15 +228,10 @@ fn read_manifest(
                 (!is_missing(&v)).then_some(v)
             })
             .collect();
-        let p = Path::new(&id);
-        let path = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            root.join(p)
-        };
         records.push(Record {
             id,
             path,
+            canonical: canon,
             label,
             split,
             location,
@@ -190,60 +245,124 @@ fn read_manifest(
             columns: headers,
             manifest: Some(manifest.to_path_buf()),
             classes: Vec::new(),
+            ignored: Vec::new(),
         },
         problems,
     ))
 }
 
-fn sorted_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, DataError> {
-    let mut out = Vec::new();
+/// Entries of `dir`, sorted: (visible subdirectories, other entries with
+/// why they are not used as a directory).
+type DirEntries = (Vec<(String, PathBuf)>, Vec<PathBuf>);
+
+fn dir_entries(dir: &Path) -> Result<DirEntries, DataError> {
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
     for e in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
         let e = e.map_err(|e| DataError::io(dir, e))?;
         let name = e.file_name().to_string_lossy().to_string();
         if e.path().is_dir() && !name.starts_with('.') {
-            out.push((name, e.path()));
+            dirs.push((name, e.path()));
+        } else {
+            files.push(e.path());
         }
     }
-    out.sort();
-    Ok(out)
+    dirs.sort();
+    files.sort();
+    Ok((dirs, files))
+}
+
+/// Every image file under a class directory, descending into subfolders
+/// (sorted, hidden entries skipped); what is not an image goes to `ignored`.
+fn walk_class(
+    dir: &Path,
+    exts: &[&str],
+    depth: usize,
+    files: &mut Vec<PathBuf>,
+    ignored: &mut Vec<(PathBuf, String)>,
+) -> Result<(), DataError> {
+    // Why a cap: a symlink loop would otherwise recurse forever.
+    if depth > 16 {
+        ignored.push((
+            dir.to_path_buf(),
+            "nested deeper than 16 directories".into(),
+        ));
+        return Ok(());
+    }
+    let (dirs, entries) = dir_entries(dir)?;
+    for p in entries {
+        let name = p
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let ext = p
+            .extension()
+            .map(|x| x.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            ignored.push((p, "hidden".into()));
+        } else if p.is_dir() {
+            ignored.push((p, "hidden directory".into()));
+        } else if !exts.contains(&ext.as_str()) {
+            let why = if ext.is_empty() {
+                "no file extension".to_string()
+            } else {
+                format!(".{ext} is not an image format exp reads")
+            };
+            ignored.push((p, why));
+        } else {
+            files.push(p);
+        }
+    }
+    for (_, d) in dirs {
+        walk_class(&d, exts, depth + 1, files, ignored)?;
+    }
+    Ok(())
 }
 
 fn read_folder(spec: &DataSpec, root: &Path) -> Result<(Source, Vec<DataError>), DataError> {
     let mut records = Vec::new();
     let mut problems = Vec::new();
+    let mut ignored = Vec::new();
     if !spec.metadata.is_empty() {
         return Err(DataError::Settings(format!(
             "data `{}` is an image folder, which has no metadata columns; remove `metadata` or use a manifest",
             spec.name
         )));
     }
-    for (split, sdir) in sorted_dirs(root)? {
+    let exts = super::decode::image_extensions();
+    let (splits, root_files) = dir_entries(root)?;
+    for p in root_files {
+        if !p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            ignored.push((p, "not inside a <split>/<class>/ directory".into()));
+        }
+    }
+    for (split, sdir) in splits {
         let mut n = 0;
-        for (class, cdir) in sorted_dirs(&sdir)? {
+        let (classes, split_files) = dir_entries(&sdir)?;
+        for p in split_files {
+            ignored.push((p, "not inside a <class>/ directory".into()));
+        }
+        for (class, cdir) in classes {
+            let label = normalise_label(&class);
             let mut files = Vec::new();
-            for e in std::fs::read_dir(&cdir).map_err(|e| DataError::io(&cdir, e))? {
-                let e = e.map_err(|e| DataError::io(&cdir, e))?;
-                let p = e.path();
-                let ext = p
-                    .extension()
-                    .map(|x| x.to_string_lossy().to_ascii_lowercase())
-                    .unwrap_or_default();
-                if p.is_file() && IMAGE_EXTS.contains(&ext.as_str()) {
-                    files.push(p);
-                }
-            }
-            files.sort();
+            walk_class(&cdir, &exts, 0, &mut files, &mut ignored)?;
             for p in files {
-                let fname = p
-                    .file_name()
-                    .map(|f| f.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                let id = format!("{split}/{class}/{fname}");
+                let rel = p.strip_prefix(root).unwrap_or(&p);
+                let id = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
                 let location = p.display().to_string();
                 records.push(Record {
                     id,
+                    canonical: canonical(&p),
                     path: p,
-                    label: class.clone(),
+                    label: label.clone(),
                     split: split.clone(),
                     location,
                     meta: Vec::new(),
@@ -274,6 +393,7 @@ fn read_folder(spec: &DataSpec, root: &Path) -> Result<(Source, Vec<DataError>),
             columns: Vec::new(),
             manifest: None,
             classes: Vec::new(),
+            ignored,
         },
         problems,
     ))

@@ -229,7 +229,7 @@ fn value(out: &mut String, v: &Value, level: usize) {
         Value::Record(b) => block_lines(out, b, level),
         // Atoms always have an inline form.
         Value::Number(n) | Value::Str(n) | Value::Bool(n) | Value::Ref(n) => out.push_str(&n.text),
-        Value::Quantity { .. } => out.push_str(&atom(v)),
+        Value::Quantity { .. } | Value::Typed { .. } => out.push_str(&atom(v)),
     }
 }
 
@@ -238,6 +238,7 @@ fn atom(v: &Value) -> String {
         Value::Quantity { number, unit } if unit.text == "%" => format!("{}%", number.text),
         Value::Quantity { number, unit } => format!("{} {}", number.text, unit.text),
         Value::Number(n) | Value::Str(n) | Value::Bool(n) | Value::Ref(n) => n.text.clone(),
+        Value::Typed { name, kind } => format!("{}: {}", atom(name), kind.text),
         _ => String::new(),
     }
 }

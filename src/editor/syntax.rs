@@ -136,6 +136,11 @@ pub enum Value {
         span: Range<usize>,
     },
     Ref(Name),
+    /// `age: numeric` in a list: a name with a declared kind.
+    Typed {
+        name: Box<Value>,
+        kind: Name,
+    },
 }
 
 impl Value {
@@ -145,6 +150,7 @@ impl Value {
             Value::Quantity { number, unit } => number.span.start..unit.span.end,
             Value::List { span, .. } | Value::Call { span, .. } => span.clone(),
             Value::Record(b) => b.span.clone(),
+            Value::Typed { name, kind } => name.span().start..kind.span.end,
         }
     }
 }
@@ -283,7 +289,7 @@ fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
                 }
                 TokKind::Ident
             }
-            '{' | '}' | '[' | ']' | '(' | ')' | '=' | ',' | ';' | '.' | '%' => {
+            '{' | '}' | '[' | ']' | '(' | ')' | '=' | ',' | ';' | '.' | '%' | ':' => {
                 i += 1;
                 TokKind::Punct(c)
             }
@@ -650,7 +656,15 @@ impl<'a> Parser<'a> {
                 break;
             }
             let (mut trivia, outer) = self.start_entry();
-            let value = self.value()?;
+            let mut value = self.value()?;
+            if self.at_punct(':') && matches!(value, Value::Ref(_) | Value::Str(_)) {
+                self.bump();
+                let kind = self.expect_ident("a kind after `:` (e.g. `numeric`)")?;
+                value = Value::Typed {
+                    name: Box::new(value),
+                    kind,
+                };
+            }
             let comma = self.at_punct(',');
             self.end_entry(&mut trivia, outer, &[',']);
             items.push(Elem { trivia, value });

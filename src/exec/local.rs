@@ -43,6 +43,11 @@ pub trait CellExecutor: Sync {
         dir: &Path,
         split: &str,
     ) -> Result<Predictions, String>;
+    /// The images each split used and those skipped, for `data.json` and
+    /// `skipped.csv` (`None`: nothing to record).
+    fn data_use(&self, _data: &Self::Data) -> Option<outputs::DataUse> {
+        None
+    }
 }
 
 /// A cell's failure on one line: the error's message, then the code and
@@ -72,8 +77,29 @@ impl CellExecutor for Libtorch {
     type Data = crate::data::PreparedData;
 
     fn prepare(&self, cell: &Cell) -> Result<Self::Data, String> {
-        crate::data::prepare(&cell.data, &cell.budget, cell.seed, self.opts.progress)
-            .map_err(|e| diag_line(&e))
+        let d = crate::data::prepare(&cell.data, &cell.budget, cell.seed, self.opts.progress)
+            .map_err(|e| diag_line(&e))?;
+        // Why here: a split the selection or the score needs but the data
+        // lacks would otherwise fail only after training.
+        for split in [&cell.recipe.select_split, &cell.score.split] {
+            d.split_len(split).map_err(|e| diag_line(&e))?;
+        }
+        Ok(d)
+    }
+
+    fn data_use(&self, d: &Self::Data) -> Option<outputs::DataUse> {
+        Some(outputs::DataUse {
+            images: d
+                .split_names()
+                .into_iter()
+                .filter_map(|s| Some((s.clone(), d.split_len(&s).ok()?)))
+                .collect(),
+            skipped: d
+                .skipped
+                .iter()
+                .map(|(p, why)| (p.display().to_string(), why.clone()))
+                .collect(),
+        })
     }
 
     fn train(&self, cell: &Cell, data: &Self::Data, dir: &Path) -> Result<RunEnd, String> {
@@ -303,6 +329,27 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
         if signals::stop_requested() {
             let stage = if train_cached { "score" } else { "train" };
             return self.interrupted(cell, dir, stage, None);
+        }
+        if let Some(u) = self.exec.data_use(&data) {
+            if let Err(e) = outputs::write_data_use(dir, &u) {
+                return io_fail("data.json", e);
+            }
+            if !u.skipped.is_empty() {
+                let shown: Vec<String> = u
+                    .skipped
+                    .iter()
+                    .take(5)
+                    .map(|(p, why)| format!("{p} ({why})"))
+                    .collect();
+                println!(
+                    "  {}: {} unreadable image(s) skipped (on_bad_image = skip): {}{}; all in {}",
+                    cell.id,
+                    u.skipped.len(),
+                    shown.join(", "),
+                    if u.skipped.len() > 5 { ", …" } else { "" },
+                    dir.join("skipped.csv").display()
+                );
+            }
         }
         for (stage, key) in [(store::DECODE, &keys.decode), (store::SUBSET, &keys.subset)] {
             if let Err(e) = store::mark_done(

@@ -1,7 +1,8 @@
 //! The files a run leaves behind (besides the trainer's `metrics.csv`,
 //! `best.safetensors` and `ckpt/`): `sweep.json`, per cell `config.json`,
-//! `scores.json`, `predictions.csv`, `failed.json`, and per sweep
-//! `results.csv`.
+//! `scores.json`, `predictions.csv`, `failed.json`, `data.json` (images
+//! used per split) and `skipped.csv` (images skipped as unreadable), and per
+//! sweep `results.csv`.
 //!
 //! Why fixed float formats: `results.csv` and `predictions.csv` must compare
 //! byte for byte between two runs; printing with a fixed number of digits
@@ -106,6 +107,34 @@ pub fn write_interruption(dir: &Path, i: &Interruption) -> io::Result<()> {
 
 pub fn read_interruption(dir: &Path) -> Option<Interruption> {
     serde_json::from_slice(&std::fs::read(dir.join("interrupted.json")).ok()?).ok()
+}
+
+/// `data.json`: the images each split of a cell used, and the images
+/// skipped as unreadable under `on_bad_image = skip` (also in `skipped.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataUse {
+    /// Split → images used (after subsetting).
+    pub images: BTreeMap<String, usize>,
+    /// (image path, why) of every skipped image.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Write `data.json`, and `skipped.csv` (`path,reason`) when images were
+/// skipped (removed otherwise, so it never describes another run).
+pub fn write_data_use(dir: &Path, u: &DataUse) -> io::Result<()> {
+    atomic::write_json(&dir.join("data.json"), u)?;
+    let skipped = dir.join("skipped.csv");
+    if u.skipped.is_empty() {
+        return match std::fs::remove_file(&skipped) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let mut text = String::from("path,reason\n");
+    for (p, why) in &u.skipped {
+        let _ = writeln!(text, "{},{}", csv_field(p), csv_field(why));
+    }
+    atomic::write_atomic(&skipped, text.as_bytes())
 }
 
 pub fn cell_dir(out_dir: &Path, cell: &Cell) -> PathBuf {

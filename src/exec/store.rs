@@ -265,6 +265,8 @@ pub(crate) mod tests {
             on_bad_image: BadImagePolicy::Fail,
             cache_dir: None,
             content: None,
+            near_duplicates: false,
+            metadata_types: Default::default(),
         };
         let backbone_spec = BackboneSpec {
             name: backbone.into(),

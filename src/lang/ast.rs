@@ -194,6 +194,12 @@ pub enum ExprKind {
     },
     /// A bare name.
     Ref(Ident),
+    /// `age: numeric` inside a list: a name (string or bare name) with a
+    /// declared kind.
+    Typed {
+        name: Box<Expr>,
+        kind: Ident,
+    },
 }
 
 impl ExprKind {
@@ -209,6 +215,7 @@ impl ExprKind {
             ExprKind::Record(_) => "a record",
             ExprKind::Call { .. } => "a call",
             ExprKind::Ref(_) => "a name",
+            ExprKind::Typed { .. } => "a name with a kind (`name: kind`)",
         }
     }
 }

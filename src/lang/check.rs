@@ -28,6 +28,7 @@ pub const DATA_FIELDS: &[&str] = &[
     "on_bad_image",
     "cache",
     "layout",
+    "near_duplicates",
     "source",
 ];
 pub const BACKBONE_FIELDS: &[&str] = &[
@@ -362,10 +363,14 @@ impl Checker<'_, '_> {
             },
             None => default_cache,
         };
-        let metadata = match f.get("metadata") {
-            Some(e) => self.names(e, "metadata").unwrap_or_default(),
-            None => Vec::new(),
+        let (metadata, metadata_types) = match f.get("metadata") {
+            Some(e) => self.metadata_columns(e).unwrap_or_default(),
+            None => Default::default(),
         };
+        let near_duplicates = opt(f.get("near_duplicates"), |e| {
+            self.v.boolean(e, "near_duplicates")
+        })
+        .unwrap_or(false);
         let mut columns = Columns::default();
         if let Some(e) = f.get("columns") {
             if let Some(r) = self.v.record(e, "columns", &["path", "label", "split"]) {
@@ -406,6 +411,8 @@ impl Checker<'_, '_> {
             on_bad_image,
             cache_dir,
             content: None,
+            near_duplicates,
+            metadata_types,
         })
     }
 
@@ -489,19 +496,49 @@ impl Checker<'_, '_> {
     }
 
     /// A list of column names, as strings or bare names.
-    fn names(&mut self, e: &Expr, what: &str) -> Option<Vec<String>> {
-        let items = self.v.list(e, what)?;
-        let mut out = Vec::new();
+    /// `metadata = [age, "site", sex: category, bmi: numeric]`: the column
+    /// names in order, and the kinds declared.
+    fn metadata_columns(
+        &mut self,
+        e: &Expr,
+    ) -> Option<(Vec<String>, BTreeMap<String, MetadataKind>)> {
+        let items = self.v.list(e, "metadata")?;
+        let mut names = Vec::new();
+        let mut kinds = BTreeMap::new();
         for i in items {
-            match &i.kind {
-                ExprKind::Str(s) => out.push(s.clone()),
-                ExprKind::Ref(id) => out.push(id.name.clone()),
+            let (name, kind) = match &i.kind {
+                ExprKind::Typed { name, kind } => (name.as_ref(), Some(kind)),
+                _ => (i, None),
+            };
+            let name = match &name.kind {
+                ExprKind::Str(s) => s.clone(),
+                ExprKind::Ref(id) => id.name.clone(),
                 _ => {
-                    let _ = self.v.string(i, what);
+                    let _ = self.v.string(name, "metadata");
+                    continue;
+                }
+            };
+            if let Some(k) = kind {
+                let word = Expr {
+                    kind: ExprKind::Ref(k.clone()),
+                    span: k.span,
+                };
+                match self
+                    .v
+                    .word(&word, "metadata kind", &["numeric", "category"])
+                {
+                    Some("numeric") => {
+                        kinds.insert(name.clone(), MetadataKind::Numeric);
+                    }
+                    Some(_) => {
+                        kinds.insert(name.clone(), MetadataKind::Category);
+                    }
+                    None => {}
                 }
             }
+            names.push(name);
         }
-        Some(out)
+        Some((names, kinds))
     }
 
     fn conflict(&mut self, span: Span, other: Span, message: &str, help: &str) {

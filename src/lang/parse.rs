@@ -283,6 +283,7 @@ fn rule_name(r: Rule) -> Option<&'static str> {
         Rule::list => "a list",
         Rule::record => "a record",
         Rule::call | Rule::reference => "a name",
+        Rule::typed_name => "a name with a kind (`age: numeric`)",
         Rule::arg | Rule::named_arg => "an argument",
         Rule::ident => "a name",
         Rule::module_path => "a module name",
@@ -613,6 +614,24 @@ impl Builder<'_> {
                 ExprKind::Call { name, args }
             }
             Rule::reference => ExprKind::Ref(self.ident(p.into_inner().next()?)),
+            Rule::typed_name => {
+                let mut inner = p.into_inner();
+                let n = inner.next()?;
+                let nspan = self.span(&n);
+                let name = if n.as_rule() == Rule::string {
+                    ExprKind::Str(unescape(n.into_inner().next().map_or("", |s| s.as_str())))
+                } else {
+                    ExprKind::Ref(self.ident(n))
+                };
+                let kind = self.ident(inner.next()?);
+                ExprKind::Typed {
+                    name: Box::new(Expr {
+                        kind: name,
+                        span: nspan,
+                    }),
+                    kind,
+                }
+            }
             _ => return None,
         };
         Some(Expr { kind, span })

@@ -1,7 +1,9 @@
 //! The `--data` rules: checks that need the manifest or image folder, read
 //! through [`crate::data::inspect`] (headers only, no full decode).
 //! `subset_exceeds_split`, `missing_images`, `unknown_column`,
-//! `test_split_power`.
+//! `test_split_power`, `same_image_in_splits`, `near_duplicates`,
+//! `ignored_files`, `missing_split` (and the data half of
+//! `label_in_metadata`).
 
 use super::{LintCtx, LintWarning};
 use crate::data::DataSummary;
@@ -31,14 +33,21 @@ Lower the cap or drop it (`train` absent = the full split).
 pub const MISSING_CODE: &str = "exp::lint::missing_images";
 pub const MISSING_DOC: &str = r#"
 ## What it does
-With `--data`: lists the problems the data module finds in a data set
-without decoding it — image files that are missing or whose header does not
-parse, unknown labels, duplicate paths, bad rows, empty splits — each with
-the file or manifest row.
+With `--data`: reports as an **error** every problem of a data set that
+`exp run` would refuse, found without decoding it — image files that are
+missing, not regular files (a FIFO, a device) or whose header does not
+parse, unknown labels, the same file listed twice (under any spelling:
+`./x`, `a//x`, `a/../a/x` and an absolute path are one file), bad rows,
+empty splits, non-numeric values in a numeric metadata column, a column
+that is mostly numbers with some words, a metadata column with no value in
+the train split, two manifest columns of the same name — each with the file
+or manifest row. The label shows the data module's own code
+(`exp::data::...`, see docs/data.md).
 
 ## Why is this bad
 A missing image fails the run hours in (`on_bad_image = fail`) or silently
-shrinks a split (`skip`). Finding it before any GPU time is cheap.
+shrinks a split (`skip`). Finding it before any GPU time is cheap, and
+`exp check --data` passing means `exp run` will not stop on the data.
 
 ## Example
 ```
@@ -61,6 +70,86 @@ Loading the data would fail at the start of every cell.
 ```
 data derm { manifest = "m.csv"  metadata = ["age", "sexe"] }   // the manifest says `sex`
 ```
+"#;
+
+pub const SAME_CODE: &str = "exp::lint::same_image_in_splits";
+pub const SAME_DOC: &str = r#"
+## What it does
+With `--data`: reports an **error** when two images of different splits have
+the same content (BLAKE3 hash of the file's bytes), whatever their names or
+paths, listing the pairs.
+
+## Why is this bad
+An image in both train and test is scored after the model trained on it:
+the test score is optimistic, more so for the models that memorise best.
+Public dermatology sets are known to hold the same lesion photo under two
+file names.
+
+## Example
+```
+images/isic_001.jpg,nevus,train
+copies/isic_001_dup.jpg,nevus,test      // same bytes: error
+```
+Remove one of the two rows (or move both to one split).
+"#;
+
+pub const NEAR_CODE: &str = "exp::lint::near_duplicates";
+pub const NEAR_DOC: &str = r#"
+## What it does
+With `--data` and `near_duplicates = true` on the data declaration: warns
+about pairs of images in different splits whose 64-bit difference hashes
+(a 9 × 8 grayscale thumbnail) differ in at most 6 bits — the same picture
+resized, recompressed or slightly edited.
+
+## Why is this bad
+Near-duplicates leak like exact ones (the same lesion photographed twice,
+a crop of a training image in test) but have different bytes. It is a
+warning, not an error, because look-alike images are sometimes genuinely
+different cases; inspect the pairs.
+
+## Example
+```
+data derm { manifest = "m.csv"  near_duplicates = true }
+```
+Decoding every image makes this slower than the other data checks.
+"#;
+
+pub const IGNORED_CODE: &str = "exp::lint::ignored_files";
+pub const IGNORED_DOC: &str = r#"
+## What it does
+With `--data`, for an image-folder layout: warns when files under the root
+are not used — not an image format exp reads, hidden, or not inside a
+`<split>/<class>/` directory — saying how many and why, with an example.
+Subfolders of a class directory are descended into.
+
+## Why is this bad
+Files a user put there were meant to be used; a `.heic` export or a stray
+archive silently shrinking a class changes the result without a word.
+
+## Example
+```
+pets/train/cat/001.heic      // not read: warning
+```
+Convert the files to a format exp reads, or move them out of the root.
+"#;
+
+pub const SPLIT_CODE: &str = "exp::lint::missing_split";
+pub const SPLIT_DOC: &str = r#"
+## What it does
+With `--data`: reports an **error** when a split a cell needs — `train`,
+the recipe's selection split (`select.split`, default `val`) or the
+score's split — is not in the data set.
+
+## Why is this bad
+The run would train to the end and then fail at selection or scoring
+(`exp::data::unknown_split`): a manifest whose splits are `train`, `val`,
+`testing` wastes the whole budget.
+
+## Example
+```
+score s { split = "test" }      // the manifest's splits: train, val, testing
+```
+Rename the split in the manifest or in the score.
 "#;
 
 pub const POWER_CODE: &str = "exp::lint::test_split_power";
@@ -107,17 +196,8 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
         else {
             continue;
         };
-        if matches!(spec.source, DataSource::Generated(_)) {
-            // Why: a generated set is written on first use and is correct by
-            // construction; there is nothing on disk to inspect before that.
-            continue;
-        }
-        // Why without the metadata columns: the data module refuses a manifest
-        // that lacks one, while `unknown_column` below names the closest
-        // existing column, which is the more useful message.
-        let mut probe = spec.clone();
-        probe.metadata.clear();
-        match crate::data::inspect(&probe) {
+        // A generated set not yet written is summarised from its settings.
+        match crate::data::inspect(spec) {
             Ok(s) => {
                 summaries.insert(name.clone(), s);
             }
@@ -173,13 +253,48 @@ pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>)
     }
     for (name, summary) in summaries {
         let Some(spec) = used.get(name) else { continue };
+        // Why by source: `field_span` falls back to the declaration's name.
+        let where_field = match &spec.source {
+            DataSource::Manifest { .. } => "manifest",
+            DataSource::ImageFolder { .. } => "root",
+            DataSource::Generated(_) => "source",
+        };
+        let Some(data_span) = ctx.field_span(name, where_field) else {
+            continue;
+        };
         for p in &summary.problems {
-            let Some(span) = ctx
-                .field_span(name, "manifest")
-                .or_else(|| ctx.field_span(name, "root"))
-            else {
+            let span = data_span;
+            // Why skipped: `unknown_column` below names the closest existing
+            // column, the more useful message for a metadata column.
+            if p.code == "exp::data::missing_column" {
                 continue;
-            };
+            }
+            if p.code == "exp::data::label_in_metadata" {
+                let column = p
+                    .location
+                    .trim_start_matches("column `")
+                    .trim_end_matches('`')
+                    .to_string();
+                // The static half of the rule already reports the label column itself.
+                if column == spec.columns.label {
+                    continue;
+                }
+                let span = ctx.field_span(name, "metadata").unwrap_or(span);
+                out.push(Diag::new(
+                    span.file,
+                    LintWarning::LabelInMetadata {
+                        data: name.clone(),
+                        why: p
+                            .message
+                            .trim_start_matches(&format!("metadata column `{column}` "))
+                            .to_string(),
+                        column,
+                        span: span.into(),
+                        help: p.help.clone(),
+                    },
+                ));
+                continue;
+            }
             out.push(Diag::new(
                 span.file,
                 LintWarning::MissingImages {
@@ -191,6 +306,57 @@ pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>)
                     help: p.help.clone(),
                 },
             ));
+        }
+        let shown = |pairs: &[crate::data::ImagePair]| -> String {
+            let mut text: Vec<String> = pairs.iter().take(5).map(|p| p.to_string()).collect();
+            if pairs.len() > 5 {
+                text.push(format!("… ({} pairs)", pairs.len()));
+            }
+            text.join("; ")
+        };
+        if !summary.same_content.is_empty() {
+            out.push(Diag::new(
+                data_span.file,
+                LintWarning::SameImageInSplits {
+                    data: name.clone(),
+                    count: summary.same_content.len(),
+                    pairs: shown(&summary.same_content),
+                    span: data_span.into(),
+                    help: "keep each image in one split: remove the duplicate rows (or move them into the same split)".into(),
+                },
+            ));
+        }
+        if !summary.near_duplicates.is_empty() {
+            let span = ctx.field_span(name, "near_duplicates").unwrap_or(data_span);
+            out.push(Diag::new(
+                span.file,
+                LintWarning::NearDuplicates {
+                    data: name.clone(),
+                    count: summary.near_duplicates.len(),
+                    pairs: shown(&summary.near_duplicates),
+                    span: span.into(),
+                    help: "look at each pair; if they show the same case, keep them in one split"
+                        .into(),
+                },
+            ));
+        }
+        if !summary.ignored.is_empty() {
+            if let DataSource::ImageFolder { root } = &spec.source {
+                out.push(Diag::new(
+                    data_span.file,
+                    LintWarning::IgnoredFiles {
+                        data: name.clone(),
+                        summary: relative_to_data(
+                            &crate::data::ignored_summary(root, &summary.ignored),
+                            spec,
+                        ),
+                        span: data_span.into(),
+                        help:
+                            "convert them to a format exp reads, or move them out of the data root"
+                                .into(),
+                    },
+                ));
+            }
         }
         if !summary.columns.is_empty() {
             let cols = [
@@ -225,11 +391,54 @@ pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>)
         }
     }
     let mut seen = BTreeSet::new();
+    let mut seen_split = BTreeSet::new();
     for s in ctx.user_sweeps() {
         for c in &s.cells {
             let Some(summary) = summaries.get(&c.data.name) else {
                 continue;
             };
+            let needs = [
+                (
+                    c.recipe.select_split.as_str(),
+                    format!("checkpoint selection of recipe `{}`", c.recipe.name),
+                    c.recipe.name.clone(),
+                    "select",
+                ),
+                (
+                    c.score.split.as_str(),
+                    format!("score `{}`", c.score.name),
+                    c.score.name.clone(),
+                    "split",
+                ),
+            ];
+            for (split, who, decl, field) in needs {
+                if summary.split_sizes.contains_key(split)
+                    || !seen_split.insert((c.data.name.clone(), split.to_string()))
+                {
+                    continue;
+                }
+                let Some(span) = ctx
+                    .field_span(&decl, field)
+                    .or_else(|| ctx.field_span(&c.data.name, "manifest"))
+                    .or_else(|| ctx.field_span(&c.data.name, "root"))
+                else {
+                    continue;
+                };
+                let found: Vec<&str> = summary.split_sizes.keys().map(String::as_str).collect();
+                let help =
+                    crate::lang::suggest::help(split, found.iter().copied(), "splits of the data");
+                out.push(Diag::new(
+                    span.file,
+                    LintWarning::MissingSplit {
+                        data: c.data.name.clone(),
+                        split: split.to_string(),
+                        who,
+                        found: found.join(", "),
+                        span: span.into(),
+                        help,
+                    },
+                ));
+            }
             for (split, asked) in [
                 ("train", c.budget.train_samples),
                 ("val", c.budget.val_samples),
@@ -358,6 +567,7 @@ sweep s {
                 .map(String::from)
                 .to_vec(),
             problems: Vec::new(),
+            ..DataSummary::default()
         }
     }
 

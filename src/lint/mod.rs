@@ -4,13 +4,15 @@
 //! (`exp explain CODE`) and a `check` function.
 //!
 //! Severity: warnings, except `split_leakage`, `image_size_for_arch`,
-//! `subset_exceeds_split`, `unknown_column` and `missing_weights`, which are
-//! errors because the run would be meaningless or fail (see
-//! docs/diagnostics.md).
+//! `subset_exceeds_split`, `unknown_column`, `missing_weights`,
+//! `missing_images`, `missing_split`, `same_image_in_splits` and
+//! `label_in_metadata`, which are errors because the run would be
+//! meaningless or fail (see docs/diagnostics.md).
 
 pub mod data_checks;
 pub mod diverging_recipe;
 pub mod image_size_for_arch;
+pub mod label_in_metadata;
 pub mod layer_decay_on_cnn;
 pub mod missing_weights;
 pub mod split_leakage;
@@ -157,7 +159,7 @@ pub enum LintWarning {
         help: String,
     },
     #[error("data `{data}`: {message} ({location})")]
-    #[diagnostic(code(exp::lint::missing_images), severity(Warning), help("{help}"))]
+    #[diagnostic(code(exp::lint::missing_images), severity(Error), help("{help}"))]
     MissingImages {
         data: String,
         message: String,
@@ -165,6 +167,56 @@ pub enum LintWarning {
         #[label("{problem_code}")]
         span: SourceSpan,
         problem_code: String,
+        help: String,
+    },
+    #[error("data `{data}`: {count} image(s) appear in two splits with the same content: {pairs}")]
+    #[diagnostic(code(exp::lint::same_image_in_splits), severity(Error), help("{help}"))]
+    SameImageInSplits {
+        data: String,
+        count: usize,
+        pairs: String,
+        #[label("training images would be scored")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("data `{data}`: {count} pair(s) of near-duplicate images across splits: {pairs}")]
+    #[diagnostic(code(exp::lint::near_duplicates), severity(Warning), help("{help}"))]
+    NearDuplicates {
+        data: String,
+        count: usize,
+        pairs: String,
+        #[label("look alike (perceptual hash)")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("data `{data}`: metadata column `{column}` {why}")]
+    #[diagnostic(code(exp::lint::label_in_metadata), severity(Error), help("{help}"))]
+    LabelInMetadata {
+        data: String,
+        column: String,
+        why: String,
+        #[label("the model would read the answer here")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("data `{data}`: {summary}")]
+    #[diagnostic(code(exp::lint::ignored_files), severity(Warning), help("{help}"))]
+    IgnoredFiles {
+        data: String,
+        summary: String,
+        #[label("not every file here is used")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("data `{data}` has no split `{split}`, which {who} needs (splits: {found})")]
+    #[diagnostic(code(exp::lint::missing_split), severity(Error), help("{help}"))]
+    MissingSplit {
+        data: String,
+        split: String,
+        who: String,
+        found: String,
+        #[label("no such split in the data")]
+        span: SourceSpan,
         help: String,
     },
     #[error("pretrained weights of backbone `{backbone}` are not on this machine: {problem}")]
@@ -252,6 +304,26 @@ pub const RULES: &[RuleDoc] = &[
         code: missing_weights::CODE,
         doc: missing_weights::DOC,
     },
+    RuleDoc {
+        code: label_in_metadata::CODE,
+        doc: label_in_metadata::DOC,
+    },
+    RuleDoc {
+        code: data_checks::SAME_CODE,
+        doc: data_checks::SAME_DOC,
+    },
+    RuleDoc {
+        code: data_checks::NEAR_CODE,
+        doc: data_checks::NEAR_DOC,
+    },
+    RuleDoc {
+        code: data_checks::IGNORED_CODE,
+        doc: data_checks::IGNORED_DOC,
+    },
+    RuleDoc {
+        code: data_checks::SPLIT_CODE,
+        doc: data_checks::SPLIT_DOC,
+    },
 ];
 
 /// Run every rule (the data rules only with `--data`).
@@ -264,6 +336,7 @@ pub fn run(env: &Env, checked: &Checked, opts: CheckOptions) -> Vec<Diag> {
     out.extend(split_leakage::check(&ctx));
     out.extend(layer_decay_on_cnn::check(&ctx));
     out.extend(unused_declaration::check(&ctx));
+    out.extend(label_in_metadata::check(&ctx));
     if opts.data {
         out.extend(data_checks::check(&ctx));
         out.extend(missing_weights::check(&ctx));

@@ -184,6 +184,21 @@ fn load_cell(dir: &Path, id: &str) -> CellData {
             None
         }
     };
+    // `data.json` (exec::outputs::DataUse): the images each split used.
+    if let Some(u) = std::fs::read_to_string(dir.join("data.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<crate::exec::outputs::DataUse>(&t).ok())
+    {
+        let used: Vec<String> = u.images.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let mut note = format!("images used: {}", used.join(", "));
+        if !u.skipped.is_empty() {
+            note.push_str(&format!(
+                "; {} unreadable image(s) skipped, listed in skipped.csv",
+                u.skipped.len()
+            ));
+        }
+        notes.push(note);
+    }
     let epochs = match std::fs::read_to_string(dir.join("metrics.csv")) {
         Ok(t) => parse_metrics(&t).unwrap_or_else(|e| {
             notes.push(format!("metrics.csv unreadable: {e}"));

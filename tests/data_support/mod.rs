@@ -29,6 +29,8 @@ pub fn spec(name: &str, source: DataSource, cache: &Path) -> DataSpec {
         on_bad_image: BadImagePolicy::Fail,
         cache_dir: Some(cache.to_path_buf()),
         content: None,
+        near_duplicates: false,
+        metadata_types: Default::default(),
     }
 }
 
