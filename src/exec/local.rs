@@ -364,12 +364,18 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
             }
         };
         let best_epoch = (has_weights || diverged.is_none()).then_some(outcome.best_epoch);
-        let scores = match catch_unwind(AssertUnwindSafe(|| {
+        let mut scores = match catch_unwind(AssertUnwindSafe(|| {
             outputs::compute_scores(cell, status, best_epoch, diverged.clone(), preds.as_ref())
         })) {
             Ok(s) => s,
             Err(p) => return self.fail(cell, dir, "score", &panic_text(&*p)),
         };
+        if let TrainStatus::Unstable { epoch, reason } = &outcome.status {
+            scores.unstable = Some(outputs::Instability {
+                epoch: *epoch,
+                reason: reason.clone(),
+            });
+        }
         let pred_path = dir.join("predictions.csv");
         let written = match &preds {
             Some(p) => atomic::write_atomic(&pred_path, outputs::predictions_csv(p).as_bytes()),
@@ -393,12 +399,7 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
         }) {
             return io_fail("stage marker", e);
         }
-        let message = diverged.map(|d| {
-            format!(
-                "diverged at epoch {} step {}: {}",
-                d.epoch, d.step, d.reason
-            )
-        });
+        let message = scores.run_message();
         CellReport {
             cell: cell.id.clone(),
             status,
@@ -536,7 +537,11 @@ pub fn summary_line(reports: &[CellReport]) -> String {
         n(CellStatus::Diverged),
         n(CellStatus::Failed)
     );
-    for s in [CellStatus::EarlyStopped, CellStatus::TimeLimit] {
+    for s in [
+        CellStatus::EarlyStopped,
+        CellStatus::Unstable,
+        CellStatus::TimeLimit,
+    ] {
         if n(s) > 0 {
             line.push_str(&format!(", {} {}", n(s), s.as_str()));
         }
@@ -670,12 +675,7 @@ fn child_report(out: &Path, cell: &Cell, dir: &Path, code: Option<i32>) -> CellR
     let keys = store::cell_stages(cell);
     if store::stage_state(out, &keys.score) == StageState::Cached {
         if let Some(s) = outputs::read_scores(dir) {
-            let message = s.diverged.as_ref().map(|d| {
-                format!(
-                    "diverged at epoch {} step {}: {}",
-                    d.epoch, d.step, d.reason
-                )
-            });
+            let message = s.run_message();
             return CellReport {
                 cell: cell.id.clone(),
                 status: s.status,
@@ -901,6 +901,19 @@ mod tests {
             self.trained.lock().unwrap().push(cell.id.clone());
             match cell.backbone.name.as_str() {
                 "broken" => Err("out of memory".into()),
+                "wobbly" => {
+                    atomic::write_atomic(&dir.join("best.safetensors"), cell.id.as_bytes())
+                        .unwrap();
+                    Ok(TrainOutcome {
+                        status: TrainStatus::Unstable {
+                            epoch: 2,
+                            reason: "epoch 2: val loss 10.6 is 11.5× the best so far".into(),
+                        },
+                        best_epoch: 1,
+                        best_val_loss: 0.9,
+                        best_val_top1: 0.5,
+                    })
+                }
                 "diverge" => Ok(TrainOutcome {
                     status: TrainStatus::Diverged {
                         epoch: 0,
@@ -1075,11 +1088,20 @@ mod tests {
     #[test]
     fn diverged_and_failed_cells_do_not_stop_the_sweep() {
         let out = tempfile::tempdir().unwrap();
-        let s = sweep(&["diverge", "broken", "b1"]);
+        let s = sweep(&["diverge", "broken", "b1", "wobbly"]);
         let r = run(&Fake::default(), out.path(), &s);
         assert_eq!(
             statuses(&r),
-            [CellStatus::Diverged, CellStatus::Failed, CellStatus::Done]
+            [
+                CellStatus::Diverged,
+                CellStatus::Failed,
+                CellStatus::Done,
+                CellStatus::Unstable
+            ]
+        );
+        assert_eq!(
+            r[3].message.as_deref(),
+            Some("unstable from epoch 2: val loss 10.6 is 11.5× the best so far")
         );
         assert!(r[0]
             .message
@@ -1089,20 +1111,33 @@ mod tests {
         assert!(r[1].message.as_deref().unwrap().contains("out of memory"));
         let csv = std::fs::read_to_string(out.path().join("r/results.csv")).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[1], "diverge-adamw-s0,diverge,adamw,0,diverged,,,");
-        assert_eq!(lines[2], "broken-adamw-s0,broken,adamw,0,failed,,,");
+        assert_eq!(
+            lines[1],
+            "diverge-adamw-s0,diverge,adamw,0,diverged,epoch 0 step 3: loss is NaN,,,"
+        );
+        assert_eq!(lines[2], "broken-adamw-s0,broken,adamw,0,failed,,,,");
+        assert!(lines[4].starts_with(
+            "wobbly-adamw-s0,wobbly,adamw,0,unstable,epoch 2: val loss 10.6 is 11.5× the best so far,0."
+        ));
         let sc = outputs::read_scores(&out.path().join("r/diverge-adamw-s0")).unwrap();
         assert_eq!(sc.diverged.unwrap().step, 3);
+        let sc = outputs::read_scores(&out.path().join("r/wobbly-adamw-s0")).unwrap();
+        assert_eq!(sc.unstable.unwrap().epoch, 2);
         assert_eq!(
             summary_line(&r),
-            "3 cell(s): 1 done, 0 cached, 1 diverged, 1 failed"
+            "4 cell(s): 1 done, 0 cached, 1 diverged, 1 failed, 1 unstable"
         );
         // A rerun retries only the failed cell: the diverged one is a result.
         let fake = Fake::default();
         let r = run(&fake, out.path(), &s);
         assert_eq!(
             statuses(&r),
-            [CellStatus::Cached, CellStatus::Failed, CellStatus::Cached]
+            [
+                CellStatus::Cached,
+                CellStatus::Failed,
+                CellStatus::Cached,
+                CellStatus::Cached
+            ]
         );
         assert_eq!(*fake.trained.lock().unwrap(), ["r/broken-adamw-s0"]);
     }
