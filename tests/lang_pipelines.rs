@@ -211,7 +211,10 @@ fn stdlib_backbones_load_the_reports_checkpoints() {
         repo("convnextv2_base"),
         "timm/convnextv2_base.fcmae_ft_in22k_in1k"
     );
-    assert_eq!(repo("dinov2_vits14"), "timm/vit_small_patch14_dinov2.lvd142m");
+    assert_eq!(
+        repo("dinov2_vits14"),
+        "timm/vit_small_patch14_dinov2.lvd142m"
+    );
     let e = &p.backbones["efficientnetv2_s"];
     assert_eq!((e.input_size, e.mean), (300, [0.5; 3]));
 }
@@ -245,7 +248,10 @@ fn check_data_with_an_empty_hf_cache_lists_every_round_one_backbone() {
         .collect();
     let expected = [
         ("resnet50", "timm/resnet50.tv2_in1k"),
-        ("convnextv2_tiny", "timm/convnextv2_tiny.fcmae_ft_in22k_in1k"),
+        (
+            "convnextv2_tiny",
+            "timm/convnextv2_tiny.fcmae_ft_in22k_in1k",
+        ),
         ("efficientnetv2_s", "timm/tf_efficientnetv2_s.in21k_ft_in1k"),
         ("dinov2_vits14", "timm/vit_small_patch14_dinov2.lvd142m"),
     ];

@@ -47,7 +47,14 @@ sweep s {
     );
     assert_eq!(
         rows[1][..6],
-        ["resnet_test-fast-s3", "resnet_test", "fast", "3", "done", ""]
+        [
+            "resnet_test-fast-s3",
+            "resnet_test",
+            "fast",
+            "3",
+            "done",
+            ""
+        ]
     );
     let top1: f64 = rows[1][6].parse().unwrap();
     assert!(top1 > 0.6, "3 classes: chance is 0.33, got {top1}");
@@ -139,20 +146,37 @@ sweep s {{
     let rows = csv_rows(&tmp.path().join("runs/s/results.csv"));
     assert_eq!(rows[0][4..6], ["status", "reason"]);
     // Ran on: unstable, scored, with the epoch and the reason.
-    assert_eq!(rows[1][..5], ["resnet_test-wobble-s3", "resnet_test", "wobble", "3", "unstable"]);
+    assert_eq!(
+        rows[1][..5],
+        [
+            "resnet_test-wobble-s3",
+            "resnet_test",
+            "wobble",
+            "3",
+            "unstable"
+        ]
+    );
     assert!(rows[1][5].starts_with("epoch 2: "), "{:?}", rows[1]);
-    assert!(!rows[1][6].is_empty(), "an unstable cell is scored: {:?}", rows[1]);
+    assert!(
+        !rows[1][6].is_empty(),
+        "an unstable cell is scored: {:?}",
+        rows[1]
+    );
     // Stopped: diverged after the epoch that tripped; metrics.csv ends there.
     assert_eq!(rows[2][4], "diverged");
     assert!(rows[2][5].starts_with("epoch 2 step 12: "), "{:?}", rows[2]);
     let metrics = std::fs::read_to_string(
-        tmp.path().join("runs/s/resnet_test-wobble_stop-s3/metrics.csv"),
+        tmp.path()
+            .join("runs/s/resnet_test-wobble_stop-s3/metrics.csv"),
     )
     .unwrap();
     assert_eq!(metrics.lines().count(), 3, "header + 2 epochs: {metrics}");
     // The sweep went on: the healthy recipe is done.
     assert_eq!(rows[3][4], "done");
-    let st = exp(tmp.path(), &["status", file.to_str().unwrap(), "--out", "runs"]);
+    let st = exp(
+        tmp.path(),
+        &["status", file.to_str().unwrap(), "--out", "runs"],
+    );
     let t = text(&st);
     assert!(t.contains("unstable") && t.contains("epoch 2: "), "{t}");
 }
@@ -166,7 +190,8 @@ fn fake_hf_cache(root: &Path, repo: &str, commit: &str) {
     let snap = dir.join("snapshots").join(commit);
     std::fs::create_dir_all(&snap).unwrap();
     std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/resnet_basic.safetensors"),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/models/resnet_basic.safetensors"),
         snap.join("model.safetensors"),
     )
     .unwrap();
@@ -206,10 +231,13 @@ sweep s {
     };
     let out = run(&file);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let cfg: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(tmp.path().join("runs/s/warm-fast-s3/config.json")).unwrap(),
-    )
-    .unwrap();
+    // The sweep's only cell, whatever its short id.
+    let cell_cfg = std::fs::read_dir(tmp.path().join("runs/s"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("config.json"))
+        .find(|p| p.is_file())
+        .unwrap();
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(cell_cfg).unwrap()).unwrap();
     assert_eq!(cfg["weights"]["hf"], "exp-tests/resnet_test");
     assert_eq!(cfg["weights"]["revision"], "main");
     assert_eq!(cfg["weights"]["commit"], commit);
@@ -267,7 +295,7 @@ sweep meta {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let top1 = |sweep: &str| -> f64 {
         let rows = csv_rows(&tmp.path().join(format!("runs/{sweep}/results.csv")));
-        rows[1][5].parse().unwrap()
+        rows[1][6].parse().unwrap()
     };
     let (plain, meta) = (top1("plain"), top1("meta"));
     assert!(meta > plain + 0.1, "metadata {meta} vs none {plain}");

@@ -122,6 +122,9 @@ sweep all_scratch {{
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].0, 12, "at the reference in the backbone list");
         assert!(got[0].1.contains("`scratch_r50`"), "{got:?}");
-        assert!(got[0].1.contains("`resnet50`, `convnextv2_tiny`"), "{got:?}");
+        assert!(
+            got[0].1.contains("`resnet50`, `convnextv2_tiny`"),
+            "{got:?}"
+        );
     }
 }

@@ -146,7 +146,10 @@ mod tests {
         assert!(c
             .path
             .ends_with("models--timm--resnet18.a1_in1k/snapshots/abc123/model.safetensors"));
-        assert_eq!(c.commit, "abc123", "main resolves to the commit in refs/main");
+        assert_eq!(
+            c.commit, "abc123",
+            "main resolves to the commit in refs/main"
+        );
         let c = resolve_in(&roots, "timm/resnet18.a1_in1k", Some("abc123"), None).unwrap();
         assert!(c.path.ends_with("snapshots/abc123/model.safetensors"));
         assert_eq!(c.commit, "abc123");
@@ -165,7 +168,8 @@ mod tests {
         assert!(text.contains("models--timm--nope"), "{text}");
         let help = |e: &ModelError| miette::Diagnostic::help(e).unwrap().to_string();
         assert!(
-            help(&err_again(tmp.path(), None)).contains("(`hf download timm/nope model.safetensors`)"),
+            help(&err_again(tmp.path(), None))
+                .contains("(`hf download timm/nope model.safetensors`)"),
             "the default revision needs no flag"
         );
         let pinned = help(&err_again(tmp.path(), Some("abc1")));

@@ -276,6 +276,9 @@ mod tests {
         };
         let r = weights_record_in(&roots, &missing);
         assert!(r.get("commit").is_none(), "{r}");
-        assert!(r["error"].as_str().unwrap().contains("not in the local Hugging Face cache"));
+        assert!(r["error"]
+            .as_str()
+            .unwrap()
+            .contains("not in the local Hugging Face cache"));
     }
 }

@@ -182,13 +182,27 @@ mod tests {
                 vec![],
             ]
         );
-        let end = w.observe_end(1, 1, 5).expect("best epoch is the frozen one");
+        let end = w
+            .observe_end(1, 1, 5)
+            .expect("best epoch is the frozen one");
         assert_eq!(end.check, "frozen_best");
         let (epoch, reason) = w.summary().expect("unstable");
         assert_eq!(epoch, 2);
-        assert!(reason.starts_with("epoch 2: val loss 10.6000 is 11.5× the best so far (0.9200 at epoch 1)"), "{reason}");
-        assert!(reason.contains("epoch 2: val top-1 0.0900 fell back to chance"), "{reason}");
-        assert!(reason.contains("epoch 1: the best epoch (1) is in the frozen phase although 4 finetune"), "{reason}");
+        assert!(
+            reason.starts_with(
+                "epoch 2: val loss 10.6000 is 11.5× the best so far (0.9200 at epoch 1)"
+            ),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("epoch 2: val top-1 0.0900 fell back to chance"),
+            "{reason}"
+        );
+        assert!(
+            reason
+                .contains("epoch 1: the best epoch (1) is in the frozen phase although 4 finetune"),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -199,14 +213,18 @@ mod tests {
             .iter()
             .enumerate()
         {
-            assert!(w.observe_epoch(i as u32 + 1, *loss, *top1, 0.09, 10.0).is_empty());
+            assert!(w
+                .observe_epoch(i as u32 + 1, *loss, *top1, 0.09, 10.0)
+                .is_empty());
         }
         assert_eq!(w.observe_end(4, 1, 4), None);
         assert_eq!(w.summary(), None);
         // Never above chance by 5 points: staying there is not a fall.
         let mut w = InstabilityWatch::default();
         for (i, top1) in [0.21, 0.23, 0.20].iter().enumerate() {
-            assert!(w.observe_epoch(i as u32 + 1, 1.6, *top1, 0.2, 10.0).is_empty());
+            assert!(w
+                .observe_epoch(i as u32 + 1, 1.6, *top1, 0.2, 10.0)
+                .is_empty());
         }
         // No finetune epoch ran (a frozen-only budget): nothing to say.
         assert_eq!(w.observe_end(1, 1, 1), None);
