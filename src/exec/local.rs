@@ -1017,7 +1017,7 @@ mod tests {
         let text = String::from_utf8(first).unwrap();
         assert!(
             text.starts_with(
-                "cell,backbone,recipe,seed,status,top1,top3,auc\nb1-adamw-s0,b1,adamw,0,done,"
+                "cell,backbone,recipe,seed,status,reason,top1,top3,auc\nb1-adamw-s0,b1,adamw,0,done,,"
             ),
             "{text}"
         );
