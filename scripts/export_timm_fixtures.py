@@ -4,14 +4,23 @@ their pooled features, for the parity tests in tests/models_parity.rs.
 
 Run once by hand in a venv with timm (no weights are downloaded):
 
-    python scripts/export_timm_fixtures.py
+    python scripts/export_timm_fixtures.py            # every fixture
+    python scripts/export_timm_fixtures.py NAME...    # only these
 
 For each fixture NAME it writes tests/fixtures/models/NAME.safetensors (the
 timm state_dict, classifier included when the model has one) and
 NAME.io.safetensors (`input_<i>` images and `expected_<i>` features, f32).
 Every parameter and batch-norm statistic is perturbed with seeded noise so
 that zero-initialised parts (GRN, biases) and LayerScale matter.
+
+FORMULA fixtures are full-size timm models (`timm.create_model(arch)`, the
+exact factory of the published checkpoint) too large to store: their
+weights follow a formula of the key and element index that the Rust test
+recomputes (`formula_value` in tests/models_parity.rs), so only NAME.io
+is written.
 """
+import math
+import sys
 import json
 import pathlib
 from functools import partial
@@ -83,6 +92,59 @@ FIXTURES = {
 }
 
 
+# name -> (timm model name, input sizes); weights from `formula_value`.
+FORMULA = {
+    # The report's EfficientNetV2-S (`tf_efficientnetv2_s.in21k_ft_in1k`);
+    # 61 px makes TF "same" padding asymmetric at every stride-2 layer.
+    "tf_efficientnetv2_s_full": ("tf_efficientnetv2_s", [61]),
+}
+
+
+def key_hash(name):
+    return sum((j + 1) * b for j, b in enumerate(name.encode())) % 997
+
+
+def formula_value(name, shape):
+    """Deterministic weights, computed in float64 then cast to float32:
+    u_i = sin(0.7 i + 0.1 h(name)); BN variances 1 + 0.5 u, means 0.1 u,
+    other rank <= 1 weights 1 + 0.1 u, biases 0.1 u, rank >= 2 tensors
+    u * sqrt(1 / fan_in)."""
+    n = math.prod(shape)
+    i = torch.arange(n, dtype=torch.float64)
+    u = torch.sin(0.7 * i + 0.1 * key_hash(name))
+    if name.endswith("running_var"):
+        v = 1.0 + 0.5 * u
+    elif name.endswith("running_mean"):
+        v = 0.1 * u
+    elif len(shape) <= 1:
+        v = 1.0 + 0.1 * u if name.endswith("weight") else 0.1 * u
+    else:
+        v = u * math.sqrt(1.0 / (n // shape[0]))
+    return v.reshape(shape).to(torch.float32)
+
+
+def export_formula(name, arch, sizes, summary):
+    model = timm.create_model(arch, pretrained=False, num_classes=0).eval()
+    with torch.no_grad():
+        for key, t in list(model.named_parameters()) + list(model.named_buffers()):
+            if t.is_floating_point():
+                t.copy_(formula_value(key, tuple(t.shape)))
+    gen = torch.Generator().manual_seed(3000)
+    io = {}
+    with torch.no_grad():
+        for j, s in enumerate(sizes):
+            x = torch.randn(1, 3, s, s, generator=gen)
+            feats = model.forward_head(model.forward_features(x), pre_logits=True)
+            io[f"input_{j}"] = x.contiguous()
+            io[f"expected_{j}"] = feats.contiguous()
+    save_file(io, str(OUT / f"{name}.io.safetensors"))
+    summary["fixtures"][name] = {"arch": arch, "sizes": sizes, "formula_weights": True,
+                                 "params": sum(p.numel() for p in model.parameters()),
+                                 "feature_dim": int(feats.shape[1]),
+                                 "feature_abs_mean": float(feats.abs().mean())}
+    print(name, summary["fixtures"][name])
+
+
 def perturb(model, gen):
     with torch.no_grad():
         for name, t in list(model.named_parameters()) + list(model.named_buffers()):
@@ -103,8 +165,17 @@ def perturb(model, gen):
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
-    summary = {"timm_version": timm.__version__, "torch_version": torch.__version__, "fixtures": {}}
+    only = set(sys.argv[1:])
+    summary_path = OUT / "fixtures.json"
+    summary = json.loads(summary_path.read_text()) if only and summary_path.exists() else {"fixtures": {}}
+    summary["timm_version"] = timm.__version__
+    summary["torch_version"] = torch.__version__
+    for name, (arch, sizes) in FORMULA.items():
+        if not only or name in only:
+            export_formula(name, arch, sizes, summary)
     for i, (name, (make, sizes)) in enumerate(FIXTURES.items()):
+        if only and name not in only:
+            continue
         torch.manual_seed(1000 + i)
         gen = torch.Generator().manual_seed(2000 + i)
         model = make().eval()
@@ -122,7 +193,7 @@ def main():
         summary["fixtures"][name] = {"sizes": sizes, "params": sum(p.numel() for p in model.parameters()),
                                      "feature_dim": int(feats.shape[1])}
         print(name, summary["fixtures"][name])
-    (OUT / "fixtures.json").write_text(json.dumps(summary, indent=1) + "\n")
+    summary_path.write_text(json.dumps(summary, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -230,6 +230,20 @@ pub struct RecipeSpec {
     /// Divergence watchdog: a loss above `diverge_factor` × the first
     /// epoch's mean train loss, or a non-finite loss, ends the cell.
     pub diverge_factor: f64,
+    /// Instability check: a validation loss above `val_loss_factor` × the
+    /// best so far trips it (see `train::instability`).
+    pub val_loss_factor: f64,
+    /// What a tripped instability check does.
+    pub on_unstable: OnUnstable,
+}
+
+/// `on_unstable`: train on and end `unstable`, or stop and end `diverged`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUnstable {
+    #[default]
+    Continue,
+    Stop,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

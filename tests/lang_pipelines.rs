@@ -45,7 +45,7 @@ fn bakeoff_is_the_reports_round_one() {
     assert!(s
         .cells
         .iter()
-        .any(|c| c.id == "round1/convnextv2_tiny-adamw_cosine-s17"));
+        .any(|c| c.id == "round1/convnextv2_tiny-adamw_screen-s17"));
     let c = &s.cells[0];
     assert_eq!(
         (c.budget.train_samples, c.budget.val_samples),
@@ -58,6 +58,70 @@ fn bakeoff_is_the_reports_round_one() {
     assert_eq!(c.seed, 17);
     assert_eq!(c.axis_values["seed"], "17");
     assert_eq!(c.axis_values["data"], "derm");
+    for c in &s.cells {
+        let r = &c.recipe;
+        assert_eq!(r.warmup, exp::spec::Warmup::Steps(200), "{}", c.id);
+        match r.name.as_str() {
+            "rmsprop_baseline" => {
+                assert!(matches!(
+                    r.optimizer.kind,
+                    exp::spec::OptimizerKind::RmsProp { .. }
+                ));
+                assert_eq!((r.optimizer.lr, r.optimizer.finetune_lr), (2e-3, 1e-3));
+            }
+            "adamw_screen" => {
+                assert_eq!(
+                    (r.optimizer.finetune_lr, r.optimizer.weight_decay),
+                    (1e-4, 0.05)
+                );
+                // Round B changed only the optimizer and lr: no cosine.
+                assert_eq!(r.schedule, exp::spec::Schedule::Constant);
+            }
+            other => panic!("recipe {other}"),
+        }
+        assert!(c.backbone.pretrained.is_some(), "{}: pretrained", c.id);
+    }
+}
+
+#[test]
+fn full_budget_is_the_reports_decisive_runs() {
+    let p = exp::lang::load(Path::new("pipelines/full_budget.exp"), &[]).expect("valid");
+    let base = &p.sweeps["full_convnext_base"].cells;
+    assert_eq!(base.len(), 1);
+    let b = &base[0];
+    assert_eq!(b.backbone.name, "convnextv2_base");
+    assert_eq!(b.recipe.optimizer.finetune_lr, 1e-4);
+    assert_eq!(b.recipe.optimizer.weight_decay, 0.1);
+    assert_eq!(
+        b.recipe.schedule,
+        exp::spec::Schedule::Cosine { min_lr_ratio: 0.0 }
+    );
+    assert_eq!(b.recipe.augment.len(), 5);
+    let runs = &p.sweeps["full_runs"].cells;
+    let ids: Vec<&str> = runs.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "full_runs/convnextv2_tiny-adamw_cosine_es-s17",
+            "full_runs/resnet50-adamw_cosine_es-s17",
+            "full_runs/resnet50-rmsprop_baseline_es-s17"
+        ]
+    );
+    for c in base.iter().chain(runs) {
+        assert_eq!(c.seed, 17);
+        assert_eq!(c.budget.train_samples, None, "every training image");
+        assert_eq!(c.score.split, "test");
+        assert!(c.backbone.pretrained.is_some());
+        // ConvNeXt-V2 Base took ~15 h in the report: the cap must not cut it.
+        assert!(c.budget.time_limit_s.is_some_and(|t| t >= 15 * 3600));
+        if c.recipe.name.starts_with("adamw") {
+            assert_eq!(c.recipe.optimizer.finetune_lr, 1e-4);
+            assert_eq!(
+                c.recipe.schedule,
+                exp::spec::Schedule::Cosine { min_lr_ratio: 0.0 }
+            );
+        }
+    }
 }
 
 #[test]
@@ -112,11 +176,102 @@ fn every_stdlib_module_checks_and_backbones_cover_the_zoo() {
             .backbones
             .get(*arch)
             .unwrap_or_else(|| panic!("no std backbone {arch}"));
+        if *arch == "efficientnetv2_s" {
+            // The report's name: its checkpoint is the TensorFlow port.
+            assert_eq!(b.arch, "tf_efficientnetv2_s");
+            continue;
+        }
         assert_eq!(b.arch, *arch);
         assert_eq!(b.input_size, *size, "{arch}");
     }
     assert_eq!(p.backbones["tf_efficientnetv2_s"].mean, [0.5; 3]);
     assert_eq!(p.backbones["resnet50"].std, [0.229, 0.224, 0.225]);
+}
+
+/// The report's checkpoints, by the names its Round 1 uses.
+#[test]
+fn stdlib_backbones_load_the_reports_checkpoints() {
+    let p = check_std_module("std.backbones")
+        .and_then(|o| o.pipeline)
+        .expect("backbones");
+    let repo = |name: &str| match &p.backbones[name].pretrained {
+        Some(exp::spec::Weights::Hf { repo, .. }) => repo.clone(),
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(repo("resnet50"), "timm/resnet50.tv2_in1k");
+    assert_eq!(
+        repo("efficientnetv2_s"),
+        "timm/tf_efficientnetv2_s.in21k_ft_in1k"
+    );
+    assert_eq!(
+        repo("convnextv2_tiny"),
+        "timm/convnextv2_tiny.fcmae_ft_in22k_in1k"
+    );
+    assert_eq!(
+        repo("convnextv2_base"),
+        "timm/convnextv2_base.fcmae_ft_in22k_in1k"
+    );
+    assert_eq!(
+        repo("dinov2_vits14"),
+        "timm/vit_small_patch14_dinov2.lvd142m"
+    );
+    let e = &p.backbones["efficientnetv2_s"];
+    assert_eq!((e.input_size, e.mean), (300, [0.5; 3]));
+}
+
+/// Acceptance: with an empty Hugging Face cache, `exp check --data` on the
+/// Round-1 pipeline names all four backbones as missing, each with the
+/// command that fetches its checkpoint.
+#[test]
+fn check_data_with_an_empty_hf_cache_lists_every_round_one_backbone() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let out = exp()
+        .args([
+            "check",
+            "--data",
+            "--format",
+            "json",
+            "pipelines/backbone_bakeoff.exp",
+        ])
+        .env("HF_HOME", empty.path())
+        .env("HOME", empty.path())
+        .env_remove("HF_HUB_CACHE")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "missing weights are errors");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let missing: Vec<&serde_json::Value> = v
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| d["code"] == "exp::lint::missing_weights")
+        .collect();
+    let expected = [
+        ("resnet50", "timm/resnet50.tv2_in1k"),
+        (
+            "convnextv2_tiny",
+            "timm/convnextv2_tiny.fcmae_ft_in22k_in1k",
+        ),
+        ("efficientnetv2_s", "timm/tf_efficientnetv2_s.in21k_ft_in1k"),
+        ("dinov2_vits14", "timm/vit_small_patch14_dinov2.lvd142m"),
+    ];
+    assert_eq!(missing.len(), expected.len(), "{v:#}");
+    for (backbone, repo) in expected {
+        let d = missing
+            .iter()
+            .find(|d| {
+                d["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&format!("`{backbone}`")))
+            })
+            .unwrap_or_else(|| panic!("{backbone} not reported: {v:#}"));
+        let help = d["help"].as_str().expect("help");
+        assert!(
+            help.contains(&format!("hf download {repo} model.safetensors")),
+            "{backbone}: {help}"
+        );
+        assert_eq!(d["file"], "pipelines/backbone_bakeoff.exp");
+    }
 }
 
 #[test]

@@ -109,6 +109,70 @@ fn tf_efficientnetv2_same_padding_matches_timm() {
     assert!(err <= TOLERANCE, "max abs error {err}");
 }
 
+/// scripts/export_timm_fixtures.py's `formula_value`: weights of a full-size
+/// fixture as a function of the key and element index (f64, cast to f32).
+fn formula_value(name: &str, shape: &[i64]) -> Tensor {
+    let h = name
+        .bytes()
+        .enumerate()
+        .map(|(j, b)| (j as u64 + 1) * u64::from(b))
+        .sum::<u64>()
+        % 997;
+    let n: i64 = shape.iter().product();
+    let fan_in = shape.first().map_or(1, |&o| n / o.max(1)) as f64;
+    let v: Vec<f64> = (0..n)
+        .map(|i| {
+            let u = (0.7 * i as f64 + 0.1 * h as f64).sin();
+            if name.ends_with("running_var") {
+                1.0 + 0.5 * u
+            } else if name.ends_with("running_mean") {
+                0.1 * u
+            } else if shape.len() <= 1 {
+                if name.ends_with("weight") {
+                    1.0 + 0.1 * u
+                } else {
+                    0.1 * u
+                }
+            } else {
+                u * (1.0 / fan_in).sqrt()
+            }
+        })
+        .collect();
+    Tensor::from_slice(&v)
+        .reshape(shape)
+        .to_kind(tch::Kind::Float)
+}
+
+#[test]
+fn full_size_tf_efficientnetv2_s_matches_timms_factory() {
+    // The report's EfficientNetV2-S (`tf_efficientnetv2_s.in21k_ft_in1k`),
+    // built by `timm.create_model("tf_efficientnetv2_s")` itself: every
+    // stage, the TF padding at every stride and batch-norm eps 1e-3.
+    let name = "tf_efficientnetv2_s_full";
+    let vs = nn::VarStore::new(Device::Cpu);
+    let backbone = build_backbone(&vs.root(), "tf_efficientnetv2_s", 0.0).unwrap();
+    tch::no_grad(|| {
+        for (key, mut var) in vs.variables() {
+            var.copy_(&formula_value(&key, &var.size()));
+        }
+    });
+    let io = Tensor::read_safetensors(fixture(&format!("{name}.io.safetensors"))).unwrap();
+    let get = |k: &str| {
+        io.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, t)| t.shallow_clone())
+            .unwrap()
+    };
+    let (x, want) = (get("input_0"), get("expected_0"));
+    let got = tch::no_grad(|| backbone.forward_features(&x, false));
+    assert_eq!(got.size(), want.size());
+    let err = f64::try_from((&got - &want).abs().max()).unwrap();
+    let scale = f64::try_from(want.abs().mean(tch::Kind::Float)).unwrap();
+    println!("{name}: max abs error {err:.3e}, mean |feature| {scale:.3}");
+    assert!(scale > 0.1, "the fixture's features are not degenerate");
+    assert!(err <= TOLERANCE, "max abs error {err}");
+}
+
 #[test]
 fn vit_dinov2_matches_timm_including_resampled_position_embeddings() {
     let err = max_error("vit_dinov2", |p| {

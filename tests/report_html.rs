@@ -76,6 +76,10 @@ fn write_cell(sweep_dir: &Path, sweep: &str, c: &CellSpec, w: &World) {
         "classes": classes, "top1": null, "top3": null, "auc": null, "topk": {},
         "per_class_accuracy": [], "confusion": [], "best_epoch": 3, "diverged": null, "exp_version": "0.1.0",
     });
+    if c.status == "unstable" {
+        scores["unstable"] =
+            json!({"epoch": 3, "reason": "epoch 3: val loss 9.2000 is 12.1× the best so far"});
+    }
     if c.status == "diverged" {
         scores["diverged"] = json!({"epoch": 2, "step": 37, "reason": "loss is NaN"});
         scores["best_epoch"] = Value::Null;
@@ -295,6 +299,14 @@ fn broken_cells_are_reported_not_fatal() {
             mu: None,
             data_wait: 0.1,
         },
+        CellSpec {
+            backbone: "cnx",
+            recipe: "adamw",
+            seed: 1,
+            status: "unstable",
+            mu: Some(1.2),
+            data_wait: 0.1,
+        },
     ];
     let dir = write_sweep(tmp.path(), "broken", None, &cells, 8);
     // A cell listed in sweep.json whose directory was never written.
@@ -326,6 +338,9 @@ fn broken_cells_are_reported_not_fatal() {
     assert!(md.contains("no baseline declared"), "{md}");
     assert!(md.contains("vit-adamw-s1: no predictions"));
     assert!(md.contains("epoch 2 step 37: loss is NaN"));
+    // An unstable cell is scored, with its status and reason shown.
+    assert!(table.contains("unstable"), "{table}");
+    assert!(md.contains("epoch 3: val loss 9.2000 is 12.1× the best so far"));
     assert!(md.contains("bad-adamw-s1: predictions.csv unreadable: row 1"));
     assert!(md.contains("ghost-adamw-s1: no config.json"));
 }

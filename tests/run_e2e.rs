@@ -42,16 +42,24 @@ sweep s {
     let sweep = tmp.path().join("runs/s");
     let rows = csv_rows(&sweep.join("results.csv"));
     assert_eq!(
-        rows[0][..8],
-        ["cell", "backbone", "recipe", "seed", "status", "top1", "top3", "auc"]
+        rows[0][..9],
+        ["cell", "backbone", "recipe", "seed", "status", "reason", "top1", "top3", "auc"]
     );
     assert_eq!(
-        rows[1][..5],
-        ["resnet_test-fast-s3", "resnet_test", "fast", "3", "done"]
+        rows[1][..6],
+        [
+            "resnet_test-fast-s3",
+            "resnet_test",
+            "fast",
+            "3",
+            "done",
+            ""
+        ]
     );
-    let top1: f64 = rows[1][5].parse().unwrap();
+    let top1: f64 = rows[1][6].parse().unwrap();
     assert!(top1 > 0.6, "3 classes: chance is 0.33, got {top1}");
     assert_eq!(rows[2][4], "diverged");
+    assert!(rows[2][5].starts_with("epoch 2 step "), "{:?}", rows[2]);
 
     let cell = sweep.join("resnet_test-fast-s3");
     for f in [
@@ -101,6 +109,153 @@ sweep s {
     );
 }
 
+/// A recipe whose finetune lr wrecks the network without a non-finite
+/// loss, the training-loss watchdog set aside: the validation checks see it.
+const WOBBLE: &str = r#"
+recipe wobble extends fast {
+  optimizer       = adamw(lr = 1e-2, finetune_lr = 3, weight_decay = 0.01)
+  diverge_factor  = 1e9
+}
+
+recipe wobble_stop extends wobble {
+  on_unstable = stop
+}
+"#;
+
+#[test]
+fn validation_instability_ends_cells_unstable_or_diverged_and_the_sweep_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        tmp.path(),
+        &format!(
+            r#"{WOBBLE}
+sweep s {{
+  data     = tiny
+  backbone = [resnet_test]
+  recipe   = [wobble, wobble_stop, fast]
+  budget   = short
+  score    = test
+}}
+"#
+        ),
+    );
+    let out = exp(tmp.path(), &cpu_run(file.to_str().unwrap(), &[]));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("unstable from epoch 2: "), "{t}");
+    let rows = csv_rows(&tmp.path().join("runs/s/results.csv"));
+    assert_eq!(rows[0][4..6], ["status", "reason"]);
+    // Ran on: unstable, scored, with the epoch and the reason.
+    assert_eq!(
+        rows[1][..5],
+        [
+            "resnet_test-wobble-s3",
+            "resnet_test",
+            "wobble",
+            "3",
+            "unstable"
+        ]
+    );
+    assert!(rows[1][5].starts_with("epoch 2: "), "{:?}", rows[1]);
+    assert!(
+        !rows[1][6].is_empty(),
+        "an unstable cell is scored: {:?}",
+        rows[1]
+    );
+    // Stopped: diverged after the epoch that tripped; metrics.csv ends there.
+    assert_eq!(rows[2][4], "diverged");
+    assert!(rows[2][5].starts_with("epoch 2 step 12: "), "{:?}", rows[2]);
+    let metrics = std::fs::read_to_string(
+        tmp.path()
+            .join("runs/s/resnet_test-wobble_stop-s3/metrics.csv"),
+    )
+    .unwrap();
+    assert_eq!(metrics.lines().count(), 3, "header + 2 epochs: {metrics}");
+    // The sweep went on: the healthy recipe is done.
+    assert_eq!(rows[3][4], "done");
+    let st = exp(
+        tmp.path(),
+        &["status", file.to_str().unwrap(), "--out", "runs"],
+    );
+    let t = text(&st);
+    assert!(t.contains("unstable") && t.contains("epoch 2: "), "{t}");
+}
+
+/// A fake Hugging Face cache holding exp's `resnet_test` (timm's layout,
+/// tests/fixtures/models/resnet_basic.safetensors) at `commit`.
+fn fake_hf_cache(root: &Path, repo: &str, commit: &str) {
+    let dir = root.join(format!("models--{}", repo.replace('/', "--")));
+    std::fs::create_dir_all(dir.join("refs")).unwrap();
+    std::fs::write(dir.join("refs/main"), commit).unwrap();
+    let snap = dir.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/models/resnet_basic.safetensors"),
+        snap.join("model.safetensors"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn config_json_records_the_hugging_face_snapshot_a_cell_loaded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let commit = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+    fake_hf_cache(&tmp.path().join("hub"), "exp-tests/resnet_test", commit);
+    let file = pipeline(
+        tmp.path(),
+        r#"
+backbone warm {
+  arch       = "resnet_test"
+  pretrained = hf("exp-tests/resnet_test")
+}
+
+budget one {
+  frozen   = 1 epoch
+  finetune = 1 epoch
+}
+
+sweep s {
+  data     = tiny
+  backbone = warm
+  recipe   = fast
+  budget   = one
+  score    = test
+}
+"#,
+    );
+    let run = |f: &Path| {
+        let mut c = run_support::cmd(tmp.path(), &cpu_run(f.to_str().unwrap(), &[]));
+        c.env("HF_HUB_CACHE", tmp.path().join("hub"));
+        c.output().unwrap()
+    };
+    let out = run(&file);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The sweep's only cell, whatever its short id.
+    let cell_cfg = std::fs::read_dir(tmp.path().join("runs/s"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("config.json"))
+        .find(|p| p.is_file())
+        .unwrap();
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(cell_cfg).unwrap()).unwrap();
+    assert_eq!(cfg["weights"]["hf"], "exp-tests/resnet_test");
+    assert_eq!(cfg["weights"]["revision"], "main");
+    assert_eq!(cfg["weights"]["commit"], commit);
+
+    // Pinned to that commit, the pipeline checks and runs from the same file.
+    let pinned = tmp.path().join("pinned.exp");
+    std::fs::write(
+        &pinned,
+        std::fs::read_to_string(&file).unwrap().replace(
+            r#"hf("exp-tests/resnet_test")"#,
+            &format!(r#"hf("exp-tests/resnet_test", revision = "{commit}")"#),
+        ),
+    )
+    .unwrap();
+    let out = run(&pinned);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
 #[test]
 fn metadata_branch_helps_where_metadata_carries_signal() {
     let tmp = tempfile::tempdir().unwrap();
@@ -140,7 +295,7 @@ sweep meta {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let top1 = |sweep: &str| -> f64 {
         let rows = csv_rows(&tmp.path().join(format!("runs/{sweep}/results.csv")));
-        rows[1][5].parse().unwrap()
+        rows[1][6].parse().unwrap()
     };
     let (plain, meta) = (top1("plain"), top1("meta"));
     assert!(meta > plain + 0.1, "metadata {meta} vs none {plain}");

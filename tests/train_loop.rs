@@ -107,6 +107,8 @@ fn cell(name: &str) -> Cell {
             layer_decay: None,
             metadata_hidden: 8,
             diverge_factor: 10.0,
+            val_loss_factor: 10.0,
+            on_unstable: exp::spec::OnUnstable::Continue,
         },
         budget: BudgetSpec {
             name: "b".into(),

@@ -451,12 +451,18 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
             }
         };
         let best_epoch = (has_weights || diverged.is_none()).then_some(outcome.best_epoch);
-        let scores = match catch_unwind(AssertUnwindSafe(|| {
+        let mut scores = match catch_unwind(AssertUnwindSafe(|| {
             outputs::compute_scores(cell, status, best_epoch, diverged.clone(), preds.as_ref())
         })) {
             Ok(s) => s,
             Err(p) => return self.fail(cell, dir, "score", &panic_text(&*p)),
         };
+        if let TrainStatus::Unstable { epoch, reason } = &outcome.status {
+            scores.unstable = Some(outputs::Instability {
+                epoch: *epoch,
+                reason: reason.clone(),
+            });
+        }
         let pred_path = dir.join("predictions.csv");
         let written = match &preds {
             Some(p) => atomic::write_atomic(&pred_path, outputs::predictions_csv(p).as_bytes()),
@@ -480,12 +486,7 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
         }) {
             return io_fail("stage marker", e);
         }
-        let message = diverged.map(|d| {
-            format!(
-                "diverged at epoch {} step {}: {}",
-                d.epoch, d.step, d.reason
-            )
-        });
+        let message = scores.run_message();
         CellReport {
             cell: cell.id.clone(),
             status,
@@ -679,6 +680,7 @@ pub fn summary_line(reports: &[CellReport]) -> String {
     );
     for s in [
         CellStatus::EarlyStopped,
+        CellStatus::Unstable,
         CellStatus::TimeLimit,
         CellStatus::Interrupted,
     ] {
@@ -855,12 +857,7 @@ fn child_report(
     let keys = store::cell_stages(cell);
     if store::stage_state(out, &keys.score) == StageState::Cached {
         if let Some(s) = outputs::read_scores(dir) {
-            let message = s.diverged.as_ref().map(|d| {
-                format!(
-                    "diverged at epoch {} step {}: {}",
-                    d.epoch, d.step, d.reason
-                )
-            });
+            let message = s.run_message();
             return CellReport {
                 cell: cell.id.clone(),
                 status: s.status,
@@ -1173,6 +1170,19 @@ mod tests {
             match cell.backbone.name.as_str() {
                 "broken" => Err("out of memory".into()),
                 "interrupt" => Ok(RunEnd::Interrupted { epoch: 2, step: 7 }),
+                "wobbly" => {
+                    atomic::write_atomic(&dir.join("best.safetensors"), cell.id.as_bytes())
+                        .unwrap();
+                    Ok(RunEnd::Finished(TrainOutcome {
+                        status: TrainStatus::Unstable {
+                            epoch: 2,
+                            reason: "epoch 2: val loss 10.6 is 11.5× the best so far".into(),
+                        },
+                        best_epoch: 1,
+                        best_val_loss: 0.9,
+                        best_val_top1: 0.5,
+                    }))
+                }
                 "diverge" => Ok(RunEnd::Finished(TrainOutcome {
                     status: TrainStatus::Diverged {
                         epoch: 0,
@@ -1276,7 +1286,7 @@ mod tests {
         let text = String::from_utf8(first).unwrap();
         assert!(
             text.starts_with(
-                "cell,backbone,recipe,seed,status,top1,top3,auc\nb1-adamw-s0,b1,adamw,0,done,"
+                "cell,backbone,recipe,seed,status,reason,top1,top3,auc\nb1-adamw-s0,b1,adamw,0,done,,"
             ),
             "{text}"
         );
@@ -1347,11 +1357,20 @@ mod tests {
     #[test]
     fn diverged_and_failed_cells_do_not_stop_the_sweep() {
         let out = tempfile::tempdir().unwrap();
-        let s = sweep(&["diverge", "broken", "b1"]);
+        let s = sweep(&["diverge", "broken", "b1", "wobbly"]);
         let r = run(&Fake::default(), out.path(), &s);
         assert_eq!(
             statuses(&r),
-            [CellStatus::Diverged, CellStatus::Failed, CellStatus::Done]
+            [
+                CellStatus::Diverged,
+                CellStatus::Failed,
+                CellStatus::Done,
+                CellStatus::Unstable
+            ]
+        );
+        assert_eq!(
+            r[3].message.as_deref(),
+            Some("unstable from epoch 2: val loss 10.6 is 11.5× the best so far")
         );
         assert!(r[0]
             .message
@@ -1361,20 +1380,33 @@ mod tests {
         assert!(r[1].message.as_deref().unwrap().contains("out of memory"));
         let csv = std::fs::read_to_string(out.path().join("r/results.csv")).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[1], "diverge-adamw-s0,diverge,adamw,0,diverged,,,");
-        assert_eq!(lines[2], "broken-adamw-s0,broken,adamw,0,failed,,,");
+        assert_eq!(
+            lines[1],
+            "diverge-adamw-s0,diverge,adamw,0,diverged,epoch 0 step 3: loss is NaN,,,"
+        );
+        assert_eq!(lines[2], "broken-adamw-s0,broken,adamw,0,failed,,,,");
+        assert!(lines[4].starts_with(
+            "wobbly-adamw-s0,wobbly,adamw,0,unstable,epoch 2: val loss 10.6 is 11.5× the best so far,0."
+        ));
         let sc = outputs::read_scores(&out.path().join("r/diverge-adamw-s0")).unwrap();
         assert_eq!(sc.diverged.unwrap().step, 3);
+        let sc = outputs::read_scores(&out.path().join("r/wobbly-adamw-s0")).unwrap();
+        assert_eq!(sc.unstable.unwrap().epoch, 2);
         assert_eq!(
             summary_line(&r),
-            "3 cell(s): 1 done, 0 cached, 1 diverged, 1 failed"
+            "4 cell(s): 1 done, 0 cached, 1 diverged, 1 failed, 1 unstable"
         );
         // A rerun retries only the failed cell: the diverged one is a result.
         let fake = Fake::default();
         let r = run(&fake, out.path(), &s);
         assert_eq!(
             statuses(&r),
-            [CellStatus::Cached, CellStatus::Failed, CellStatus::Cached]
+            [
+                CellStatus::Cached,
+                CellStatus::Failed,
+                CellStatus::Cached,
+                CellStatus::Cached
+            ]
         );
         assert_eq!(*fake.trained.lock().unwrap(), ["r/broken-adamw-s0"]);
     }

@@ -22,7 +22,7 @@ pub use local::cmd_run;
 pub use status::cmd_status;
 
 /// What became of a cell. `results.csv` and `scores.json` carry the result
-/// statuses (done, early_stopped, diverged, time_limit, failed); `cached`
+/// statuses (done, early_stopped, diverged, unstable, time_limit, failed); `cached`
 /// only appears in a run's own report (the cell's results were reused);
 /// `pending` / `running` only in `exp status`; `interrupted` (stopped by a
 /// signal, resumes from its checkpoint) in the run, `exp status` and
@@ -33,6 +33,8 @@ pub enum CellStatus {
     Done,
     EarlyStopped,
     Diverged,
+    /// Trained to the end, but a validation instability check tripped.
+    Unstable,
     TimeLimit,
     Failed,
     Cached,
@@ -47,6 +49,7 @@ impl CellStatus {
             CellStatus::Done => "done",
             CellStatus::EarlyStopped => "early_stopped",
             CellStatus::Diverged => "diverged",
+            CellStatus::Unstable => "unstable",
             CellStatus::TimeLimit => "time_limit",
             CellStatus::Failed => "failed",
             CellStatus::Cached => "cached",
@@ -62,6 +65,7 @@ impl CellStatus {
             T::Done => CellStatus::Done,
             T::EarlyStopped { .. } => CellStatus::EarlyStopped,
             T::Diverged { .. } => CellStatus::Diverged,
+            T::Unstable { .. } => CellStatus::Unstable,
             T::TimeLimit { .. } => CellStatus::TimeLimit,
         }
     }

@@ -37,6 +37,14 @@ pub struct Divergence {
     pub reason: String,
 }
 
+/// Why a cell that trained to the end is `unstable` (see `train::instability`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instability {
+    /// 1-based epoch of the first tripped check.
+    pub epoch: u32,
+    pub reason: String,
+}
+
 /// `scores.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
@@ -54,7 +62,32 @@ pub struct Scores {
     pub confusion: Vec<Vec<u64>>,
     pub best_epoch: Option<u32>,
     pub diverged: Option<Divergence>,
+    /// Absent in files of older versions.
+    #[serde(default)]
+    pub unstable: Option<Instability>,
     pub exp_version: String,
+}
+
+impl Scores {
+    /// Why the cell is `diverged` or `unstable`, with the epoch: the
+    /// `reason` column of `results.csv` and the note of `exp status`.
+    pub fn reason(&self) -> Option<String> {
+        match (&self.diverged, &self.unstable) {
+            (Some(d), _) => Some(format!("epoch {} step {}: {}", d.epoch, d.step, d.reason)),
+            (None, Some(u)) => Some(u.reason.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// The line `exp run` prints under a diverged or unstable cell.
+    pub fn run_message(&self) -> Option<String> {
+        let kind = if self.diverged.is_some() {
+            "diverged at"
+        } else {
+            "unstable from"
+        };
+        self.reason().map(|r| format!("{kind} {r}"))
+    }
 }
 
 /// `failed.json`: why a cell failed (removed when the cell runs again).
@@ -157,11 +190,18 @@ pub fn write_sweep_json(out_dir: &Path, sweep: &SweepSpec) -> io::Result<()> {
     )
 }
 
-/// `config.json`: the resolved cell and the exp version that ran it.
+/// `config.json`: the resolved cell, the weights it loads (for a Hugging
+/// Face entry the snapshot commit, see `models::weights::weights_record`) and
+/// the exp version that ran it.
 pub fn write_config_json(dir: &Path, cell: &Cell) -> io::Result<()> {
+    let weights = cell
+        .backbone
+        .pretrained
+        .as_ref()
+        .map(crate::models::weights::weights_record);
     atomic::write_json(
         &dir.join("config.json"),
-        &serde_json::json!({ "cell": cell, "exp_version": crate::VERSION }),
+        &serde_json::json!({ "cell": cell, "weights": weights, "exp_version": crate::VERSION }),
     )
 }
 
@@ -207,6 +247,7 @@ pub fn compute_scores(
         confusion: vec![],
         best_epoch,
         diverged,
+        unstable: None,
         exp_version: crate::VERSION.into(),
     };
     let Some(p) = preds else { return s };
@@ -295,9 +336,10 @@ fn cell_row_status(dir: &Path) -> (String, Option<Scores>) {
 }
 
 /// `results.csv` of a sweep, rebuilt from its cells' files: one row per cell
-/// in declaration order; columns `cell,backbone,recipe,seed,status,top1,top3,auc`
+/// in declaration order; columns `cell,backbone,recipe,seed,status,reason,top1,top3,auc`
 /// then the other axes in declaration order, then `top<k>` of the score spec
-/// beyond top-3. Metrics with 6 decimals, empty when absent.
+/// beyond top-3. `reason`: why a cell is `diverged` or `unstable`, with the
+/// epoch (`Scores::reason`). Metrics with 6 decimals, empty when absent.
 pub fn results_csv(out_dir: &Path, sweep: &SweepSpec) -> String {
     let fixed = ["backbone", "recipe", "seed"];
     let extra_axes: Vec<&String> = sweep
@@ -316,7 +358,7 @@ pub fn results_csv(out_dir: &Path, sweep: &SweepSpec) -> String {
         .collect();
     ks.sort_unstable();
     ks.dedup();
-    let mut out = String::from("cell,backbone,recipe,seed,status,top1,top3,auc");
+    let mut out = String::from("cell,backbone,recipe,seed,status,reason,top1,top3,auc");
     for a in &extra_axes {
         let _ = write!(out, ",{}", csv_field(a));
     }
@@ -330,11 +372,12 @@ pub fn results_csv(out_dir: &Path, sweep: &SweepSpec) -> String {
         let sc = scores.as_ref();
         let _ = write!(
             out,
-            "{},{},{},{},{status},{},{},{}",
+            "{},{},{},{},{status},{},{},{},{}",
             csv_field(cell.short_id()),
             csv_field(&cell.backbone.name),
             csv_field(&cell.recipe.name),
             cell.seed,
+            csv_field(&sc.and_then(Scores::reason).unwrap_or_default()),
             opt(sc.and_then(|s| s.top1)),
             opt(sc.and_then(|s| s.top3)),
             opt(sc.and_then(|s| s.auc)),
@@ -402,9 +445,9 @@ mod tests {
         write_failure(&cell_dir(out.path(), &b), &b, "train", "boom").unwrap();
         assert_eq!(
             results_csv(out.path(), &sweep),
-            "cell,backbone,recipe,seed,status,top1,top3,auc,lr,top5\n\
-             b1-adamw-s0,b1,adamw,0,done,0.500000,1.000000,0.666667,hi,1.000000\n\
-             b2-adamw-s0,b2,adamw,0,failed,,,,hi,\n"
+            "cell,backbone,recipe,seed,status,reason,top1,top3,auc,lr,top5\n\
+             b1-adamw-s0,b1,adamw,0,done,,0.500000,1.000000,0.666667,hi,1.000000\n\
+             b2-adamw-s0,b2,adamw,0,failed,,,,,hi,\n"
         );
     }
 }

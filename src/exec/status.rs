@@ -36,9 +36,11 @@ pub fn cell_state(out: &Path, cell: &Cell) -> CellState {
     let keys = store::cell_stages(cell);
     if store::stage_state(out, &keys.score) == StageState::Cached {
         if let Some(s) = outputs::read_scores(&dir) {
-            let note = match (&s.diverged, s.top1) {
-                (Some(d), _) => format!("epoch {} step {}: {}", d.epoch, d.step, d.reason),
-                (None, Some(t)) => format!("top1 {t:.4} on {}", s.split),
+            let top1 = s.top1.map(|t| format!("top1 {t:.4} on {}", s.split));
+            let note = match (s.reason(), top1) {
+                (Some(r), Some(t)) if s.diverged.is_none() => format!("{t}; {r}"),
+                (Some(r), _) => r,
+                (None, Some(t)) => t,
                 (None, None) => String::new(),
             };
             return CellState {

@@ -308,6 +308,8 @@ pub(crate) mod tests {
             layer_decay: None,
             metadata_hidden: 8,
             diverge_factor: 10.0,
+            val_loss_factor: 10.0,
+            on_unstable: crate::spec::OnUnstable::Continue,
         };
         let budget = BudgetSpec {
             name: "tiny".into(),

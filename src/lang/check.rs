@@ -55,6 +55,8 @@ pub const RECIPE_FIELDS: &[&str] = &[
     "layer_decay",
     "metadata_hidden",
     "diverge_factor",
+    "val_loss_factor",
+    "on_unstable",
 ];
 /// Arguments of every optimizer call.
 pub const OPTIMIZER_ARGS: &[&str] = &[
@@ -671,7 +673,33 @@ impl Checker<'_, '_> {
                     );
                     return None;
                 }
-                let revision = a.get("revision").and_then(|x| self.v.string(x, "revision"));
+                let revision = match a.get("revision") {
+                    Some(x) => {
+                        let r = self.v.string(x, "revision")?;
+                        // Why: the revision names a file under the cache's
+                        // `refs/` or `snapshots/`; `..`, `/…` or blanks would
+                        // read outside the repository's directory.
+                        let bad = r.is_empty()
+                            || r.starts_with('/')
+                            || r.contains(['\\', ' ', '\t', '\n'])
+                            || r.split('/').any(|part| part.is_empty() || part == "..");
+                        if bad {
+                            self.v.err(
+                                x.span,
+                                CheckError::TypeMismatch {
+                                    what: "revision".into(),
+                                    expected: "a branch, tag or commit hash".into(),
+                                    found: format!("`{r}`"),
+                                    span: x.span.into(),
+                                    help: "pin the snapshot a run used: copy `weights.commit` from a cell's config.json, e.g. `revision = \"0123abc…\"` (40 hex digits)".into(),
+                                },
+                            );
+                            return None;
+                        }
+                        Some(r)
+                    }
+                    None => None,
+                };
                 let file = match a.get("file") {
                     Some(x) => {
                         let s = self.v.string(x, "file")?;
@@ -922,6 +950,7 @@ impl Checker<'_, '_> {
             ),
             None => Some(10.0),
         };
+        let instability = self.instability(&f);
         let (
             Some(optimizer),
             Some(schedule),
@@ -950,6 +979,7 @@ impl Checker<'_, '_> {
         else {
             return None;
         };
+        let (val_loss_factor, on_unstable) = instability?;
         ok.then_some(RecipeSpec {
             name: m.name.name.clone(),
             optimizer,
@@ -968,7 +998,35 @@ impl Checker<'_, '_> {
             layer_decay,
             metadata_hidden,
             diverge_factor,
+            val_loss_factor,
+            on_unstable,
         })
+    }
+
+    /// `val_loss_factor` (default 10) and `on_unstable` (default `continue`)
+    /// of a recipe: the validation instability checks (`train::instability`).
+    fn instability(&mut self, f: &Fields<'_>) -> Option<(f64, OnUnstable)> {
+        let factor = match f.get("val_loss_factor") {
+            Some(e) => self.v.ranged(
+                e,
+                "val_loss_factor",
+                1.0,
+                f64::INFINITY,
+                true,
+                false,
+                "a factor > 1 over the best validation loss so far",
+            ),
+            None => Some(10.0),
+        };
+        let action = match f
+            .get("on_unstable")
+            .map(|e| self.v.word(e, "on_unstable", &["continue", "stop"]))
+        {
+            None | Some(Some("continue")) => Some(OnUnstable::Continue),
+            Some(Some(_)) => Some(OnUnstable::Stop),
+            Some(None) => None,
+        };
+        Some((factor?, action?))
     }
 
     fn lr(&mut self, e: &Expr, what: &str) -> Option<f64> {

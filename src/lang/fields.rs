@@ -52,6 +52,8 @@ pub const FIELD_DOCS: &[FieldDoc] = &[
     FieldDoc { kind: DeclKind::Recipe, field: "layer_decay", ty: "number in (0, 1]", doc: "Layer-wise lr decay factor in (0, 1] for finetuning (ViTs). Default off." },
     FieldDoc { kind: DeclKind::Recipe, field: "metadata_hidden", ty: "integer", doc: "Hidden width of the metadata MLP. Default 64." },
     FieldDoc { kind: DeclKind::Recipe, field: "diverge_factor", ty: "number > 1", doc: "End a cell whose loss exceeds this × the first epoch's mean. Default 10." },
+    FieldDoc { kind: DeclKind::Recipe, field: "val_loss_factor", ty: "number > 1", doc: "Instability: a validation loss above this × the best so far. Default 10." },
+    FieldDoc { kind: DeclKind::Recipe, field: "on_unstable", ty: "`continue` | `stop`", doc: "On a tripped instability check: train on and end `unstable` (default), or stop and end `diverged`." },
     // budget
     FieldDoc { kind: DeclKind::Budget, field: "train", ty: "quantity in `samples`", doc: "Seeded train subset, `24_000 samples`. Default the full split." },
     FieldDoc { kind: DeclKind::Budget, field: "val", ty: "quantity in `samples`", doc: "Seeded val subset, `4_000 samples`. Default the full split." },

@@ -15,6 +15,7 @@ pub mod image_size_for_arch;
 pub mod label_in_metadata;
 pub mod layer_decay_on_cnn;
 pub mod missing_weights;
+pub mod mixed_init;
 pub mod split_leakage;
 pub mod unused_declaration;
 pub mod warmup_exceeds_budget;
@@ -134,6 +135,16 @@ pub enum LintWarning {
         recipe: String,
         backbone: String,
         #[label("layer-wise lr decay")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("sweep `{sweep}` mixes pretrained and from-scratch backbones: `{backbone}` starts from random weights, {pretrained} from pretrained ones")]
+    #[diagnostic(code(exp::lint::mixed_init), severity(Warning), help("{help}"))]
+    MixedInit {
+        sweep: String,
+        backbone: String,
+        pretrained: String,
+        #[label("trains from scratch")]
         span: SourceSpan,
         help: String,
     },
@@ -281,6 +292,10 @@ pub const RULES: &[RuleDoc] = &[
         doc: layer_decay_on_cnn::DOC,
     },
     RuleDoc {
+        code: mixed_init::CODE,
+        doc: mixed_init::DOC,
+    },
+    RuleDoc {
         code: unused_declaration::CODE,
         doc: unused_declaration::DOC,
     },
@@ -335,6 +350,7 @@ pub fn run(env: &Env, checked: &Checked, opts: CheckOptions) -> Vec<Diag> {
     out.extend(warmup_exceeds_budget::check(&ctx));
     out.extend(split_leakage::check(&ctx));
     out.extend(layer_decay_on_cnn::check(&ctx));
+    out.extend(mixed_init::check(&ctx));
     out.extend(unused_declaration::check(&ctx));
     out.extend(label_in_metadata::check(&ctx));
     if opts.data {

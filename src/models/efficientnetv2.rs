@@ -3,8 +3,10 @@
 //! `blocks.{stage}.{block}.{conv,conv_exp,conv_pw,conv_dw,se.conv_reduce,
 //! se.conv_expand,conv_pwl,bn1..bn3}`, `conv_head`, `bn2`.
 //!
-//! The `tf_` variant differs only in TF "same" padding, batch-norm eps 1e-3
-//! and momentum 0.01 (the ported TensorFlow weights need them).
+//! The `tf_` variant differs only in TF "same" padding and batch-norm eps
+//! 1e-3 (the ported TensorFlow weights need them). Why momentum 0.1 for both:
+//! timm's `tf_efficientnetv2_s` factory sets only `bn_eps` and `pad_type`,
+//! so its batch norms keep PyTorch's default momentum.
 
 use super::layers::{batch_norm, conv2d, drop_path, BatchNorm, Conv2d, ConvOpts, Pad};
 use super::Backbone;
@@ -85,7 +87,7 @@ impl EfficientNetV2Config {
             num_features: 1280,
             tf_same: tf,
             bn_eps: if tf { 1e-3 } else { 1e-5 },
-            bn_momentum: if tf { 0.01 } else { 0.1 },
+            bn_momentum: 0.1,
         }
     }
     /// Tiny network with every block kind, for tests.
@@ -106,7 +108,7 @@ impl EfficientNetV2Config {
             num_features: 128,
             tf_same: tf,
             bn_eps: if tf { 1e-3 } else { 1e-5 },
-            bn_momentum: if tf { 0.01 } else { 0.1 },
+            bn_momentum: 0.1,
         }
     }
 }

@@ -46,13 +46,15 @@ pub enum ModelError {
     #[diagnostic(
         code(exp::model::hf_not_cached),
         help(
-            "exp never downloads; fetch it once on a machine with network (`hf download {repo} {file}`) and copy the \
+            "exp never downloads; fetch it once on a machine with network (`hf download {repo} {file}{revision_arg}`) and copy the \
              cache, or point HF_HUB_CACHE / HF_HOME at it. Searched: {searched}"
         )
     )]
     HfNotCached {
         repo: String,
         file: String,
+        /// ` --revision R` for a pinned revision, else empty.
+        revision_arg: String,
         searched: String,
     },
 

@@ -28,6 +28,15 @@ pub fn cache_roots() -> Vec<PathBuf> {
     roots
 }
 
+/// A file found in the cache and the snapshot (commit hash) it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedFile {
+    pub path: PathBuf,
+    /// The commit `revision` resolved to: what a pipeline pins with
+    /// `hf("org/name", revision = "<commit>")`.
+    pub commit: String,
+}
+
 /// The path of `file` (default `model.safetensors`) of `repo` at `revision`
 /// (default `main`; a branch/tag name under `refs/` or a commit hash).
 pub fn resolve(
@@ -35,16 +44,16 @@ pub fn resolve(
     revision: Option<&str>,
     file: Option<&str>,
 ) -> Result<PathBuf, ModelError> {
-    resolve_in(&cache_roots(), repo, revision, file)
+    resolve_in(&cache_roots(), repo, revision, file).map(|c| c.path)
 }
 
-/// [`resolve`] over explicit cache roots.
+/// [`resolve`] over explicit cache roots, with the snapshot's commit.
 pub fn resolve_in(
     roots: &[PathBuf],
     repo: &str,
     revision: Option<&str>,
     file: Option<&str>,
-) -> Result<PathBuf, ModelError> {
+) -> Result<CachedFile, ModelError> {
     let file = file.unwrap_or(DEFAULT_FILE);
     let revision = revision.unwrap_or("main");
     let dir_name = format!("models--{}", repo.replace('/', "--"));
@@ -61,7 +70,10 @@ pub fn resolve_in(
             if is_pickle_path(&candidate) {
                 return Err(ModelError::PickleWeights { path: candidate });
             }
-            return Ok(candidate);
+            return Ok(CachedFile {
+                path: candidate,
+                commit,
+            });
         }
         // Why: an older timm upload may only carry the pickle; say so instead
         // of "not cached".
@@ -75,6 +87,11 @@ pub fn resolve_in(
     Err(ModelError::HfNotCached {
         repo: repo.to_string(),
         file: file.to_string(),
+        revision_arg: if revision == "main" {
+            String::new()
+        } else {
+            format!(" --revision {revision}")
+        },
         searched: if searched.is_empty() {
             "(no cache directory: HOME, HF_HOME and HF_HUB_CACHE unset)".into()
         } else {
@@ -125,10 +142,21 @@ mod tests {
             &["model.safetensors"],
         );
         let roots = vec![tmp.path().join("missing"), tmp.path().to_path_buf()];
-        let p = resolve_in(&roots, "timm/resnet18.a1_in1k", None, None).unwrap();
-        assert!(p.ends_with("models--timm--resnet18.a1_in1k/snapshots/abc123/model.safetensors"));
-        let p = resolve_in(&roots, "timm/resnet18.a1_in1k", Some("abc123"), None).unwrap();
-        assert!(p.ends_with("snapshots/abc123/model.safetensors"));
+        let c = resolve_in(&roots, "timm/resnet18.a1_in1k", None, None).unwrap();
+        assert!(c
+            .path
+            .ends_with("models--timm--resnet18.a1_in1k/snapshots/abc123/model.safetensors"));
+        assert_eq!(
+            c.commit, "abc123",
+            "main resolves to the commit in refs/main"
+        );
+        let c = resolve_in(&roots, "timm/resnet18.a1_in1k", Some("abc123"), None).unwrap();
+        assert!(c.path.ends_with("snapshots/abc123/model.safetensors"));
+        assert_eq!(c.commit, "abc123");
+    }
+
+    fn err_again(root: &Path, revision: Option<&str>) -> ModelError {
+        resolve_in(&[root.to_path_buf()], "timm/nope", revision, None).unwrap_err()
     }
 
     #[test]
@@ -138,6 +166,17 @@ mod tests {
         let text = format!("{:?}", miette::Report::new(err));
         assert!(text.contains("exp::model::hf_not_cached"), "{text}");
         assert!(text.contains("models--timm--nope"), "{text}");
+        let help = |e: &ModelError| miette::Diagnostic::help(e).unwrap().to_string();
+        assert!(
+            help(&err_again(tmp.path(), None))
+                .contains("(`hf download timm/nope model.safetensors`)"),
+            "the default revision needs no flag"
+        );
+        let pinned = help(&err_again(tmp.path(), Some("abc1")));
+        assert!(
+            pinned.contains("`hf download timm/nope model.safetensors --revision abc1`"),
+            "{pinned}"
+        );
     }
 
     #[test]

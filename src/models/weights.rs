@@ -56,6 +56,41 @@ pub fn locate_weights(weights: &Weights) -> Result<PathBuf, ModelError> {
     }
 }
 
+/// What a cell's `config.json` records about its weights (`"weights"`):
+/// the file read and, for a Hugging Face entry, the snapshot commit its
+/// revision resolved to (`commit`), which `hf(..., revision = "<commit>")`
+/// pins. Weights not on this machine record the error instead.
+pub fn weights_record(weights: &Weights) -> serde_json::Value {
+    weights_record_in(&hf_cache::cache_roots(), weights)
+}
+
+/// [`weights_record`] over explicit cache roots.
+pub fn weights_record_in(roots: &[PathBuf], weights: &Weights) -> serde_json::Value {
+    match weights {
+        Weights::File(path) => serde_json::json!({ "file": path }),
+        Weights::Hf {
+            repo,
+            revision,
+            file,
+        } => {
+            let found = hf_cache::resolve_in(roots, repo, revision.as_deref(), file.as_deref());
+            let mut v = serde_json::json!({
+                "hf": repo,
+                "revision": revision.as_deref().unwrap_or("main"),
+                "file": file.as_deref().unwrap_or(hf_cache::DEFAULT_FILE),
+            });
+            match found {
+                Ok(c) => {
+                    v["commit"] = c.commit.into();
+                    v["path"] = c.path.display().to_string().into();
+                }
+                Err(e) => v["error"] = e.to_string().into(),
+            }
+            v
+        }
+    }
+}
+
 /// Load pretrained backbone weights (safetensors file or HF cache) into the
 /// variables under `backbone.`; the checkpoint's classifier head is ignored.
 pub fn load_pretrained(vs: &mut nn::VarStore, weights: &Weights) -> Result<(), ModelError> {
@@ -202,5 +237,48 @@ fn describe(e: &SafeTensorError) -> String {
             )
         }
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_names_the_snapshot_commit_a_revision_resolved_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("models--timm--resnet50.tv2_in1k");
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        std::fs::create_dir_all(dir.join("refs")).unwrap();
+        std::fs::write(dir.join("refs/main"), commit).unwrap();
+        std::fs::create_dir_all(dir.join("snapshots").join(commit)).unwrap();
+        std::fs::write(
+            dir.join("snapshots").join(commit).join("model.safetensors"),
+            b"x",
+        )
+        .unwrap();
+        let roots = vec![tmp.path().to_path_buf()];
+        let w = Weights::Hf {
+            repo: "timm/resnet50.tv2_in1k".into(),
+            revision: None,
+            file: None,
+        };
+        let r = weights_record_in(&roots, &w);
+        assert_eq!(r["hf"], "timm/resnet50.tv2_in1k");
+        assert_eq!(r["revision"], "main");
+        assert_eq!(r["commit"], commit);
+        assert!(r["path"].as_str().unwrap().ends_with("model.safetensors"));
+        let missing = Weights::Hf {
+            repo: "timm/other".into(),
+            revision: Some(commit.into()),
+            file: None,
+        };
+        let r = weights_record_in(&roots, &missing);
+        assert!(r.get("commit").is_none(), "{r}");
+        assert!(r["error"]
+            .as_str()
+            .unwrap()
+            .contains("not in the local Hugging Face cache"));
     }
 }

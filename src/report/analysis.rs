@@ -2,7 +2,7 @@
 //! serialised as `report.json`; the markdown, HTML and terminal renderings
 //! only format this.
 
-use super::load::{CellData, Divergence, EpochRow, SweepData};
+use super::load::{CellData, Divergence, EpochRow, Instability, SweepData};
 use crate::score::metrics;
 use crate::score::stats::{
     self, BootstrapPlan, Comparison, Effect, Grid, Interval, Scored, Stat, Test, Verdict,
@@ -72,6 +72,7 @@ pub struct CellReport {
     pub metrics: BTreeMap<String, Interval>,
     pub best_epoch: Option<u32>,
     pub diverged: Option<Divergence>,
+    pub unstable: Option<Instability>,
     pub throughput: Option<Throughput>,
     pub per_class_accuracy: Vec<Option<f64>>,
     pub confusion: Vec<Vec<u64>>,
@@ -465,6 +466,7 @@ fn cell_report(
         metrics: BTreeMap::new(),
         best_epoch: c.scores.as_ref().and_then(|s| s.best_epoch),
         diverged: c.scores.as_ref().and_then(|s| s.diverged.clone()),
+        unstable: c.scores.as_ref().and_then(|s| s.unstable.clone()),
         throughput: throughput(&c.epochs),
         per_class_accuracy: vec![],
         confusion: vec![],

@@ -34,6 +34,15 @@ pub struct ScoresFile {
     pub best_epoch: Option<u32>,
     #[serde(default)]
     pub diverged: Option<Divergence>,
+    #[serde(default)]
+    pub unstable: Option<Instability>,
+}
+
+/// Why a cell that trained to the end is `unstable`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+pub struct Instability {
+    pub epoch: u32,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]

@@ -299,7 +299,7 @@ pub fn training_table(a: &Analysis) -> Table {
         "status",
         "epochs",
         "best epoch",
-        "diverged",
+        "reason",
         "img/s",
         "data wait",
         "bound",
@@ -316,9 +316,11 @@ pub fn training_table(a: &Analysis) -> Table {
                 c.status.clone(),
                 c.epochs.len().to_string(),
                 c.best_epoch.map_or("–".into(), |e| e.to_string()),
-                c.diverged.as_ref().map_or("–".into(), |d| {
-                    format!("epoch {} step {}: {}", d.epoch, d.step, d.reason)
-                }),
+                match (&c.diverged, &c.unstable) {
+                    (Some(d), _) => format!("epoch {} step {}: {}", d.epoch, d.step, d.reason),
+                    (None, Some(u)) => u.reason.clone(),
+                    (None, None) => "–".into(),
+                },
                 t.map_or("–".into(), |t| format!("{:.1}", t.mean_img_per_s)),
                 t.map_or("–".into(), |t| {
                     format!("{:.0}%", 100.0 * t.mean_data_wait)

@@ -1,6 +1,6 @@
 //! The training loop of one cell: phases, per-step updates, validation,
-//! selection, early stopping, the divergence watchdog, budget caps and
-//! crash-safe checkpoints.
+//! selection, early stopping, the divergence watchdog, the validation
+//! instability checks (`instability`), budget caps and crash-safe checkpoints.
 //!
 //! Host/device traffic: per step the loop only launches work; the batch
 //! losses are copied into a device buffer and read back once every
@@ -12,6 +12,7 @@ use super::checkpoint::{copy_into, load_tensors, save_tensors, STATE_KEY};
 use super::early_stop::{EarlyStopper, Selection};
 use super::ema::Ema;
 use super::history::{self, EpochRow};
+use super::instability::{chance_top1, InstabilityWatch};
 use super::optim::Optimizer;
 use super::phases::{self, Phase, PhaseKind};
 use super::progress::Progress;
@@ -21,7 +22,7 @@ use super::{RunEnd, StopSignal, TrainError, TrainOptions, TrainOutcome, TrainSta
 use crate::data::{self, Batch, LoaderConfig, PreparedData};
 use crate::models::{self, runtime, BakeoffModel, HeadConfig};
 use crate::plan::seeds::{derive_seed, SeedPurpose};
-use crate::spec::{Cell, Precision};
+use crate::spec::{Cell, OnUnstable, Precision};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -65,6 +66,9 @@ struct LoopState {
     selection: Selection,
     early: EarlyStopper,
     rows: Vec<EpochRow>,
+    /// Validation instability checks (absent in older checkpoints).
+    #[serde(default)]
+    instability: InstabilityWatch,
     /// Set once the cell finished: train_cell then returns it unchanged.
     outcome: Option<TrainOutcome>,
 }
@@ -99,6 +103,7 @@ impl LoopState {
             selection: Selection::default(),
             early: EarlyStopper::default(),
             rows: Vec::new(),
+            instability: InstabilityWatch::default(),
             outcome: None,
         }
     }
@@ -544,6 +549,7 @@ pub fn run(
         train_len.div_ceil(batch)
     })
     .max(1) as u64;
+    let chance = chance_top1(&data.split_labels(&recipe.select_split)?);
     let phase_plan = phases::plan(budget, &recipe.optimizer);
     let eval_cfg = eval_loader_config(cell, opts, channels_last);
     let augment_seed = derive_seed(cell.seed, SeedPurpose::Augment, &[&cell.id]);
@@ -765,6 +771,16 @@ pub fn run(
             .early_stop
             .as_ref()
             .is_some_and(|rule| st.early.observe(rule, val_loss, val_top1));
+        let tripped = st.instability.observe_epoch(
+            st.epoch + 1,
+            val_loss,
+            val_top1,
+            chance,
+            recipe.val_loss_factor,
+        );
+        for t in &tripped {
+            progress.note(&format!("unstable at epoch {}: {}", t.epoch, t.reason));
+        }
         if st.epoch == 0 && st.first_epoch_loss.is_none() && train_loss.is_finite() {
             st.first_epoch_loss = Some(train_loss);
         }
@@ -795,6 +811,15 @@ pub fn run(
             break 'epochs;
         }
         save_checkpoint(&ckpt, vars, opt.as_ref().map(|(_, o)| o), ema.as_ref(), &st)?;
+        if !tripped.is_empty() && recipe.on_unstable == OnUnstable::Stop {
+            let reasons: Vec<&str> = tripped.iter().map(|t| t.reason.as_str()).collect();
+            status = TrainStatus::Diverged {
+                epoch: finished_epoch,
+                step: st.global_step,
+                reason: reasons.join("; "),
+            };
+            break 'epochs;
+        }
         if let Some(s) = cut_short {
             status = s;
             break 'epochs;
@@ -808,6 +833,20 @@ pub fn run(
         }
     }
 
+    if !matches!(status, TrainStatus::Diverged { .. }) {
+        let epochs_run = st.rows.len() as u32;
+        if let Some(t) =
+            st.instability
+                .observe_end(st.selection.best_epoch, budget.frozen_epochs, epochs_run)
+        {
+            progress.note(&format!("unstable: {}", t.reason));
+        }
+        // Why over early_stopped and time_limit: a comparison must know
+        // first that the cell's score is not a clean finetune.
+        if let Some((epoch, reason)) = st.instability.summary() {
+            status = TrainStatus::Unstable { epoch, reason };
+        }
+    }
     let outcome = TrainOutcome {
         status,
         best_epoch: st.selection.best_epoch,

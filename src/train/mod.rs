@@ -11,6 +11,7 @@ pub mod early_stop;
 pub mod ema;
 pub mod fit;
 pub mod history;
+pub mod instability;
 pub mod optim;
 pub mod phases;
 pub mod progress;
@@ -52,6 +53,12 @@ pub enum TrainStatus {
     },
     TimeLimit {
         epoch: u32,
+    },
+    /// Trained to the end although a validation instability check tripped
+    /// (`train::instability`): `epoch` of the first trip, every check's reason.
+    Unstable {
+        epoch: u32,
+        reason: String,
     },
 }
 
