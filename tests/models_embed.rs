@@ -96,7 +96,6 @@ fn embed_writes_features_in_argument_order_with_paths_in_metadata() {
     let row = |i: i64| feats.get(i);
     assert_eq!(f64::try_from((row(0) - row(2)).abs().max()).unwrap(), 0.0);
     assert!(f64::try_from((row(0) - row(1)).abs().max()).unwrap() > 0.0);
-
 }
 
 #[test]
@@ -225,7 +224,11 @@ fn embed_features_are_the_model_on_the_data_modules_eval_batch() {
         start_batch: 0,
         channels_last: false,
     };
-    let batch = loader(&data, "test", &cfg).unwrap().next().unwrap().unwrap();
+    let batch = loader(&data, "test", &cfg)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     // The files in the split's (loader) order; image-folder ids are
     // `split/class/file` under the root.
     let ids = data.split_ids("test").unwrap();

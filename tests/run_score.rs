@@ -66,7 +66,7 @@ sweep s {
     run_ok(tmp.path(), &cpu_run(file.to_str().unwrap(), &[]));
     let runs = tmp.path().join("runs");
     let before = snapshot(&runs);
-    let cell = "runs/s/resnet_test-fast-s3";
+    let cell = "runs/s/resnet_test-s3";
 
     // A sweep directory on its validation split: the run's table, a sweep
     // directory of its own under scores/.
@@ -74,13 +74,19 @@ sweep s {
         tmp.path(),
         &["score", "runs/s", "--split", "val", "--device", "cpu"],
     );
-    assert!(t.contains("s/resnet_test-fast-s3: done  top1="), "{t}");
+    assert!(t.contains("s/resnet_test-s3: done  top1="), "{t}");
     assert!(t.contains("scores: runs/s/scores/tiny.val"), "{t}");
     let val = runs.join("s/scores/tiny.val");
-    let sc = json(&val.join("resnet_test-fast-s3/scores.json"));
-    assert_eq!((sc["split"].as_str(), sc["n"].as_u64()), (Some("val"), Some(48)));
+    let sc = json(&val.join("resnet_test-s3/scores.json"));
+    assert_eq!(
+        (sc["split"].as_str(), sc["n"].as_u64()),
+        (Some("val"), Some(48))
+    );
     let rows = csv_rows(&val.join("results.csv"));
-    assert_eq!(rows[1][..5], ["resnet_test-fast-s3", "resnet_test", "fast", "3", "done"]);
+    assert_eq!(
+        rows[1][..5],
+        ["resnet_test-s3", "resnet_test", "fast", "3", "done"]
+    );
     assert_eq!(rows[1][5], format!("{:.6}", sc["top1"].as_f64().unwrap()));
     assert!(val.join("report.md").is_file() && val.join("report.json").is_file());
     let report = run_ok(tmp.path(), &["report", "runs/s/scores/tiny.val"]);
@@ -89,12 +95,22 @@ sweep s {
     // One cell on a data declaration of another file.
     let t = run_ok(
         tmp.path(),
-        &["score", cell, "--data", "external.exp:clinic", "--device", "cpu"],
+        &[
+            "score",
+            cell,
+            "--data",
+            "external.exp:clinic",
+            "--device",
+            "cpu",
+        ],
     );
-    assert!(t.contains("s/resnet_test-fast-s3: done  top1="), "{t}");
-    let ext = runs.join("s/resnet_test-fast-s3/scores/clinic.test");
+    assert!(t.contains("s/resnet_test-s3: done  top1="), "{t}");
+    let ext = runs.join("s/resnet_test-s3/scores/clinic.test");
     let sc = json(&ext.join("scores.json"));
-    assert_eq!((sc["split"].as_str(), sc["n"].as_u64()), (Some("test"), Some(36)));
+    assert_eq!(
+        (sc["split"].as_str(), sc["n"].as_u64()),
+        (Some("test"), Some(36))
+    );
     assert!(sc["top1"].as_f64().unwrap() > 0.5, "{sc}");
     let preds = std::fs::read_to_string(ext.join("predictions.csv")).unwrap();
     assert_eq!(preds.lines().count(), 37);
@@ -102,10 +118,10 @@ sweep s {
 
     // Its own test split again: the run's own predictions, bit for bit.
     run_ok(tmp.path(), &["score", cell, "--device", "cpu"]);
-    let own = runs.join("s/resnet_test-fast-s3/scores/tiny.test");
+    let own = runs.join("s/resnet_test-s3/scores/tiny.test");
     assert_eq!(
         std::fs::read(own.join("predictions.csv")).unwrap(),
-        before["s/resnet_test-fast-s3/predictions.csv"]
+        before["s/resnet_test-s3/predictions.csv"]
     );
 
     assert_eq!(snapshot(&runs), before, "the run's files changed");

@@ -546,7 +546,10 @@ fn accumulating_two_batches_of_16_equals_one_batch_of_32() {
     let (full_dir, full) = run(32, 1);
     let (acc_dir, acc) = run(16, 2);
     let (_small_dir, small) = run(16, 1);
-    assert_eq!(full.keys().collect::<Vec<_>>(), acc.keys().collect::<Vec<_>>());
+    assert_eq!(
+        full.keys().collect::<Vec<_>>(),
+        acc.keys().collect::<Vec<_>>()
+    );
     let worst = full
         .iter()
         .map(|(k, t)| rel_diff(t, &acc[k]))

@@ -66,11 +66,8 @@ pub fn eval_batch(
         }
         bytes.extend_from_slice(&c.data);
     }
-    let nhwc = crate::models::runtime::u8_tensor(
-        &bytes,
-        &[crops.len() as i64, s, s, 3],
-        device.is_cuda(),
-    )
-    .map_err(DataError::Device)?;
+    let nhwc =
+        crate::models::runtime::u8_tensor(&bytes, &[crops.len() as i64, s, s, 3], device.is_cuda())
+            .map_err(DataError::Device)?;
     Normalize::new(t.mean, t.std, device)?.apply(&nhwc, device, channels_last)
 }

@@ -97,11 +97,7 @@ pub(crate) struct Normalize {
 impl Normalize {
     pub(crate) fn new(mean: [f64; 3], std: [f64; 3], d: Device) -> Result<Self, DataError> {
         let scale: Vec<f32> = std.iter().map(|s| (1.0 / (255.0 * s)) as f32).collect();
-        let shift: Vec<f32> = mean
-            .iter()
-            .zip(std)
-            .map(|(m, s)| (m / s) as f32)
-            .collect();
+        let shift: Vec<f32> = mean.iter().zip(std).map(|(m, s)| (m / s) as f32).collect();
         let dev = |e: tch::TchError| DataError::Device(e.to_string());
         let scale = Tensor::f_from_slice(&scale)
             .map_err(dev)?
@@ -127,7 +123,9 @@ impl Normalize {
         channels_last: bool,
     ) -> Result<Tensor, DataError> {
         let dev = |e: tch::TchError| DataError::Device(e.to_string());
-        let x = nhwc.f_to_device_(d, Kind::Uint8, true, false).map_err(dev)?;
+        let x = nhwc
+            .f_to_device_(d, Kind::Uint8, true, false)
+            .map_err(dev)?;
         // NHWC → NCHW view: strides are channels-last already. Plain NCHW
         // is made contiguous while still bytes (a quarter of the traffic),
         // then one conversion and two in-place passes normalise it.

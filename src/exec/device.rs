@@ -176,8 +176,14 @@ mod tests {
         assert!(kernels_run_on((8, 9), &wheel), "sm_86 runs on 8.9");
         assert!(kernels_run_on((9, 0), &wheel));
         assert!(kernels_run_on((12, 0), &wheel));
-        assert!(!kernels_run_on((8, 0), &archs("sm_86")), "minor must not exceed");
-        assert!(kernels_run_on((6, 1), &archs("sm_50 compute_50")), "PTX JIT");
+        assert!(
+            !kernels_run_on((8, 0), &archs("sm_86")),
+            "minor must not exceed"
+        );
+        assert!(
+            kernels_run_on((6, 1), &archs("sm_50 compute_50")),
+            "PTX JIT"
+        );
         assert!(!kernels_run_on((9, 1), &archs("sm_90a")), "arch-specific");
         assert!(kernels_run_on((9, 0), &archs("sm_90a")));
     }

@@ -360,8 +360,11 @@ fn rescore_sweep(dir: &Path, rescorer: &mut Rescorer) -> Result<ScoreOutcome, Ex
         baseline: sweep.baseline.clone(),
     };
     let csv = out.join("results.csv");
-    atomic::write_atomic(&csv, outputs::results_csv(&scores_root, &renamed).as_bytes())
-        .map_err(ExecError::io(&csv))?;
+    atomic::write_atomic(
+        &csv,
+        outputs::results_csv(&scores_root, &renamed).as_bytes(),
+    )
+    .map_err(ExecError::io(&csv))?;
     let table = if cells.iter().all(|c| c.scores.is_some()) {
         match crate::report::write_report(&out) {
             Ok(t) => Some(t),

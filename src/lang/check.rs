@@ -769,8 +769,10 @@ impl Checker<'_, '_> {
         };
         let batch =
             opt(f.get("batch"), |e| self.v.int(e, "batch", 1, 65536)).map_or(32, |v| v as u32);
-        let accumulate = opt(f.get("accumulate"), |e| self.v.int(e, "accumulate", 1, 4096))
-            .map_or(1, |v| v as u32);
+        let accumulate = opt(f.get("accumulate"), |e| {
+            self.v.int(e, "accumulate", 1, 4096)
+        })
+        .map_or(1, |v| v as u32);
         let augment = match f.get("augment") {
             Some(e) => self.augments(e),
             None => Some(Vec::new()),
@@ -829,10 +831,10 @@ impl Checker<'_, '_> {
                 None => ok = false,
             }
         }
-        let precision = match f
-            .get("precision")
-            .map(|e| self.v.word(e, "precision", &["auto", "bf16", "fp16", "f32"]))
-        {
+        let precision = match f.get("precision").map(|e| {
+            self.v
+                .word(e, "precision", &["auto", "bf16", "fp16", "f32"])
+        }) {
             None => Some(Precision::Auto),
             Some(Some("bf16")) => Some(Precision::Bf16),
             Some(Some("fp16")) => Some(Precision::F16),

@@ -13,9 +13,7 @@
 //! rotated phone photos and by resampling noise.
 
 use super::head::BACKBONE_PREFIX;
-use super::{
-    arch_info, build_backbone, check_image_size, load_safetensors, runtime, ModelError,
-};
+use super::{arch_info, build_backbone, check_image_size, load_safetensors, runtime, ModelError};
 use crate::cli::EmbedArgs;
 use crate::data::files::{eval_batch, eval_image, EvalTransform};
 use safetensors::{tensor::View, Dtype};

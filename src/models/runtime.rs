@@ -172,8 +172,12 @@ pub fn autocast_bf16<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
 /// The dtype of the CUDA autocast region we are in, if any (tests, logs).
 pub fn autocast_active() -> Option<Half> {
     // SAFETY: plain calls, no pointers.
-    let (on, dtype) =
-        unsafe { (exp_shim_autocast_enabled_cuda() != 0, exp_shim_autocast_dtype_cuda()) };
+    let (on, dtype) = unsafe {
+        (
+            exp_shim_autocast_enabled_cuda() != 0,
+            exp_shim_autocast_dtype_cuda(),
+        )
+    };
     match dtype {
         SCALAR_TYPE_BF16 if on => Some(Half::Bf16),
         SCALAR_TYPE_F16 if on => Some(Half::F16),
@@ -191,7 +195,11 @@ pub fn autocast_bf16_active() -> bool {
 /// one-element f32 tensor, zeroed by the caller) to 1 when any value is inf
 /// or NaN — libtorch's fused `_amp_foreach_non_finite_check_and_unscale_`,
 /// on CPU as on CUDA. Never synchronises with the device.
-pub fn amp_unscale(grads: &[&Tensor], found_inf: &Tensor, inv_scale: &Tensor) -> Result<(), String> {
+pub fn amp_unscale(
+    grads: &[&Tensor],
+    found_inf: &Tensor,
+    inv_scale: &Tensor,
+) -> Result<(), String> {
     if grads.is_empty() {
         return Ok(());
     }
@@ -525,8 +533,10 @@ pub fn cuda_device_info(index: usize) -> Option<CudaDeviceInfo> {
             (!p.is_null()).then_some(p)
         };
         let init: CuInit = std::mem::transmute::<*mut c_void, CuInit>(sym(c"cuInit")?);
-        let get: CuDeviceGet = std::mem::transmute::<*mut c_void, CuDeviceGet>(sym(c"cuDeviceGet")?);
-        let attr: CuAttr = std::mem::transmute::<*mut c_void, CuAttr>(sym(c"cuDeviceGetAttribute")?);
+        let get: CuDeviceGet =
+            std::mem::transmute::<*mut c_void, CuDeviceGet>(sym(c"cuDeviceGet")?);
+        let attr: CuAttr =
+            std::mem::transmute::<*mut c_void, CuAttr>(sym(c"cuDeviceGetAttribute")?);
         let name_of: CuName = std::mem::transmute::<*mut c_void, CuName>(sym(c"cuDeviceGetName")?);
         if init(0) != 0 {
             return None;

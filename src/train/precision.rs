@@ -183,11 +183,17 @@ mod tests {
     fn auto_takes_bf16_only_where_the_gpu_has_it() {
         let cuda = Device::Cuda(0);
         let pascal = resolve(Precision::Auto, cuda, Some((6, 1)));
-        assert_eq!((pascal.autocast, pascal.loss_scaling), (Some(Half::F16), true));
+        assert_eq!(
+            (pascal.autocast, pascal.loss_scaling),
+            (Some(Half::F16), true)
+        );
         let turing = resolve(Precision::Auto, cuda, Some((7, 5)));
         assert_eq!(turing.autocast, Some(Half::F16));
         let ampere = resolve(Precision::Auto, cuda, Some((8, 0)));
-        assert_eq!((ampere.autocast, ampere.loss_scaling), (Some(Half::Bf16), false));
+        assert_eq!(
+            (ampere.autocast, ampere.loss_scaling),
+            (Some(Half::Bf16), false)
+        );
         let unknown = resolve(Precision::Auto, cuda, None);
         assert_eq!(unknown.autocast, Some(Half::Bf16));
         let cpu = resolve(Precision::Auto, Device::Cpu, None);
