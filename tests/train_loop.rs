@@ -522,6 +522,13 @@ fn no_batch_stats_cell(batch: u32, accumulate: u32) -> Cell {
     c.recipe.accumulate = accumulate;
     c.recipe.augment = vec![Augment::HFlip { p: 0.5 }, Augment::Mixup { alpha: 0.4 }];
     c.recipe.warmup = Warmup::Steps(2);
+    // Why SGD: Adam divides by √v, which turns the float rounding of
+    // near-zero gradients (summed in another order) into O(lr) differences;
+    // SGD keeps the comparison about the gradients themselves.
+    c.recipe.optimizer.kind = OptimizerKind::Sgd {
+        momentum: 0.9,
+        nesterov: false,
+    };
     c.budget.frozen_epochs = 1;
     c.budget.finetune_epochs = 1;
     c
