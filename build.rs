@@ -33,12 +33,38 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
     let Some(lib) = torch_lib_dir() else { return };
     compile_shim(&lib);
+    record_cuda_arch_list();
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-L{}", lib.display());
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+}
+
+/// Record the GPU architectures the torch wheel has kernels for (its
+/// `torch.cuda.get_arch_list()`, which works without a GPU through
+/// `_cuda_getArchFlags`) as `EXP_TORCH_CUDA_ARCHS`, so `exp run` can refuse a
+/// GPU the wheel cannot run on before training. Nothing is recorded when
+/// libtorch comes from `LIBTORCH` or the wheel is CPU-only.
+fn record_cuda_arch_list() {
+    if std::env::var_os("LIBTORCH").is_some() {
+        return;
+    }
+    let python = std::env::var("PYTHON_SYS_EXECUTABLE").unwrap_or_else(|_| "python3".into());
+    let Ok(out) = Command::new(python)
+        .args([
+            "-c",
+            "import torch; print(torch._C._cuda_getArchFlags() if torch.version.cuda else '')",
+        ])
+        .output()
+    else {
+        return;
+    };
+    let flags = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() && !flags.is_empty() {
+        println!("cargo:rustc-env=EXP_TORCH_CUDA_ARCHS={flags}");
     }
 }
 

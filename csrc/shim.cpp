@@ -45,14 +45,15 @@ int exp_shim_deterministic_enabled() {
   return at::globalContext().deterministicAlgorithms() ? 1 : 0;
 }
 
-// Enter a CUDA bf16 autocast region; the previous state is written to
-// `prev_enabled` / `prev_dtype` so `exp_shim_autocast_exit` can restore it.
-char *exp_shim_autocast_enter_bf16(int *prev_enabled, int *prev_dtype) {
+// Enter a CUDA autocast region with `dtype` (c10 ScalarType: BFloat16 or
+// Half); the previous state is written to `prev_enabled` / `prev_dtype` so
+// `exp_shim_autocast_exit` can restore it.
+char *exp_shim_autocast_enter(int dtype, int *prev_enabled, int *prev_dtype) {
   try {
     *prev_enabled = at::autocast::is_autocast_enabled(at::kCUDA) ? 1 : 0;
     *prev_dtype = static_cast<int>(at::autocast::get_autocast_dtype(at::kCUDA));
     at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_dtype(at::kCUDA, static_cast<at::ScalarType>(dtype));
     at::autocast::increment_nesting();
     return nullptr;
   } catch (const std::exception &e) {
@@ -190,6 +191,25 @@ char *exp_shim_fused_sgd(const at::Tensor *const *params, const at::Tensor *cons
     }
     at::_fused_sgd_(p, g, b, weight_decay, momentum, lr, /*dampening=*/0.0, nesterov != 0,
                     /*maximize=*/false, first_step != 0);
+    return nullptr;
+  } catch (const std::exception &e) {
+    return copy_error(e);
+  }
+}
+
+// GradScaler's unscale: multiply every gradient by `inv_scale` in place and
+// set `found_inf` (one-element f32) to 1 if any holds an inf or NaN, with
+// libtorch's fused kernel (torch.amp.GradScaler.unscale_). `grads` are `n`
+// live at::Tensor pointers on the device of `found_inf` and `inv_scale`.
+char *exp_shim_amp_unscale(const at::Tensor *const *grads, int64_t n, at::Tensor *found_inf,
+                           const at::Tensor *inv_scale) {
+  try {
+    std::vector<at::Tensor> g;
+    g.reserve(n);
+    for (int64_t i = 0; i < n; ++i) {
+      g.push_back(*grads[i]);
+    }
+    at::_amp_foreach_non_finite_check_and_unscale_(g, *found_inf, *inv_scale);
     return nullptr;
   } catch (const std::exception &e) {
     return copy_error(e);

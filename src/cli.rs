@@ -31,6 +31,8 @@ pub enum Command {
     Run(RunArgs),
     /// Show each cell's state from the output directory.
     Status(StatusArgs),
+    /// Re-score trained cells on another split or data declaration.
+    Score(ScoreArgs),
     /// Write report.md / report.html / report.json for a finished sweep directory.
     Report(ReportArgs),
     /// Write pooled backbone features of images to a safetensors file.
@@ -149,6 +151,24 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    /// A cell directory (runs/SWEEP/CELL) or a sweep directory (runs/SWEEP).
+    pub dir: PathBuf,
+    /// Split to score (default: each cell's score split).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Score on this data declaration instead of the cell's own data.
+    #[arg(long, value_name = "FILE.exp:NAME")]
+    pub data: Option<String>,
+    /// auto | cpu | cuda | cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Loader worker threads (default: available cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// A sweep output directory, e.g. runs/round1.
     pub dir: PathBuf,
@@ -162,6 +182,10 @@ pub struct EmbedArgs {
     pub weights: Option<PathBuf>,
     #[arg(long)]
     pub image_size: Option<u32>,
+    /// Shorter side images are resized to before the centre crop, as a data
+    /// set's `cache_size` (default round(image_size × 8/7)).
+    #[arg(long)]
+    pub cache_size: Option<u32>,
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, default_value = "auto")]
@@ -198,6 +222,7 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => crate::lint::cmd_explain(a),
         Command::Run(a) => crate::exec::cmd_run(a),
         Command::Status(a) => crate::exec::cmd_status(a),
+        Command::Score(a) => crate::exec::cmd_score(a),
         Command::Report(a) => crate::report::cmd_report(a),
         Command::Embed(a) => crate::models::cmd_embed(a),
         Command::Fmt(a) => crate::editor::cmd_fmt(a),

@@ -66,6 +66,14 @@ pub struct DataSpec {
     pub content: Option<String>,
 }
 
+impl DataSpec {
+    /// The cache size of a data set that declares none: `image_size × 8/7`
+    /// rounded (256 for 224), the usual resize-then-crop ratio.
+    pub fn default_cache_size(image_size: u32) -> u32 {
+        (f64::from(image_size) * 8.0 / 7.0).round() as u32
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DataSource {
     /// CSV with one row per image. Paths in it are relative to `root`.
@@ -209,7 +217,14 @@ pub struct RecipeSpec {
     pub optimizer: OptimizerSpec,
     pub schedule: Schedule,
     pub warmup: Warmup,
+    /// Samples per forward/backward pass (the micro-batch).
     pub batch: u32,
+    /// Micro-batches whose gradients are summed before one optimizer step:
+    /// the effective batch is `batch × accumulate` (1 = no accumulation).
+    // Why skipped at 1: stage keys hash the recipe's JSON, so results of
+    // recipes without accumulation keep the keys they had before the field.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub accumulate: u32,
     pub augment: Vec<Augment>,
     pub dropout: Dropout,
     pub label_smoothing: f64,
@@ -244,6 +259,36 @@ pub enum OnUnstable {
     #[default]
     Continue,
     Stop,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+impl RecipeSpec {
+    /// Samples per optimizer step: `batch × accumulate`.
+    pub fn effective_batch(&self) -> u64 {
+        u64::from(self.batch.max(1)) * u64::from(self.accumulate.max(1))
+    }
+
+    /// Optimizer steps in one epoch over `train_len` samples, as the trainer
+    /// counts them: the last incomplete effective batch is dropped, unless
+    /// the split is smaller than one effective batch (then one short step).
+    ///
+    /// Why here: warmup, schedules, the budget caps and the checker's lints
+    /// must all count the same steps.
+    pub fn steps_per_epoch(&self, train_len: u64) -> u64 {
+        let b = self.effective_batch();
+        if train_len >= b {
+            train_len / b
+        } else {
+            1
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -373,10 +418,15 @@ pub enum Monitor {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Precision {
-    /// bf16 autocast on CUDA, f32 on CPU.
+    /// bf16 autocast on CUDA GPUs with bf16 support (compute capability ≥
+    /// 8.0), fp16 with loss scaling on older CUDA GPUs, f32 on CPU.
     Auto,
     F32,
+    /// bf16 autocast on CUDA (f32 on CPU).
     Bf16,
+    /// fp16 autocast on CUDA with dynamic loss scaling (PyTorch GradScaler's
+    /// rules); on CPU the forward runs in f32, the loss scaler still runs.
+    F16,
 }
 
 // ---------------------------------------------------------------- budget

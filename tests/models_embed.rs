@@ -1,8 +1,14 @@
-//! `exp embed` end to end: the file it writes, row order, metadata, that an
-//! image already at the image size is used pixel for pixel, and its errors.
+//! `exp embed` end to end: the file it writes, row order, metadata, that its
+//! features are the model applied to the data module's eval batch of the
+//! same files (EXIF orientation included), and its errors.
 #![allow(clippy::unwrap_used)] // Why: tests fail loudly on unexpected errors.
 
+#[path = "data_support/mod.rs"]
+mod data_support;
+
+use exp::data::{loader, prepare, LoaderConfig};
 use exp::models::{build_backbone, load_safetensors, IMAGENET_MEAN, IMAGENET_STD};
+use exp::spec::DataSource;
 use safetensors::SafeTensors;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +49,7 @@ fn embed_writes_features_in_argument_order_with_paths_in_metadata() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a.png");
     let b = tmp.path().join("b.png");
-    let a_pixels = write_png(&a, 64, 64, 1);
+    write_png(&a, 64, 64, 1);
     write_png(&b, 100, 80, 2);
     let out = tmp.path().join("feats.safetensors");
     let weights = fixture("resnet_basic.safetensors");
@@ -90,24 +96,6 @@ fn embed_writes_features_in_argument_order_with_paths_in_metadata() {
     let row = |i: i64| feats.get(i);
     assert_eq!(f64::try_from((row(0) - row(2)).abs().max()).unwrap(), 0.0);
     assert!(f64::try_from((row(0) - row(1)).abs().max()).unwrap() > 0.0);
-
-    // a.png is already 64×64: its features are those of its exact pixels.
-    let mut vs = nn::VarStore::new(Device::Cpu);
-    let backbone = build_backbone(&(vs.root() / "backbone"), "resnet_test", 0.0).unwrap();
-    load_safetensors(&mut vs, &weights, "backbone.").unwrap();
-    let x = Tensor::from_slice(&a_pixels)
-        .reshape([1, 64, 64, 3])
-        .permute([0, 3, 1, 2])
-        .to_kind(Kind::Float)
-        / 255.0;
-    let mean = Tensor::from_slice(&IMAGENET_MEAN)
-        .to_kind(Kind::Float)
-        .view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&IMAGENET_STD)
-        .to_kind(Kind::Float)
-        .view([1, 3, 1, 1]);
-    let want = tch::no_grad(|| backbone.forward_features(&((x - mean) / std), false)).get(0);
-    assert!(f64::try_from((row(0) - want).abs().max()).unwrap() < 1e-5);
 }
 
 #[test]
@@ -196,4 +184,92 @@ fn embed_reads_hf_weights_from_the_local_cache() {
     let a = Tensor::read_safetensors(&via_hf).unwrap().remove(0).1;
     let b = Tensor::read_safetensors(&via_file).unwrap().remove(0).1;
     assert_eq!(f64::try_from((a - b).abs().max()).unwrap(), 0.0);
+}
+
+#[test]
+fn embed_features_are_the_model_on_the_data_modules_eval_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("folder");
+    // Orientation 6: stored 64×40 landscape, displayed 40×64 portrait.
+    let stored = data_support::jpeg_bytes(64, 40);
+    let rotated = root.join("test/a/rotated.jpg");
+    let plain = root.join("test/a/plain.jpg");
+    std::fs::create_dir_all(rotated.parent().unwrap()).unwrap();
+    std::fs::write(&rotated, data_support::with_exif_orientation(&stored, 6)).unwrap();
+    std::fs::write(&plain, &stored).unwrap();
+    data_support::png(&root.join("test/b/tall.png"), 50, 70, 9);
+    data_support::png(&root.join("train/a/t1.png"), 40, 40, 1);
+    data_support::png(&root.join("train/b/t2.png"), 40, 40, 2);
+    let mut spec = data_support::spec(
+        "folder",
+        DataSource::ImageFolder { root: root.clone() },
+        &tmp.path().join("cache"),
+    );
+    spec.image_size = 32;
+    spec.cache_size = exp::spec::DataSpec::default_cache_size(32);
+    let data = prepare(&spec, &data_support::budget(None, None), 0, false).unwrap();
+    let cfg = LoaderConfig {
+        batch_size: 8,
+        image_size: 32,
+        mean: IMAGENET_MEAN,
+        std: IMAGENET_STD,
+        train: false,
+        augment: vec![],
+        seed: 0,
+        epoch: 0,
+        workers: 1,
+        prefetch: 1,
+        device: Device::Cpu,
+        drop_last: false,
+        start_batch: 0,
+        channels_last: false,
+    };
+    let batch = loader(&data, "test", &cfg)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    // The files in the split's (loader) order; image-folder ids are
+    // `split/class/file` under the root.
+    let ids = data.split_ids("test").unwrap();
+    let files: Vec<PathBuf> = ids.iter().map(|id| root.join(id)).collect();
+    assert_eq!(files.len(), 3);
+
+    let weights = fixture("resnet_basic.safetensors");
+    let out = tmp.path().join("f.safetensors");
+    let mut args = vec![
+        "embed".to_string(),
+        "--backbone".into(),
+        "resnet_test".into(),
+        "--weights".into(),
+        weights.to_str().unwrap().into(),
+        "--image-size".into(),
+        "32".into(),
+        "--device".into(),
+        "cpu".into(),
+        "--out".into(),
+        out.to_str().unwrap().into(),
+    ];
+    args.extend(files.iter().map(|p| p.to_str().unwrap().to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = exp(&refs);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let feats = Tensor::read_safetensors(&out).unwrap().remove(0).1;
+
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let backbone = build_backbone(&(vs.root() / "backbone"), "resnet_test", 0.0).unwrap();
+    load_safetensors(&mut vs, &weights, "backbone.").unwrap();
+    let want = tch::no_grad(|| backbone.forward_features(&batch.images, false));
+    assert_eq!(feats.size(), want.size());
+    let diff = f64::try_from((&feats - &want).abs().max()).unwrap();
+    assert!(diff < 1e-5, "embed vs eval batch differ by {diff}");
+
+    // The EXIF orientation is applied: the rotated file is not the plain one.
+    let row = |name: &str| feats.get(files.iter().position(|p| p.ends_with(name)).unwrap() as i64);
+    let d = f64::try_from((row("rotated.jpg") - row("plain.jpg")).abs().max()).unwrap();
+    assert!(d > 1e-3, "rotation changed nothing ({d})");
 }

@@ -92,6 +92,7 @@ fn cell(name: &str) -> Cell {
             schedule: Schedule::Cosine { min_lr_ratio: 0.0 },
             warmup: Warmup::Steps(2),
             batch: 16,
+            accumulate: 1,
             augment: vec![],
             dropout: Dropout {
                 head: 0.0,
@@ -166,7 +167,7 @@ fn metrics_rows(dir: &Path) -> Vec<Vec<String>> {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait")
+        Some("epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait,skipped_steps,loss_scale")
     );
     lines
         .map(|l| l.split(',').map(str::to_string).collect())
@@ -513,4 +514,98 @@ fn the_metadata_branch_learns_where_metadata_carries_the_signal() {
         off.best_val_loss,
         off.best_val_top1
     );
+}
+
+/// A cell on ConvNeXt-V2 (layer norms and GRN: no batch statistics), with
+/// hflip and mixup so the samples, their augmentations and the mixup pairs
+/// all have to line up.
+fn no_batch_stats_cell(batch: u32, accumulate: u32) -> Cell {
+    let mut c = cell("accumulate");
+    c.backbone.arch = "convnextv2_test".into();
+    c.backbone.family = Family::ConvNeXtV2;
+    c.recipe.batch = batch;
+    c.recipe.accumulate = accumulate;
+    c.recipe.augment = vec![Augment::HFlip { p: 0.5 }, Augment::Mixup { alpha: 0.4 }];
+    c.recipe.warmup = Warmup::Steps(2);
+    // Why SGD: Adam divides by √v, which turns the float rounding of
+    // near-zero gradients (summed in another order) into O(lr) differences;
+    // SGD keeps the comparison about the gradients themselves.
+    c.recipe.optimizer.kind = OptimizerKind::Sgd {
+        momentum: 0.9,
+        nesterov: false,
+    };
+    c.budget.frozen_epochs = 1;
+    c.budget.finetune_epochs = 1;
+    c
+}
+
+fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+    let scale = f64::try_from(a.abs().max()).unwrap().max(1e-12);
+    f64::try_from((a - b).abs().max()).unwrap() / scale
+}
+
+#[test]
+fn accumulating_two_batches_of_16_equals_one_batch_of_32() {
+    let _turn = serial();
+    let run = |batch: u32, accumulate: u32| {
+        let c = no_batch_stats_cell(batch, accumulate);
+        let dir = tempfile::tempdir().unwrap();
+        let out = train_cell(&c, prepared(&c), dir.path(), &opts()).unwrap();
+        assert_eq!(out.status, TrainStatus::Done);
+        let best = tensors(&dir.path().join("best.safetensors"));
+        (dir, best)
+    };
+    let (full_dir, full) = run(32, 1);
+    let (acc_dir, acc) = run(16, 2);
+    let (_small_dir, small) = run(16, 1);
+    assert_eq!(
+        full.keys().collect::<Vec<_>>(),
+        acc.keys().collect::<Vec<_>>()
+    );
+    let worst = full
+        .iter()
+        .map(|(k, t)| rel_diff(t, &acc[k]))
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-5, "weights differ by {worst} (relative)");
+    // Losses and lr of every epoch agree too (same steps, same schedule).
+    let (mf, ma) = (metrics_rows(full_dir.path()), metrics_rows(acc_dir.path()));
+    assert_eq!(mf.len(), ma.len());
+    for (rf, ra) in mf.iter().zip(&ma) {
+        for col in [2, 3, 5] {
+            let (x, y): (f64, f64) = (rf[col].parse().unwrap(), ra[col].parse().unwrap());
+            assert!((x - y).abs() <= 1e-5 * x.abs(), "column {col}: {x} vs {y}");
+        }
+    }
+    // Without accumulation, batch 16 takes twice the steps: a different run.
+    let diff = full
+        .iter()
+        .map(|(k, t)| rel_diff(t, &small[k]))
+        .fold(0.0, f64::max);
+    assert!(diff > 1e-3, "batch 16 should differ from 32 ({diff})");
+}
+
+#[test]
+fn fp16_loss_scaling_runs_on_cpu_and_changes_no_f32_bit() {
+    let _turn = serial();
+    let run = |precision: Precision| {
+        let mut c = cell("fp16");
+        c.recipe.precision = precision;
+        c.budget.finetune_epochs = 1;
+        let dir = tempfile::tempdir().unwrap();
+        let out = train_cell(&c, prepared(&c), dir.path(), &opts()).unwrap();
+        assert_eq!(out.status, TrainStatus::Done);
+        let best = tensors(&dir.path().join("best.safetensors"));
+        (metrics_rows(dir.path()), best)
+    };
+    let (m16, w16) = run(Precision::F16);
+    let (m32, w32) = run(Precision::F32);
+    // On CPU the forward is f32; the scaler ran (scale 2^16, nothing skipped)
+    // and, the scale being a power of two, left every gradient bit as it was.
+    for r in &m16 {
+        assert_eq!((r[8].as_str(), r[9].as_str()), ("0", "65536"), "{r:?}");
+    }
+    for r in &m32 {
+        assert_eq!((r[8].as_str(), r[9].as_str()), ("0", "1"), "{r:?}");
+    }
+    assert_same_tensors(&w16, &w32, "fp16 scaler vs f32");
 }

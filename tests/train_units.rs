@@ -615,11 +615,13 @@ fn metrics_csv_is_written_atomically_with_the_documented_columns() {
         lr: 0.001,
         img_per_s: 123.456,
         data_wait: 0.12345,
+        skipped_steps: 2,
+        loss_scale: 16384.0,
     };
     write(&p, &[row]).unwrap();
     assert_eq!(
         std::fs::read_to_string(&p).unwrap(),
-        "epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait\n1,frozen,0.5,0.25,0.75,0.001,123.5,0.1235\n"
+        "epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait,skipped_steps,loss_scale\n1,frozen,0.5,0.25,0.75,0.001,123.5,0.1235,2,16384\n"
     );
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),

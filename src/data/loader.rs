@@ -82,9 +82,64 @@ pub struct Loader {
     cfg: LoaderConfig,
     classes: usize,
     metadata_dim: usize,
+    normalize: Normalize,
+}
+
+/// uint8 NHWC images → normalised f32 NCHW on the device: `x / 255 − mean`,
+/// `÷ std`, as one multiply and one subtract. The one definition of the
+/// model's input, for the loader and for `exp embed`'s files alike.
+pub(crate) struct Normalize {
     /// `[1, 3, 1, 1]` scale `1 / (255 · std)` and shift `mean / std` on the device.
     scale: Tensor,
     shift: Tensor,
+}
+
+impl Normalize {
+    pub(crate) fn new(mean: [f64; 3], std: [f64; 3], d: Device) -> Result<Self, DataError> {
+        let scale: Vec<f32> = std.iter().map(|s| (1.0 / (255.0 * s)) as f32).collect();
+        let shift: Vec<f32> = mean.iter().zip(std).map(|(m, s)| (m / s) as f32).collect();
+        let dev = |e: tch::TchError| DataError::Device(e.to_string());
+        let scale = Tensor::f_from_slice(&scale)
+            .map_err(dev)?
+            .f_view([1, 3, 1, 1])
+            .map_err(dev)?
+            .f_to_device_(d, Kind::Float, false, false)
+            .map_err(dev)?;
+        let shift = Tensor::f_from_slice(&shift)
+            .map_err(dev)?
+            .f_view([1, 3, 1, 1])
+            .map_err(dev)?
+            .f_to_device_(d, Kind::Float, false, false)
+            .map_err(dev)?;
+        Ok(Self { scale, shift })
+    }
+
+    /// Normalise a uint8 `[N, H, W, 3]` batch of host bytes on `d`
+    /// (asynchronously when the bytes are pinned).
+    pub(crate) fn apply(
+        &self,
+        nhwc: &Tensor,
+        d: Device,
+        channels_last: bool,
+    ) -> Result<Tensor, DataError> {
+        let dev = |e: tch::TchError| DataError::Device(e.to_string());
+        let x = nhwc
+            .f_to_device_(d, Kind::Uint8, true, false)
+            .map_err(dev)?;
+        // NHWC → NCHW view: strides are channels-last already. Plain NCHW
+        // is made contiguous while still bytes (a quarter of the traffic),
+        // then one conversion and two in-place passes normalise it.
+        let x = x.f_permute([0, 3, 1, 2]).map_err(dev)?;
+        let x = if channels_last {
+            x
+        } else {
+            x.f_contiguous().map_err(dev)?
+        };
+        let mut x = x.f_to_kind(Kind::Float).map_err(dev)?;
+        let _ = x.f_mul_(&self.scale).map_err(dev)?;
+        let _ = x.f_sub_(&self.shift).map_err(dev)?;
+        Ok(x)
+    }
 }
 
 impl Loader {
@@ -117,22 +172,9 @@ impl Loader {
     fn to_device(&self, host: HostBatch, batch_index: usize) -> Result<Batch, DataError> {
         let dev = |e: tch::TchError| DataError::Device(e.to_string());
         let d = self.cfg.device;
-        let x = host
-            .images
-            .f_to_device_(d, Kind::Uint8, true, false)
-            .map_err(dev)?;
-        // NHWC → NCHW view: strides are channels-last already. Plain NCHW
-        // is made contiguous while still bytes (a quarter of the traffic),
-        // then one conversion and two in-place passes normalise it.
-        let x = x.f_permute([0, 3, 1, 2]).map_err(dev)?;
-        let x = if self.cfg.channels_last {
-            x
-        } else {
-            x.f_contiguous().map_err(dev)?
-        };
-        let mut x = x.f_to_kind(Kind::Float).map_err(dev)?;
-        let _ = x.f_mul_(&self.scale).map_err(dev)?;
-        let _ = x.f_sub_(&self.shift).map_err(dev)?;
+        let mut x = self
+            .normalize
+            .apply(&host.images, d, self.cfg.channels_last)?;
         let b = host.labels.len() as i64;
         let labels = Tensor::f_from_slice(&host.labels)
             .map_err(dev)?
@@ -401,27 +443,7 @@ pub fn loader(data: &PreparedData, split: &str, cfg: &LoaderConfig) -> Result<Lo
             .map_err(|e| DataError::Other(format!("cannot start a loader thread: {e}")))?;
         handles.push(h);
     }
-    let d = cfg.device;
-    let scale: Vec<f32> = cfg.std.iter().map(|s| (1.0 / (255.0 * s)) as f32).collect();
-    let shift: Vec<f32> = cfg
-        .mean
-        .iter()
-        .zip(cfg.std)
-        .map(|(m, s)| (m / s) as f32)
-        .collect();
-    let dev = |e: tch::TchError| DataError::Device(e.to_string());
-    let scale = Tensor::f_from_slice(&scale)
-        .map_err(dev)?
-        .f_view([1, 3, 1, 1])
-        .map_err(dev)?
-        .f_to_device_(d, Kind::Float, false, false)
-        .map_err(dev)?;
-    let shift = Tensor::f_from_slice(&shift)
-        .map_err(dev)?
-        .f_view([1, 3, 1, 1])
-        .map_err(dev)?
-        .f_to_device_(d, Kind::Float, false, false)
-        .map_err(dev)?;
+    let normalize = Normalize::new(cfg.mean, cfg.std, cfg.device)?;
     Ok(Loader {
         n_batches,
         next: start,
@@ -435,7 +457,6 @@ pub fn loader(data: &PreparedData, split: &str, cfg: &LoaderConfig) -> Result<Lo
         cfg: cfg.clone(),
         classes: data.classes.len(),
         metadata_dim: data.metadata_dim,
-        scale,
-        shift,
+        normalize,
     })
 }

@@ -11,6 +11,7 @@ pub mod cache;
 mod content;
 pub mod decode;
 mod error;
+pub mod files;
 pub mod generated;
 mod loader;
 pub mod metadata;
@@ -251,15 +252,34 @@ pub fn prepare(
     root_seed: u64,
     progress: bool,
 ) -> Result<PreparedData, DataError> {
+    prepare_with_encoding(spec, budget, root_seed, progress, None)
+}
+
+/// `prepare`, encoding the metadata with `encoding` (fitted on another data
+/// set's train split) instead of fitting it on this one's: what scoring a
+/// trained model on other data needs (`exp score --data`).
+pub fn prepare_with_encoding(
+    spec: &DataSpec,
+    budget: &BudgetSpec,
+    root_seed: u64,
+    progress: bool,
+    encoding: Option<&MetadataEncoding>,
+) -> Result<PreparedData, DataError> {
     ensure_generated(spec)?;
     let (src, problems) = source::read(spec)?;
     if let Some(p) = problems.into_iter().next() {
         return Err(p);
     }
-    let (enc, problems) = fit_metadata(spec, &src);
-    if let Some(p) = problems.into_iter().next() {
-        return Err(p);
-    }
+    let enc = match encoding {
+        Some(e) => e.clone(),
+        None => {
+            let (enc, problems) = fit_metadata(spec, &src);
+            if let Some(p) = problems.into_iter().next() {
+                return Err(p);
+            }
+            enc
+        }
+    };
     if !src.ignored.is_empty() {
         if let DataSource::ImageFolder { root } = &spec.source {
             eprintln!(

@@ -703,7 +703,7 @@ fn short(m: &str) -> String {
     }
 }
 
-fn print_report_line(r: &CellReport, secs: f64) {
+pub(crate) fn print_report_line(r: &CellReport, secs: f64) {
     let top1 = r.top1.map(|t| format!("  top1={t:.4}")).unwrap_or_default();
     let msg = r
         .message
@@ -955,6 +955,12 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
     };
     for g in &a.gpus {
         device::resolve_with(&format!("cuda:{g}"), gpu_count)?;
+    }
+    // Why before loading anything: a GPU the wheel has no kernels for would
+    // otherwise fail every cell with libtorch's raw error.
+    device::check_kernels(device)?;
+    for g in &a.gpus {
+        device::check_kernels(tch::Device::Cuda(*g))?;
     }
     let mut pipeline = match crate::lang::load(&a.file, &a.sets) {
         Ok(p) => p,

@@ -10,6 +10,7 @@ pub mod hints;
 pub mod local;
 pub mod lock;
 pub mod outputs;
+pub mod rescore;
 pub mod signals;
 pub mod slurm;
 pub mod status;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 pub use local::cmd_run;
+pub use rescore::cmd_score;
 pub use status::cmd_status;
 
 /// What became of a cell. `results.csv` and `scores.json` carry the result
@@ -96,6 +98,15 @@ pub enum ExecError {
         help("use auto, cpu, cuda or cuda:N (N below the number of visible GPUs)")
     )]
     Device { spec: String, reason: String },
+    #[error("{device} ({name}) has compute capability {capability}, and the linked libtorch has GPU kernels only for {archs}; nothing was run")]
+    #[diagnostic(code(exp::exec::unsupported_gpu), help("{help}"))]
+    UnsupportedGpu {
+        device: String,
+        name: String,
+        capability: String,
+        archs: String,
+        help: String,
+    },
     #[error("no cell `{id}` in this file{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
     #[diagnostic(
         code(exp::exec::unknown_cell),
@@ -120,6 +131,34 @@ pub enum ExecError {
         help("exp never downloads: fetch them on a machine with network (`hf download ORG/NAME model.safetensors`) and copy the Hugging Face cache here (or set HF_HUB_CACHE / HF_HOME), or fix the backbone's `pretrained` path")
     )]
     MissingWeights { list: Vec<String> },
+    #[error("{path} is neither a cell directory (config.json) nor a sweep directory (sweep.json)")]
+    #[diagnostic(
+        code(exp::exec::not_a_run_dir),
+        help("pass a directory `exp run` wrote: runs/SWEEP for every cell, or runs/SWEEP/CELL for one")
+    )]
+    NotARunDir { path: PathBuf },
+    #[error("{path} cannot be read: {reason}")]
+    #[diagnostic(
+        code(exp::exec::bad_run_file),
+        help("the file was written by another version of exp or edited; rerun `exp run` to rewrite it")
+    )]
+    BadRunFile { path: PathBuf, reason: String },
+    #[error("bad --data `{spec}`: expected FILE.exp:NAME")]
+    #[diagnostic(
+        code(exp::exec::bad_data_ref),
+        help("name a file and one of its data declarations, e.g. `--data pipelines/external.exp:clinic`")
+    )]
+    BadDataRef { spec: String },
+    #[error("{} declares no data `{name}`{}", file.display(), suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    #[diagnostic(
+        code(exp::exec::unknown_data),
+        help("the data declarations are the `data NAME {{ ... }}` blocks of the file (and of files it `use`s)")
+    )]
+    UnknownData {
+        name: String,
+        file: PathBuf,
+        suggestion: Option<String>,
+    },
     #[error("the file declares no sweep, so there is nothing to run")]
     #[diagnostic(code(exp::exec::no_sweep), help("add a `sweep NAME {{ ... }}` block"))]
     NoSweep,

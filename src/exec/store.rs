@@ -293,6 +293,7 @@ pub(crate) mod tests {
             schedule: Schedule::Cosine { min_lr_ratio: 0.0 },
             warmup: Warmup::None,
             batch: 8,
+            accumulate: 1,
             augment: vec![],
             dropout: Dropout {
                 head: 0.0,

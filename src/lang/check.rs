@@ -44,6 +44,7 @@ pub const RECIPE_FIELDS: &[&str] = &[
     "schedule",
     "warmup",
     "batch",
+    "accumulate",
     "augment",
     "dropout",
     "label_smoothing",
@@ -343,7 +344,7 @@ impl Checker<'_, '_> {
             self.v.int(e, "image_size", 8, 4096)
         })
         .map_or(default_size, |v| v as u32);
-        let default_cache = ((image_size as f64) * 8.0 / 7.0).round() as u32;
+        let default_cache = crate::spec::DataSpec::default_cache_size(image_size);
         let cache_size = match f.get("cache_size") {
             Some(e) => match self.v.int(e, "cache_size", 8, 8192) {
                 Some(v) if (v as u32) < image_size => {
@@ -833,6 +834,10 @@ impl Checker<'_, '_> {
         };
         let batch =
             opt(f.get("batch"), |e| self.v.int(e, "batch", 1, 65536)).map_or(32, |v| v as u32);
+        let accumulate = opt(f.get("accumulate"), |e| {
+            self.v.int(e, "accumulate", 1, 4096)
+        })
+        .map_or(1, |v| v as u32);
         let augment = match f.get("augment") {
             Some(e) => self.augments(e),
             None => Some(Vec::new()),
@@ -891,12 +896,13 @@ impl Checker<'_, '_> {
                 None => ok = false,
             }
         }
-        let precision = match f
-            .get("precision")
-            .map(|e| self.v.word(e, "precision", &["auto", "bf16", "f32"]))
-        {
+        let precision = match f.get("precision").map(|e| {
+            self.v
+                .word(e, "precision", &["auto", "bf16", "fp16", "f32"])
+        }) {
             None => Some(Precision::Auto),
             Some(Some("bf16")) => Some(Precision::Bf16),
+            Some(Some("fp16")) => Some(Precision::F16),
             Some(Some("f32")) => Some(Precision::F32),
             Some(Some(_)) => Some(Precision::Auto),
             Some(None) => None,
@@ -986,6 +992,7 @@ impl Checker<'_, '_> {
             schedule,
             warmup,
             batch,
+            accumulate,
             augment,
             dropout,
             label_smoothing,

@@ -11,7 +11,9 @@ pub const DOC: &str = r#"
 Warns when a recipe's warmup is at least as long as the whole budget of a
 cell it trains (frozen + finetune epochs). Warmup in steps is compared when
 the number of steps per epoch is known without reading the data: from the
-budget's `train` sample cap or a generated data set's size, and the batch.
+budget's `train` sample cap or a generated data set's size, and the
+effective batch (`batch × accumulate`), counted as the trainer does: the
+last incomplete batch of an epoch is dropped.
 
 ## Why is this bad
 The learning rate never reaches its set value: the run trains at a fraction
@@ -23,7 +25,7 @@ cause.
 ```
 recipe r extends rmsprop_baseline { }          // warmup = 200 steps, batch 64
 budget tiny { train = 1_000 samples  frozen = 1 epoch  finetune = 1 epoch }
-// 2 epochs × 16 steps = 32 steps < 200: warns
+// 2 epochs × 15 steps = 30 steps < 200: warns
 ```
 Shorten the warmup (`warmup = 20 steps`) or lengthen the budget.
 "#;
@@ -48,13 +50,18 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
             ),
             Warmup::Steps(s) => {
                 let Some(n) = train_n else { continue };
-                let per_epoch = n.div_ceil(r.batch.max(1) as u64);
+                let per_epoch = r.steps_per_epoch(n);
                 let total_steps = per_epoch * b.total_epochs() as u64;
+                let of = if r.accumulate > 1 {
+                    format!(" of {} × {} samples", r.batch, r.accumulate)
+                } else {
+                    String::new()
+                };
                 (
                     s >= total_steps,
                     format!("{s} steps"),
                     format!(
-                        "{} epochs × {per_epoch} steps = {total_steps} steps",
+                        "{} epochs × {per_epoch} steps{of} = {total_steps} steps",
                         b.total_epochs()
                     ),
                 )

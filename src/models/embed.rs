@@ -2,17 +2,20 @@
 //! safetensors file (`features`, f32 `[N, D]`, rows in argument order; the
 //! paths, backbone and image size in the file's metadata).
 //!
-//! Preprocessing is timm's evaluation transform without the crop margin: the
-//! shorter side is resized to the image size (bicubic), the centre square is
-//! cropped and the backbone's mean/std applied. An image whose shorter side
-//! already is the image size is cropped without resampling.
+//! Preprocessing is the data module's, exactly as a data set's images reach
+//! the model when scored: decoded as the decode cache decodes them (EXIF
+//! orientation applied, shorter side resized to the cache size, by default
+//! `image_size × 8/7`), centre-cropped by the eval transform, normalised as
+//! the loader normalises ([`crate::data::files`]).
+//!
+//! Why one path: features of an image must be those of the same image in a
+//! data set the model trained and was scored on, or the two disagree for
+//! rotated phone photos and by resampling noise.
 
 use super::head::BACKBONE_PREFIX;
-use super::{
-    arch_info, build_backbone, check_image_size, load_safetensors, runtime, ArchInfo, ModelError,
-};
+use super::{arch_info, build_backbone, check_image_size, load_safetensors, runtime, ModelError};
 use crate::cli::EmbedArgs;
-use fast_image_resize::{images::Image, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use crate::data::files::{eval_batch, eval_image, EvalTransform};
 use safetensors::{tensor::View, Dtype};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -46,61 +49,6 @@ pub fn weights_path(arg: &Path) -> Result<PathBuf, ModelError> {
     }
 }
 
-/// Decode `path` and return its `size × size` centre crop as RGB bytes.
-pub fn load_center_crop(path: &Path, size: u32) -> Result<Vec<u8>, ModelError> {
-    let bad = |reason: String| ModelError::BadImage {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let img = image::ImageReader::open(path)
-        .map_err(|e| bad(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| bad(e.to_string()))?
-        .decode()
-        .map_err(|e| bad(e.to_string()))?
-        .to_rgb8();
-    let (w, h) = img.dimensions();
-    let short = w.min(h);
-    if short == size {
-        // Why round: torchvision's CenterCrop offset, so the same pixels are kept.
-        let left = ((w - size) as f64 / 2.0).round() as u32;
-        let top = ((h - size) as f64 / 2.0).round() as u32;
-        return Ok(image::imageops::crop_imm(&img, left, top, size, size)
-            .to_image()
-            .into_raw());
-    }
-    let src = Image::from_vec_u8(w, h, img.into_raw(), PixelType::U8x3)
-        .map_err(|e| bad(e.to_string()))?;
-    let mut dst = Image::new(size, size, PixelType::U8x3);
-    let left = (w - short) as f64 / 2.0;
-    let top = (h - short) as f64 / 2.0;
-    let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom))
-        .crop(left, top, short as f64, short as f64);
-    Resizer::new()
-        .resize(&src, &mut dst, &options)
-        .map_err(|e| bad(e.to_string()))?;
-    Ok(dst.into_vec())
-}
-
-/// `[N, 3, S, S]` f32 from RGB crops, normalised with the arch's mean/std.
-fn to_batch(crops: &[Vec<u8>], size: u32, info: &ArchInfo) -> Tensor {
-    let s = size as i64;
-    let flat: Vec<u8> = crops.concat();
-    let x = Tensor::from_slice(&flat)
-        .reshape([crops.len() as i64, s, s, 3])
-        .permute([0, 3, 1, 2])
-        .to_kind(Kind::Float)
-        / 255.0;
-    let mean = Tensor::from_slice(&info.mean)
-        .to_kind(Kind::Float)
-        .view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&info.std)
-        .to_kind(Kind::Float)
-        .view([1, 3, 1, 1]);
-    (x - mean) / std
-}
-
 /// An f32 matrix for safetensors serialisation.
 struct F32Matrix {
     shape: Vec<usize>,
@@ -128,6 +76,9 @@ pub struct EmbedRequest {
     pub backbone: String,
     pub weights: Option<PathBuf>,
     pub image_size: Option<u32>,
+    /// Shorter side images are decoded to before the centre crop (default
+    /// the data sets' default for the image size).
+    pub cache_size: Option<u32>,
     pub device: Device,
     pub images: Vec<PathBuf>,
 }
@@ -149,16 +100,25 @@ pub fn embed(req: &EmbedRequest) -> Result<Tensor, ModelError> {
     if cuda {
         runtime::vs_to_channels_last(&vs);
     }
+    let mut t = EvalTransform::new(size, info.mean, info.std);
+    if let Some(c) = req.cache_size {
+        t.cache_size = c.max(size);
+    }
     let mut rows = Vec::with_capacity(req.images.len());
     for chunk in req.images.chunks(BATCH) {
         let crops = chunk
             .iter()
-            .map(|p| load_center_crop(p, size))
+            .map(|p| {
+                eval_image(p, &t).map_err(|reason| ModelError::BadImage {
+                    path: p.clone(),
+                    reason,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut x = to_batch(&crops, size, &info).to_device(req.device);
-        if cuda {
-            x = runtime::to_channels_last(&x);
-        }
+        let x = eval_batch(&crops, &t, req.device, cuda).map_err(|e| ModelError::BadImage {
+            path: chunk[0].clone(),
+            reason: e.to_string(),
+        })?;
         let y = tch::no_grad(|| backbone.forward_features(&x, false));
         rows.push(y.to_kind(Kind::Float).to_device(Device::Cpu));
     }
@@ -206,6 +166,7 @@ pub fn cmd_embed(a: &EmbedArgs) -> miette::Result<ExitCode> {
         backbone: a.backbone.clone(),
         weights: a.weights.clone(),
         image_size: a.image_size,
+        cache_size: a.cache_size,
         device: parse_device(&a.device)?,
         images: a.images.clone(),
     };

@@ -8,6 +8,24 @@ use tch::{nn, Tensor};
 
 /// c10's `ScalarType::BFloat16`.
 const SCALAR_TYPE_BF16: c_int = 15;
+/// c10's `ScalarType::Half`.
+const SCALAR_TYPE_F16: c_int = 5;
+
+/// The half-precision dtype of an autocast region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    Bf16,
+    F16,
+}
+
+impl Half {
+    fn scalar_type(self) -> c_int {
+        match self {
+            Half::Bf16 => SCALAR_TYPE_BF16,
+            Half::F16 => SCALAR_TYPE_F16,
+        }
+    }
+}
 
 // The C-side tensor type is `at::Tensor`, the same object tch's raw pointers
 // point at.
@@ -15,9 +33,16 @@ extern "C" {
     fn exp_shim_free_error(err: *mut c_char);
     fn exp_shim_set_deterministic(on: c_int) -> *mut c_char;
     fn exp_shim_deterministic_enabled() -> c_int;
-    fn exp_shim_autocast_enter_bf16(
+    fn exp_shim_autocast_enter(
+        dtype: c_int,
         prev_enabled: *mut c_int,
         prev_dtype: *mut c_int,
+    ) -> *mut c_char;
+    fn exp_shim_amp_unscale(
+        grads: *const *const c_void,
+        n: i64,
+        found_inf: *mut c_void,
+        inv_scale: *const c_void,
     ) -> *mut c_char;
     fn exp_shim_autocast_exit(prev_enabled: c_int, prev_dtype: c_int) -> *mut c_char;
     fn exp_shim_autocast_enabled_cuda() -> c_int;
@@ -117,19 +142,19 @@ impl Drop for AutocastGuard {
     }
 }
 
-/// Run `f` under CUDA autocast with bf16 when `enabled` (what
-/// `torch.autocast("cuda", dtype=torch.bfloat16)` does). CPU tensors are
-/// unaffected, so on CPU this is f32 whatever `enabled` says.
-pub fn autocast_bf16<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
-    if !enabled {
+/// Run `f` under CUDA autocast with `half` (what `torch.autocast("cuda",
+/// dtype=...)` does); `None` runs it as it is. CPU tensors are unaffected, so
+/// on CPU this is f32 whatever `half` says.
+pub fn autocast<T>(half: Option<Half>, f: impl FnOnce() -> T) -> T {
+    let Some(half) = half else {
         return f();
-    }
+    };
     let (mut prev_enabled, mut prev_dtype) = (0, 0);
     // SAFETY: both out-pointers point at live locals.
-    if let Err(e) =
-        check(unsafe { exp_shim_autocast_enter_bf16(&mut prev_enabled, &mut prev_dtype) })
-    {
-        eprintln!("exp: warning: cannot enter bf16 autocast, running in f32: {e}");
+    if let Err(e) = check(unsafe {
+        exp_shim_autocast_enter(half.scalar_type(), &mut prev_enabled, &mut prev_dtype)
+    }) {
+        eprintln!("exp: warning: cannot enter {half:?} autocast, running in f32: {e}");
         return f();
     }
     let _guard = AutocastGuard {
@@ -139,12 +164,58 @@ pub fn autocast_bf16<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// `autocast` with bf16 when `enabled`.
+pub fn autocast_bf16<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
+    autocast(enabled.then_some(Half::Bf16), f)
+}
+
+/// The dtype of the CUDA autocast region we are in, if any (tests, logs).
+pub fn autocast_active() -> Option<Half> {
+    // SAFETY: plain calls, no pointers.
+    let (on, dtype) = unsafe {
+        (
+            exp_shim_autocast_enabled_cuda() != 0,
+            exp_shim_autocast_dtype_cuda(),
+        )
+    };
+    match dtype {
+        SCALAR_TYPE_BF16 if on => Some(Half::Bf16),
+        SCALAR_TYPE_F16 if on => Some(Half::F16),
+        _ => None,
+    }
+}
+
 /// Whether CUDA autocast is on with bf16 (for tests and logs).
 pub fn autocast_bf16_active() -> bool {
-    // SAFETY: plain calls, no pointers.
-    unsafe {
-        exp_shim_autocast_enabled_cuda() != 0 && exp_shim_autocast_dtype_cuda() == SCALAR_TYPE_BF16
+    autocast_active() == Some(Half::Bf16)
+}
+
+/// GradScaler's unscale step: multiply every tensor of `grads` by
+/// `inv_scale` (a one-element f32 tensor) in place and set `found_inf` (a
+/// one-element f32 tensor, zeroed by the caller) to 1 when any value is inf
+/// or NaN — libtorch's fused `_amp_foreach_non_finite_check_and_unscale_`,
+/// on CPU as on CUDA. Never synchronises with the device.
+pub fn amp_unscale(
+    grads: &[&Tensor],
+    found_inf: &Tensor,
+    inv_scale: &Tensor,
+) -> Result<(), String> {
+    if grads.is_empty() {
+        return Ok(());
     }
+    let ptrs = tensor_ptrs(grads);
+    tch::no_grad(|| {
+        // SAFETY: every pointer is a live at::Tensor borrowed for the call;
+        // `found_inf` is written in place through its at::Tensor handle.
+        check(unsafe {
+            exp_shim_amp_unscale(
+                ptrs.as_ptr(),
+                ptrs.len() as i64,
+                found_inf.as_ptr().cast_mut().cast(),
+                inv_scale.as_ptr().cast(),
+            )
+        })
+    })
 }
 
 /// A copy of an NCHW tensor in channels-last memory format (other ranks are
@@ -404,6 +475,93 @@ pub fn vs_to_channels_last(vs: &nn::VarStore) {
     });
 }
 
+/// The GPU architectures the linked libtorch has kernels for, as libtorch
+/// reports them (`torch.cuda.get_arch_list()`, e.g. `sm_75 sm_80 ... sm_120`),
+/// recorded by `build.rs` from the torch it builds against. `None` when
+/// unknown (libtorch given by `LIBTORCH`, or a CPU-only build).
+///
+/// Why from the build: libtorch keeps this list only in its Python module;
+/// the C++ library has no call that returns it.
+pub fn cuda_arch_list() -> Option<Vec<String>> {
+    let flags = option_env!("EXP_TORCH_CUDA_ARCHS")?;
+    let archs: Vec<String> = flags
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|a| a.starts_with("sm_") || a.starts_with("compute_"))
+        .map(str::to_string)
+        .collect();
+    (!archs.is_empty()).then_some(archs)
+}
+
+/// A CUDA device as the driver describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CudaDeviceInfo {
+    pub name: String,
+    /// Compute capability (major, minor), e.g. (6, 1) for a Pascal TITAN X.
+    pub capability: (u32, u32),
+}
+
+/// Name and compute capability of CUDA device `index` (as libtorch numbers
+/// them, i.e. after `CUDA_VISIBLE_DEVICES`), asked of the CUDA driver
+/// (`libcuda.so.1`); `None` when there is no driver or no such device.
+///
+/// Why the driver API through `dlopen`: libtorch's device properties need
+/// the CUDA toolkit headers to call, and the driver is present wherever a
+/// GPU is usable at all.
+pub fn cuda_device_info(index: usize) -> Option<CudaDeviceInfo> {
+    extern "C" {
+        fn dlopen(filename: *const c_char, flag: c_int) -> *mut c_void;
+        fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+    }
+    const RTLD_NOW: c_int = 2;
+    const ATTR_MAJOR: c_int = 75;
+    const ATTR_MINOR: c_int = 76;
+    type CuInit = unsafe extern "C" fn(u32) -> c_int;
+    type CuDeviceGet = unsafe extern "C" fn(*mut c_int, c_int) -> c_int;
+    type CuAttr = unsafe extern "C" fn(*mut c_int, c_int, c_int) -> c_int;
+    type CuName = unsafe extern "C" fn(*mut c_char, c_int, c_int) -> c_int;
+    let ordinal = c_int::try_from(index).ok()?;
+    // SAFETY: dlopen/dlsym with NUL-terminated names; each symbol is cast to
+    // the signature the CUDA driver API documents for it, and called with
+    // pointers to live locals.
+    unsafe {
+        let lib = dlopen(c"libcuda.so.1".as_ptr(), RTLD_NOW);
+        if lib.is_null() {
+            return None;
+        }
+        let sym = |name: &CStr| {
+            let p = dlsym(lib, name.as_ptr());
+            (!p.is_null()).then_some(p)
+        };
+        let init: CuInit = std::mem::transmute::<*mut c_void, CuInit>(sym(c"cuInit")?);
+        let get: CuDeviceGet =
+            std::mem::transmute::<*mut c_void, CuDeviceGet>(sym(c"cuDeviceGet")?);
+        let attr: CuAttr =
+            std::mem::transmute::<*mut c_void, CuAttr>(sym(c"cuDeviceGetAttribute")?);
+        let name_of: CuName = std::mem::transmute::<*mut c_void, CuName>(sym(c"cuDeviceGetName")?);
+        if init(0) != 0 {
+            return None;
+        }
+        let mut dev: c_int = 0;
+        if get(&mut dev, ordinal) != 0 {
+            return None;
+        }
+        let (mut major, mut minor) = (0, 0);
+        if attr(&mut major, ATTR_MAJOR, dev) != 0 || attr(&mut minor, ATTR_MINOR, dev) != 0 {
+            return None;
+        }
+        let mut buf = [0 as c_char; 256];
+        let name = if name_of(buf.as_mut_ptr(), buf.len() as c_int, dev) == 0 {
+            CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+        } else {
+            format!("CUDA device {index}")
+        };
+        Some(CudaDeviceInfo {
+            name,
+            capability: (u32::try_from(major).ok()?, u32::try_from(minor).ok()?),
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -418,6 +576,27 @@ mod tests {
         assert!(is_channels_last(&cl));
         assert_eq!(cl.stride(), vec![60, 1, 15, 3]);
         assert_eq!(f64::try_from((&cl - &t).abs().max()).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn fp16_autocast_region_reports_its_dtype() {
+        assert_eq!(autocast(Some(Half::F16), autocast_active), Some(Half::F16));
+        assert_eq!(autocast_active(), None);
+    }
+
+    #[test]
+    fn amp_unscale_unscales_and_flags_non_finite_gradients_on_cpu() {
+        let a = Tensor::from_slice(&[2.0f32, 4.0]);
+        let b = Tensor::from_slice(&[8.0f32]);
+        let found = Tensor::zeros([1], (Kind::Float, Device::Cpu));
+        let inv = Tensor::from_slice(&[0.5f32]);
+        amp_unscale(&[&a, &b], &found, &inv).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&a).unwrap(), [1.0, 2.0]);
+        assert_eq!(Vec::<f32>::try_from(&b).unwrap(), [4.0]);
+        assert_eq!(found.double_value(&[0]), 0.0);
+        let c = Tensor::from_slice(&[1.0f32, f32::INFINITY]);
+        amp_unscale(&[&a, &c], &found, &inv).unwrap();
+        assert_eq!(found.double_value(&[0]), 1.0);
     }
 
     #[test]

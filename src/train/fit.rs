@@ -15,14 +15,16 @@ use super::history::{self, EpochRow};
 use super::instability::{chance_top1, InstabilityWatch};
 use super::optim::Optimizer;
 use super::phases::{self, Phase, PhaseKind};
+use super::precision::{self, LossScaler, PrecisionMode};
 use super::progress::Progress;
 use super::schedule::PhaseSchedule;
 use super::tensorboard::CellLog;
 use super::{RunEnd, StopSignal, TrainError, TrainOptions, TrainOutcome, TrainStatus};
 use crate::data::{self, Batch, LoaderConfig, PreparedData};
-use crate::models::{self, runtime, BakeoffModel, HeadConfig};
+use crate::models::runtime::{self, Half};
+use crate::models::{self, BakeoffModel, HeadConfig};
 use crate::plan::seeds::{derive_seed, SeedPurpose};
-use crate::spec::{Cell, OnUnstable, Precision};
+use crate::spec::{Cell, OnUnstable};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -69,6 +71,9 @@ struct LoopState {
     /// Validation instability checks (absent in older checkpoints).
     #[serde(default)]
     instability: InstabilityWatch,
+    /// fp16 loss scale and its growth count (None without loss scaling).
+    #[serde(default)]
+    scaler: Option<LossScaler>,
     /// Set once the cell finished: train_cell then returns it unchanged.
     outcome: Option<TrainOutcome>,
 }
@@ -104,6 +109,7 @@ impl LoopState {
             early: EarlyStopper::default(),
             rows: Vec::new(),
             instability: InstabilityWatch::default(),
+            scaler: None,
             outcome: None,
         }
     }
@@ -153,12 +159,12 @@ pub(crate) fn build_model(
     })
 }
 
-/// bf16 autocast and channels-last apply on CUDA only.
-pub(crate) fn device_modes(cell: &Cell, device: Device) -> (bool, bool) {
-    let cuda = device.is_cuda();
-    let bf16 = cuda && matches!(cell.recipe.precision, Precision::Auto | Precision::Bf16);
-    let channels_last = cuda && cell.backbone.family.is_cnn();
-    (bf16, channels_last)
+/// The cell's precision on `device`, and whether to run channels-last
+/// (CUDA CNNs only).
+pub(crate) fn device_modes(cell: &Cell, device: Device) -> (PrecisionMode, bool) {
+    let mode = precision::mode_on(cell.recipe.precision, device);
+    let channels_last = device.is_cuda() && cell.backbone.family.is_cnn();
+    (mode, channels_last)
 }
 
 pub(crate) fn to_channels_last(vars: &BTreeMap<String, Tensor>) {
@@ -234,7 +240,7 @@ pub(crate) fn evaluate(
     data: &PreparedData,
     split: &str,
     cfg: &LoaderConfig,
-    bf16: bool,
+    autocast: Option<Half>,
 ) -> Result<(f64, f64), TrainError> {
     let loader = data::loader(data, split, cfg)?;
     let mut loss_sum = Tensor::zeros([1], (Kind::Double, cfg.device));
@@ -244,7 +250,7 @@ pub(crate) fn evaluate(
         let b = item?;
         n += b.index.len();
         tch::no_grad(|| {
-            let logits = runtime::autocast_bf16(bf16, || {
+            let logits = runtime::autocast(autocast, || {
                 model.forward(&b.images, &b.metadata, false, false)
             })
             .to_kind(Kind::Float);
@@ -477,7 +483,7 @@ pub fn run(
     let recipe = &cell.recipe;
     let budget = &cell.budget;
     let device = opts.device;
-    let (bf16, channels_last) = device_modes(cell, device);
+    let (mode, channels_last) = device_modes(cell, device);
     let total_epochs = budget.total_epochs();
     let mut progress = Progress::new(&cell.id, total_epochs, opts.progress);
     let ckpt = checkpoint_path(cell_dir);
@@ -539,17 +545,22 @@ pub fn run(
             split: recipe.select_split.clone(),
         });
     }
-    let batch = recipe.batch.max(1) as usize;
+    // Why the loader serves whole effective batches (`batch × accumulate`),
+    // cut into micro-batches here: the samples, their order, augmentations
+    // and mixup pairs are then exactly those of one `batch × accumulate`
+    // batch, and accumulation only trades memory for time.
+    let batch = recipe.effective_batch() as usize;
+    let micro_batches = recipe.accumulate.max(1) as i64;
     // Why drop_last: a trailing batch of one sample breaks batch norm and
     // skews the step count; keep it only when the split is smaller than a batch.
     let drop_last = train_len >= batch;
-    let steps_per_epoch = (if drop_last {
-        train_len / batch
-    } else {
-        train_len.div_ceil(batch)
-    })
-    .max(1) as u64;
+    let steps_per_epoch = recipe.steps_per_epoch(train_len as u64);
     let chance = chance_top1(&data.split_labels(&recipe.select_split)?);
+    if !mode.loss_scaling {
+        st.scaler = None;
+    } else if st.scaler.is_none() {
+        st.scaler = Some(LossScaler::default());
+    }
     let phase_plan = phases::plan(budget, &recipe.optimizer);
     let eval_cfg = eval_loader_config(cell, opts, channels_last);
     let augment_seed = derive_seed(cell.seed, SeedPurpose::Augment, &[&cell.id]);
@@ -633,21 +644,28 @@ pub fn run(
             let lr = sched.lr(st.phase_step);
             optimizer.zero_grad().map_err(TrainError::Other)?;
             let frozen = phase.kind == PhaseKind::Frozen;
-            let logits = runtime::autocast_bf16(bf16, || {
-                model.forward(&b.images, &b.metadata, true, frozen)
-            })
-            .to_kind(Kind::Float);
-            let loss = training_loss(
-                &logits,
-                &b.labels,
-                b.soft_targets.as_ref(),
+            let loss = accumulate_gradients(
+                model,
+                &b,
+                micro_batches,
+                mode.autocast,
+                frozen,
                 recipe.label_smoothing,
+                st.scaler.as_ref(),
             );
-            loss.backward();
-            if let Some(max) = recipe.grad_clip {
-                let _ = optimizer.clip_grad_norm(max);
+            match st.scaler.as_mut() {
+                Some(scaler) => {
+                    scaler
+                        .step(optimizer, recipe.grad_clip, lr)
+                        .map_err(TrainError::Other)?;
+                }
+                None => {
+                    if let Some(max) = recipe.grad_clip {
+                        let _ = optimizer.clip_grad_norm(max);
+                    }
+                    optimizer.step(lr).map_err(TrainError::Other)?;
+                }
             }
-            optimizer.step(lr).map_err(TrainError::Other)?;
             if let Some(e) = &mut ema {
                 e.update(vars);
             }
@@ -734,6 +752,8 @@ pub fn run(
             lr: st.last_lr,
             img_per_s: samples_here as f64 / train_secs,
             data_wait: loader.wait_fraction(),
+            skipped_steps: st.scaler.as_ref().map_or(0, |s| s.skipped_in_epoch),
+            loss_scale: st.scaler.as_ref().map_or(1.0, |s| s.scale),
         };
         drop(loader);
 
@@ -755,7 +775,8 @@ pub fn run(
         if let Some(e) = &mut ema {
             e.swap(vars);
         }
-        let (val_loss, val_top1) = evaluate(model, data, &recipe.select_split, &eval_cfg, bf16)?;
+        let (val_loss, val_top1) =
+            evaluate(model, data, &recipe.select_split, &eval_cfg, mode.autocast)?;
         row.val_loss = val_loss;
         row.val_top1 = val_top1;
         if st
@@ -794,6 +815,9 @@ pub fn run(
         st.batch = 0;
         st.epoch_loss_sum = 0.0;
         st.epoch_samples = 0;
+        if let Some(s) = st.scaler.as_mut() {
+            s.skipped_in_epoch = 0;
+        }
         if !phase.contains(st.epoch) {
             st.phase_step = 0;
         }
@@ -857,6 +881,56 @@ pub fn run(
     st.elapsed_s = elapsed(&process_start);
     save_checkpoint(&ckpt, vars, opt.as_ref().map(|(_, o)| o), ema.as_ref(), &st)?;
     Ok(RunEnd::Finished(outcome))
+}
+
+/// Forward and backward of one effective batch `b` in `micro_batches`
+/// parts, gradients summed into the parameters' `.grad`; returns the batch's
+/// mean training loss (detached).
+///
+/// Each part's mean loss is weighted by its share of the batch, so the
+/// summed gradient is that of the whole batch's mean loss; with a scaler
+/// each part's loss is scaled before its backward.
+fn accumulate_gradients(
+    model: &BakeoffModel,
+    b: &Batch,
+    micro_batches: i64,
+    autocast: Option<Half>,
+    frozen: bool,
+    label_smoothing: f64,
+    scaler: Option<&LossScaler>,
+) -> Tensor {
+    let backward = |loss: &Tensor| match scaler {
+        Some(s) => s.scale_loss(loss).backward(),
+        None => loss.backward(),
+    };
+    let forward = |images: &Tensor, metadata: &Tensor, labels: &Tensor, soft: Option<&Tensor>| {
+        let logits = runtime::autocast(autocast, || model.forward(images, metadata, true, frozen))
+            .to_kind(Kind::Float);
+        training_loss(&logits, labels, soft, label_smoothing)
+    };
+    if micro_batches <= 1 {
+        let loss = forward(&b.images, &b.metadata, &b.labels, b.soft_targets.as_ref());
+        backward(&loss);
+        return loss.detach();
+    }
+    let n = b.index.len().max(1) as f64;
+    let images = b.images.chunk(micro_batches, 0);
+    let metadata = b.metadata.chunk(micro_batches, 0);
+    let labels = b.labels.chunk(micro_batches, 0);
+    let soft = b.soft_targets.as_ref().map(|t| t.chunk(micro_batches, 0));
+    let mut total: Option<Tensor> = None;
+    for (i, ((x, m), y)) in images.iter().zip(&metadata).zip(&labels).enumerate() {
+        let share = y.size().first().copied().unwrap_or(0) as f64 / n;
+        let t = soft.as_ref().and_then(|s| s.get(i));
+        let loss = forward(x, m, y, t) * share;
+        backward(&loss);
+        let loss = loss.detach();
+        total = Some(match total {
+            Some(sum) => sum + loss,
+            None => loss,
+        });
+    }
+    total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, b.images.device())))
 }
 
 /// Steps `phase` can run before `max_samples` ends training, counted from

@@ -14,7 +14,8 @@ pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Erro
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-pub const METRICS_HEADER: &str = "epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait";
+pub const METRICS_HEADER: &str =
+    "epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait,skipped_steps,loss_scale";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
@@ -40,6 +41,17 @@ pub struct EpochRow {
     /// Fraction of training wall time spent waiting for the loader.
     #[serde(deserialize_with = "f64_or_nan")]
     pub data_wait: f64,
+    /// Optimizer steps of the epoch skipped by fp16 loss scaling for inf/NaN
+    /// gradients (0 without loss scaling).
+    #[serde(default)]
+    pub skipped_steps: u64,
+    /// Loss scale at the end of the epoch (1 without loss scaling).
+    #[serde(default = "one", deserialize_with = "f64_or_nan")]
+    pub loss_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn num(x: f64) -> String {
@@ -53,7 +65,7 @@ pub fn render(rows: &[EpochRow]) -> String {
     s.push('\n');
     for r in rows {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{:.1},{:.4}\n",
+            "{},{},{},{},{},{},{:.1},{:.4},{},{}\n",
             r.epoch,
             r.phase,
             num(r.train_loss),
@@ -62,6 +74,8 @@ pub fn render(rows: &[EpochRow]) -> String {
             num(r.lr),
             r.img_per_s,
             r.data_wait,
+            r.skipped_steps,
+            num(r.loss_scale),
         ));
     }
     s

@@ -14,6 +14,7 @@ pub mod history;
 pub mod instability;
 pub mod optim;
 pub mod phases;
+pub mod precision;
 pub mod progress;
 pub mod schedule;
 pub mod tensorboard;
@@ -207,7 +208,7 @@ pub fn predict(
     if !best.exists() {
         return Err(TrainError::NoBestCheckpoint { path: best });
     }
-    let (bf16, channels_last) = fit::device_modes(cell, opts.device);
+    let (mode, channels_last) = fit::device_modes(cell, opts.device);
     let built = fit::build_model(cell, data, opts.device, false)?;
     let file = checkpoint::load_tensors(&best)?;
     checkpoint::copy_into(&built.vars, &file.tensors, "", &best)?;
@@ -220,7 +221,7 @@ pub fn predict(
     for item in crate::data::loader(data, split, &cfg)? {
         let b = item?;
         let p = tch::no_grad(|| {
-            let logits = crate::models::runtime::autocast_bf16(bf16, || {
+            let logits = crate::models::runtime::autocast(mode.autocast, || {
                 built.model.forward(&b.images, &b.metadata, false, false)
             });
             logits.to_kind(Kind::Float).softmax(-1, Kind::Float)
