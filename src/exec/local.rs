@@ -156,6 +156,7 @@ const TRAIN_FILES: &[&str] = &[
     "metrics.csv",
     "scores.json",
     "predictions.csv",
+    crate::score::predictions::PROBS_FILE,
 ];
 
 impl<'a, E: CellExecutor> Runner<'a, E> {
@@ -371,9 +372,16 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
             Err(p) => return self.fail(cell, dir, "score", &panic_text(&*p)),
         };
         let pred_path = dir.join("predictions.csv");
+        let probs_path = dir.join(crate::score::predictions::PROBS_FILE);
         let written = match &preds {
-            Some(p) => atomic::write_atomic(&pred_path, outputs::predictions_csv(p).as_bytes()),
-            None => std::fs::remove_file(&pred_path).or(Ok(())),
+            Some(p) => outputs::probs_file(p)
+                .and_then(|b| atomic::write_atomic(&probs_path, &b))
+                .and_then(|_| {
+                    atomic::write_atomic(&pred_path, outputs::predictions_csv(p).as_bytes())
+                }),
+            None => std::fs::remove_file(&pred_path)
+                .or(Ok(()))
+                .and_then(|_| std::fs::remove_file(&probs_path).or(Ok(()))),
         };
         if let Err(e) = written.and_then(|_| atomic::write_json(&dir.join("scores.json"), &scores))
         {
@@ -445,8 +453,12 @@ pub fn finalize_sweep(out: &Path, sweep: &SweepSpec) -> Result<Option<String>, E
     let lock_path = sdir.join(".lock");
     let _lock = FileLock::acquire(&lock_path).map_err(ExecError::io(&lock_path))?;
     let csv_path = sdir.join("results.csv");
-    atomic::write_atomic(&csv_path, outputs::results_csv(out, sweep).as_bytes())
-        .map_err(ExecError::io(&csv_path))?;
+    let csv = outputs::results_csv(out, sweep);
+    atomic::write_atomic(
+        &csv_path,
+        outputs::with_verdicts(&csv, sweep, &Default::default()).as_bytes(),
+    )
+    .map_err(ExecError::io(&csv_path))?;
     let all_scored = sweep
         .cells
         .iter()
@@ -454,8 +466,13 @@ pub fn finalize_sweep(out: &Path, sweep: &SweepSpec) -> Result<Option<String>, E
     if !all_scored {
         return Ok(None);
     }
-    match catch_unwind(AssertUnwindSafe(|| crate::report::write_report(&sdir))) {
-        Ok(Ok(table)) => {
+    match catch_unwind(AssertUnwindSafe(|| crate::report::write_report_verdicts(&sdir))) {
+        Ok(Ok((table, verdicts))) => {
+            atomic::write_atomic(
+                &csv_path,
+                outputs::with_verdicts(&csv, sweep, &verdicts).as_bytes(),
+            )
+            .map_err(ExecError::io(&csv_path))?;
             let key = store::compare_key(sweep);
             store::mark_done(
                 out,
@@ -966,6 +983,7 @@ mod tests {
                 .map(|b| sample_cell("r", b, "adamw", 0))
                 .collect(),
             baseline: None,
+            compare: vec![],
         }
     }
 
@@ -1004,7 +1022,7 @@ mod tests {
         let text = String::from_utf8(first).unwrap();
         assert!(
             text.starts_with(
-                "cell,backbone,recipe,seed,status,top1,top3,auc\nb1-adamw-s0,b1,adamw,0,done,"
+                "cell,backbone,recipe,seed,status,top1,top3,auc,verdict\nb1-adamw-s0,b1,adamw,0,done,"
             ),
             "{text}"
         );
@@ -1013,7 +1031,12 @@ mod tests {
         assert_eq!((scores.n, scores.top3), (6, Some(1.0)));
         let preds =
             std::fs::read_to_string(out.path().join("r/b1-adamw-s0/predictions.csv")).unwrap();
-        assert!(preds.starts_with("id,label,pred,p_0,p_1,p_2\nimg0.png,0,"));
+        assert!(preds.starts_with("id,label,pred\nimg0.png,0,"));
+        assert!(out
+            .path()
+            .join("r/b1-adamw-s0")
+            .join(crate::score::predictions::PROBS_FILE)
+            .is_file());
     }
 
     #[test]
