@@ -253,7 +253,10 @@ fn report_files_hold_intervals_verdicts_decomposition_and_power() {
         .iter()
         .find(|e| e["name"] == "recipe: rmsprop → adamw" && e["metric"] == "top1")
         .unwrap();
-    assert!(recipe["model"]["delta"]["lo"].as_f64().unwrap() > 0.03, "{recipe}");
+    assert!(
+        recipe["model"]["delta"]["lo"].as_f64().unwrap() > 0.03,
+        "{recipe}"
+    );
     assert_eq!(recipe["model"]["level"], "model");
     assert_eq!(recipe["configuration"]["verdict"], "better", "{recipe}");
     assert!(eff.iter().any(|e| e["kind"] == "interaction"));
@@ -277,7 +280,8 @@ fn report_files_hold_intervals_verdicts_decomposition_and_power() {
             .as_f64()
             .unwrap()
     };
-    let want = (m("resnet-adamw-s1") + m("resnet-adamw-s2") - m("resnet-rmsprop-s1")
+    let want = (m("resnet-adamw-s1") + m("resnet-adamw-s2")
+        - m("resnet-rmsprop-s1")
         - m("resnet-rmsprop-s2"))
         / 2.0;
     let got = at_resnet["model"]["delta"]["estimate"].as_f64().unwrap();
@@ -289,7 +293,9 @@ fn report_files_hold_intervals_verdicts_decomposition_and_power() {
     assert!((hw - 1.959964 * (p * (1.0 - p) / 600.0).sqrt()).abs() < 1e-6);
     assert!(j["power"]["gain"].as_f64().unwrap() > 0.0);
     assert!(j["power"]["drop"].as_f64().unwrap() > 0.0);
-    assert!(j["power"]["configuration_gain"].as_f64().unwrap() > j["power"]["gain"].as_f64().unwrap());
+    assert!(
+        j["power"]["configuration_gain"].as_f64().unwrap() > j["power"]["gain"].as_f64().unwrap()
+    );
     // IO-bound verdict from data_wait.
     let io = j["cells"]
         .as_array()
@@ -391,7 +397,7 @@ fn a_baseline_from_another_sweep_and_compare_pairs_get_comparisons() {
         .iter()
         .find(|r| r["metric"] == "top1")
         .unwrap();
-    assert_eq!(c["verdict"], "single seed");
+    assert_eq!(c["verdict"], "single_seed");
     assert!(c["p"].is_null());
     assert!(table.contains("single seed"), "{table}");
     let md = std::fs::read_to_string(base.join("report.md")).unwrap();

@@ -273,7 +273,10 @@ sweep twins {
     let verdict = |recipe: &str, metric: &str| {
         cfg.iter()
             .find(|r| {
-                r["cell"].as_str().unwrap().contains(&format!("recipe={recipe}"))
+                r["cell"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("recipe={recipe}"))
                     && r["metric"] == metric
             })
             .map(|r| r["verdict"].as_str().unwrap().to_string())
@@ -301,10 +304,9 @@ sweep twins {
     // The same AUC in results.csv, scores.json and report.json, every cell:
     // every score comes from the same stored f32 probabilities.
     for (i, r) in rows[1..].iter().enumerate() {
-        let scores: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(sweep.join(&r[0]).join("scores.json")).unwrap(),
-        )
-        .unwrap();
+        let scores: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(sweep.join(&r[0]).join("scores.json")).unwrap())
+                .unwrap();
         let auc = scores["auc"].as_f64().unwrap();
         let cell = &report["cells"][i];
         assert_eq!(cell["id"], r[0].as_str());

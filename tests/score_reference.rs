@@ -162,7 +162,9 @@ fn bootstrap_intervals_match_numpy_within_monte_carlo_error() {
         (paired[1], "delta_auc", tol_auc),
     ] {
         let want = f64s(&case[key]);
-        worst = worst.max((c.lo - want[0]).abs()).max((c.hi - want[1]).abs());
+        worst = worst
+            .max((c.lo - want[0]).abs())
+            .max((c.hi - want[1]).abs());
         assert!(
             (c.lo - want[0]).abs() < tol && (c.hi - want[1]).abs() < tol,
             "{key}: {c:?} vs {want:?}"

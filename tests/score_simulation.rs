@@ -150,7 +150,10 @@ fn configuration_level_false_verdicts_hold_at_5_percent_for_2_3_and_5_seeds() {
     for n in [2, 4] {
         let null = rejection_rate(30 + n as u64, reps, 1, n + 1, 0.0, true);
         let power = rejection_rate(40 + n as u64, reps, 1, n + 1, 0.02, true);
-        eprintln!("1 vs {} seeds (replicates = {n}): false verdicts {null:.4}, power at +2 pt {power:.3}", n + 1);
+        eprintln!(
+            "1 vs {} seeds (replicates = {n}): false verdicts {null:.4}, power at +2 pt {power:.3}",
+            n + 1
+        );
         assert!(null <= bound, "replicates {n}: false-verdict rate {null}");
     }
     // The old way: a per-pair McNemar-style test that ignores seeds
@@ -184,24 +187,29 @@ fn twin_configurations_are_not_called_and_a_weak_recipe_is() {
     };
     let all: Vec<&Scored> = base.iter().chain(&twin).chain(&weak).collect();
     let d = stats::shared_draws(&all, &[Stat::Top1], plan);
-    let top1 = |v: &[Scored]| -> Vec<f64> { v.iter().map(|s| s.weighted(Stat::Top1, None)).collect() };
+    let top1 =
+        |v: &[Scored]| -> Vec<f64> { v.iter().map(|s| s.weighted(Stat::Top1, None)).collect() };
     let tv = |arm: usize| {
         let diff: Vec<f64> = (0..400)
             .map(|r| {
-                (0..3).map(|s| d[arm * 3 + s][0][r] - d[s][0][r]).sum::<f64>() / 3.0
+                (0..3)
+                    .map(|s| d[arm * 3 + s][0][r] - d[s][0][r])
+                    .sum::<f64>()
+                    / 3.0
             })
             .collect();
         stats::variance(&diff)
     };
     let twin_c =
-        stats::configuration_compare(Stat::Top1, &top1(&twin), &top1(&base), None, tv(1), 0.95).unwrap();
+        stats::configuration_compare(Stat::Top1, &top1(&twin), &top1(&base), None, tv(1), 0.95)
+            .unwrap();
     let weak_c =
-        stats::configuration_compare(Stat::Top1, &top1(&weak), &top1(&base), None, tv(2), 0.95).unwrap();
+        stats::configuration_compare(Stat::Top1, &top1(&weak), &top1(&base), None, tv(2), 0.95)
+            .unwrap();
     let v = stats::verdicts(&[twin_c, weak_c], 0.95);
     eprintln!("twin {twin_c:?}\nweak {weak_c:?}");
     assert_eq!(v[0].1, Verdict::WithinNoise);
     assert_eq!(v[1].1, Verdict::Worse);
-    let _ = refs(&base);
 }
 
 #[test]
@@ -247,9 +255,19 @@ fn a_2x5_factorial_calls_its_one_huge_effect_after_holm() {
         .position(|e| e.name == "recipe: r0 → r4")
         .unwrap();
     let model: Vec<_> = dec.effects.iter().map(|e| e.model).collect();
-    let config: Vec<_> = dec.effects.iter().map(|e| e.configuration.unwrap()).collect();
-    let (vm, vc) = (stats::verdicts(&model, 0.95), stats::verdicts(&config, 0.95));
-    eprintln!("huge effect: model {:?} {:?}; configuration {:?} {:?}", model[huge], vm[huge], config[huge], vc[huge]);
+    let config: Vec<_> = dec
+        .effects
+        .iter()
+        .map(|e| e.configuration.unwrap())
+        .collect();
+    let (vm, vc) = (
+        stats::verdicts(&model, 0.95),
+        stats::verdicts(&config, 0.95),
+    );
+    eprintln!(
+        "huge effect: model {:?} {:?}; configuration {:?} {:?}",
+        model[huge], vm[huge], config[huge], vc[huge]
+    );
     assert!(model[huge].delta.estimate < -0.3);
     assert_eq!(vm[huge].1, Verdict::Worse);
     assert_eq!(vc[huge].1, Verdict::Worse);

@@ -466,7 +466,9 @@ pub fn finalize_sweep(out: &Path, sweep: &SweepSpec) -> Result<Option<String>, E
     if !all_scored {
         return Ok(None);
     }
-    match catch_unwind(AssertUnwindSafe(|| crate::report::write_report_verdicts(&sdir))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        crate::report::write_report_verdicts(&sdir)
+    })) {
         Ok(Ok((table, verdicts))) => {
             atomic::write_atomic(
                 &csv_path,

@@ -1666,8 +1666,10 @@ impl Checker<'_, '_> {
                     .map(String::as_str)
                     .collect();
                 let help = suggest::help(&p.other, names.iter().copied(), "sweeps of this file");
-                self.v
-                    .err(p.span, bad(format!("there is no sweep `{}`", p.other), help));
+                self.v.err(
+                    p.span,
+                    bad(format!("there is no sweep `{}`", p.other), help),
+                );
             }
             return;
         };
@@ -1681,7 +1683,10 @@ impl Checker<'_, '_> {
             let reason = if k.is_empty() {
                 "name the cell's axis values beside `sweep`".to_string()
             } else {
-                format!("no cell of sweep `{}` has `{k} = {v}` with these values", p.other)
+                format!(
+                    "no cell of sweep `{}` has `{k} = {v}` with these values",
+                    p.other
+                )
             };
             self.v.err(
                 span,
@@ -1694,19 +1699,21 @@ impl Checker<'_, '_> {
             );
             return;
         };
-        let (cell_id, data, split) = (
-            cell.id.clone(),
-            cell.data.clone(),
-            cell.score.split.clone(),
-        );
+        let (cell_id, data, split) = (cell.id.clone(), cell.data.clone(), cell.score.split.clone());
         let Some(this) = self.out.pipeline.sweeps.get_mut(&p.sweep) else {
             return;
         };
         let mismatch = this.cells.iter().find_map(|c| {
             if c.data != data {
-                Some(format!("its data `{}` differs from `{}`", data.name, c.data.name))
+                Some(format!(
+                    "its data `{}` differs from `{}`",
+                    data.name, c.data.name
+                ))
             } else if c.score.split != split {
-                Some(format!("its test split `{split}` differs from `{}`", c.score.split))
+                Some(format!(
+                    "its test split `{split}` differs from `{}`",
+                    c.score.split
+                ))
             } else {
                 None
             }
@@ -2133,14 +2140,7 @@ impl Checker<'_, '_> {
         ok.then_some(out)
     }
 
-    fn bad_combo(
-        &mut self,
-        rule: Rule,
-        sweep: &str,
-        span: Span,
-        reason: String,
-        help: String,
-    ) {
+    fn bad_combo(&mut self, rule: Rule, sweep: &str, span: Span, reason: String, help: String) {
         let e = match rule {
             Rule::Baseline => CheckError::BaselineNotACell {
                 sweep: sweep.into(),

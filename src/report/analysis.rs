@@ -268,10 +268,14 @@ fn throughput(epochs: &[EpochRow]) -> Option<Throughput> {
     })
 }
 
-
 /// Per-resample seed means of a configuration's cells minus another's: the
 /// test-set variation of a difference of configurations.
-fn test_var(draws: &BTreeMap<&str, &Vec<Vec<f64>>>, arm: &[String], base: &[String], si: usize) -> f64 {
+fn test_var(
+    draws: &BTreeMap<&str, &Vec<Vec<f64>>>,
+    arm: &[String],
+    base: &[String],
+    si: usize,
+) -> f64 {
     let r = arm
         .iter()
         .chain(base)
@@ -646,13 +650,18 @@ pub fn analyse(data: &SweepData) -> Analysis {
                 .filter(|(g, _)| Some(g) != base_key.as_ref())
                 .map(|(_, ids)| ids.len())
                 .collect();
-            let ka = others.iter().min().copied().unwrap_or(base_ids.len()).max(1) as f64;
+            let ka = others
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or(base_ids.len())
+                .max(1) as f64;
             let kb = base_ids.len().max(1) as f64;
             (2.0 / (1.0 / ka + 1.0 / kb)).floor().max(1.0) as u32
         });
-        let conf = spread.zip(k).map(|(sp, k)| {
-            stats::resolvable(n, p, confidence, POWER, Some((sp.var.sqrt(), k)))
-        });
+        let conf = spread
+            .zip(k)
+            .map(|(sp, k)| stats::resolvable(n, p, confidence, POWER, Some((sp.var.sqrt(), k))));
         Power {
             n: s.n,
             top1: p,

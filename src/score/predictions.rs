@@ -78,7 +78,14 @@ mod tests {
 
     #[test]
     fn round_trip_is_bit_exact() {
-        let p = [1e-30f32, 0.3, f32::MIN_POSITIVE, 1.0 - f32::EPSILON, 0.5, 0.25];
+        let p = [
+            1e-30f32,
+            0.3,
+            f32::MIN_POSITIVE,
+            1.0 - f32::EPSILON,
+            0.5,
+            0.25,
+        ];
         let (q, c) = decode(&encode(&p, 3, 2).unwrap()).unwrap();
         assert_eq!(c, 2);
         assert_eq!(
