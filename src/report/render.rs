@@ -387,7 +387,7 @@ fn method_text(a: &Analysis) -> String {
     format!(
         "Two levels. Configuration level (the verdicts of results.csv and the terminal): \
          is this configuration (backbone, recipe, ...) better than the baseline's, seed to seed? \
-         t test on the per-seed scores with the test-set variance added (the smallest seed degrees of freedom); \
+         Welch–Satterthwaite t test on the per-seed scores with the test-set variance added; \
          with one seed and no seed spread to borrow the verdict is `single seed`. \
          Model level: do these two trained networks differ on this test set? \
          McNemar's exact test (top-1, top-k), DeLong's test (macro AUC). \
@@ -450,7 +450,7 @@ fn header_text(a: &Analysis) -> String {
 }
 
 const CONFIG_TEXT: &str = "Is this configuration better than the baseline's, from seed to seed? \
-Per-seed scores, t test with the test-set variance added; `single seed` when a side has one seed and no spread to borrow.\n\n";
+Per-seed scores, Welch–Satterthwaite t test with the test-set variance added; `single seed` when a side has one seed and no spread to borrow.\n\n";
 const MODEL_TEXT: &str = "Do these two trained networks differ on this test set? \
 Each cell against the baseline configuration's cell at the same seed; seed-to-seed variation is not in these tests.\n\n";
 const DECOMPOSITION_TEXT: &str = "Main effect: mean over the other axis's levels of (level − reference level). \
