@@ -2199,7 +2199,9 @@ fn collect_refs(e: &Expr, out: &mut BTreeSet<String>) {
 
 /// `{ sweep = other, axis = value, ... }`: the other sweep's name and the
 /// rest of the record as (axis, value, span); None without a `sweep` key.
-fn cross_rule(e: &Expr) -> Option<(String, Vec<(String, String, Span)>)> {
+type CrossRule = (String, Vec<(String, String, Span)>);
+
+fn cross_rule(e: &Expr) -> Option<CrossRule> {
     let ExprKind::Record(fields) = &e.kind else {
         return None;
     };

@@ -517,8 +517,8 @@ pub fn analyse(data: &SweepData) -> Analysis {
         .collect();
 
     // The pairs to compare: (arm configuration, base configuration, from `compare`).
-    let mut config_pairs: Vec<(BTreeMap<String, String>, BTreeMap<String, String>, bool)> =
-        Vec::new();
+    type Pair = (BTreeMap<String, String>, BTreeMap<String, String>, bool);
+    let mut config_pairs: Vec<Pair> = Vec::new();
     if let Some(bk) = &base_key {
         for (k, _) in groups.iter().filter(|(g, _)| g != bk) {
             config_pairs.push((k.clone(), bk.clone(), false));

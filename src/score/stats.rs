@@ -919,10 +919,8 @@ fn contrasts(grid: &Grid<'_>) -> (Vec<Contrast>, Vec<Contrast>) {
     let mut main = Vec::new();
     for i in 1..na {
         let mut c = zero();
-        for j in 0..nb {
-            c[i][j] += 1.0 / nb as f64;
-            c[0][j] -= 1.0 / nb as f64;
-        }
+        c[i] = vec![1.0 / nb as f64; nb];
+        c[0] = vec![-1.0 / nb as f64; nb];
         let name = format!("{}: {} → {}", grid.axis_a, la[0], la[i]);
         main.push(Contrast {
             kind: "main",
