@@ -187,3 +187,33 @@ fn valid_fixtures_check_without_errors_or_warnings() {
         assert!(o.pipeline.is_some());
     }
 }
+
+#[test]
+fn replicates_compare_and_a_baseline_from_another_sweep_expand() {
+    let o = run(&read_fixture(Path::new(
+        "tests/fixtures/valid/replicates_compare.exp",
+    )));
+    assert!(!o.has_errors());
+    let sweeps = &o.checked.pipeline.sweeps;
+    let grid = &sweeps["grid"];
+    let seed = grid.cells[0].seed;
+    let ids: Vec<&str> = grid.cells.iter().map(|c| c.id.as_str()).collect();
+    // Three configurations, then the baseline configuration twice more with
+    // the next seeds.
+    let r1 = format!("grid/resnet50-s{}", seed + 1);
+    let r2 = format!("grid/resnet50-s{}", seed + 2);
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert_eq!(ids[3..], [r1.as_str(), r2.as_str()]);
+    assert_eq!(grid.cells[3].backbone.name, "resnet50");
+    assert_eq!(grid.cells[4].axis_values["seed"], (seed + 2).to_string());
+    // The pair: configurations as axis values without the seed.
+    assert_eq!(grid.compare.len(), 1);
+    assert_eq!(grid.compare[0].0["backbone"], "convnextv2_base");
+    assert_eq!(grid.compare[0].1["backbone"], "convnextv2_tiny");
+    assert!(!grid.compare[0].0.contains_key("seed"));
+    // The other sweep's baseline is grid's resnet50 cell.
+    assert_eq!(
+        sweeps["base_only"].baseline.as_deref(),
+        Some(format!("grid/resnet50-s{seed}").as_str())
+    );
+}

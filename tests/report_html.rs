@@ -216,36 +216,100 @@ fn report_files_hold_intervals_verdicts_decomposition_and_power() {
     assert!(t1["lo"].as_f64().unwrap() < est && est < t1["hi"].as_f64().unwrap());
     let scores = read_json(&dir.join("resnet-rmsprop-s1/scores.json"));
     assert!((est - scores["top1"].as_f64().unwrap()).abs() < 1e-12);
-    // The recipe is a large real gain: adamw cells are `better` on top-1.
+    // The recipe is a large real gain: adamw cells are `better` on top-1, at
+    // model level (McNemar, these two networks) ...
     let cmps = j["comparisons"].as_array().unwrap();
     let adamw = cmps
         .iter()
         .find(|c| c["cell"] == "resnet-adamw-s1" && c["metric"] == "top1")
         .unwrap();
+    assert_eq!(adamw["level"], "model");
     assert_eq!(adamw["verdict"], "better");
     assert_eq!(adamw["test"], "McNemarExact");
     assert!(adamw["p_holm"].as_f64().unwrap() >= adamw["p"].as_f64().unwrap());
+    // ... and at configuration level (seed to seed, 2 vs 2 seeds): the
+    // unadjusted interval excludes 0, but with 2 seeds a side and Holm over
+    // 9 rows the verdict may stay `within noise`; never `worse`.
+    let cfg = j["configuration_comparisons"].as_array().unwrap();
+    let adamw = cfg
+        .iter()
+        .find(|c| c["cell"] == "backbone=resnet, recipe=adamw" && c["metric"] == "top1")
+        .unwrap();
+    assert_eq!(adamw["level"], "configuration");
+    assert_eq!(adamw["test"], "SeedT");
+    assert_eq!(adamw["seeds"], json!([2, 2]));
+    assert_ne!(adamw["verdict"], "worse", "{adamw}");
+    assert!(adamw["p"].as_f64().unwrap() < 0.05, "{adamw}");
+    let (lo, hi) = (
+        adamw["delta"]["lo"].as_f64().unwrap(),
+        adamw["delta"]["hi"].as_f64().unwrap(),
+    );
+    assert!(lo > 0.0 && lo < hi);
     // Seeds are compared at the same seed against the baseline configuration.
     let s2 = cmps
         .iter()
         .find(|c| c["cell"] == "convnext-rmsprop-s2")
         .unwrap();
     assert_eq!(s2["baseline"], "resnet-rmsprop-s2");
-    // Seed groups and the hierarchical comparison.
+    // Seed groups: one per configuration.
     assert_eq!(j["seed_groups"].as_array().unwrap().len(), 4);
-    assert!(!j["group_comparisons"].as_array().unwrap().is_empty());
-    // Factorial: recipe main effect is large and positive with an interval.
+    // Factorial: recipe main effect is large and positive with an interval,
+    // at both levels.
     let eff = j["factorial"]["effects"].as_array().unwrap();
     let recipe = eff
         .iter()
-        .find(|e| e["name"] == "recipe: rmsprop → adamw" && e["stat"] == "Top1")
+        .find(|e| e["name"] == "recipe: rmsprop → adamw" && e["metric"] == "top1")
         .unwrap();
-    assert!(recipe["delta"]["lo"].as_f64().unwrap() > 0.03, "{recipe}");
+    assert!(
+        recipe["model"]["delta"]["lo"].as_f64().unwrap() > 0.03,
+        "{recipe}"
+    );
+    assert_eq!(recipe["model"]["level"], "model");
+    assert_eq!(recipe["configuration"]["level"], "configuration");
+    assert!(
+        recipe["configuration"]["delta"]["estimate"]
+            .as_f64()
+            .unwrap()
+            > 0.03,
+        "{recipe}"
+    );
     assert!(eff.iter().any(|e| e["kind"] == "interaction"));
-    // Power at n = 600.
+    // Simple effects: the recipe effect at each backbone, labelled.
+    let simple = j["factorial"]["simple_effects"].as_array().unwrap();
+    let at_resnet = simple
+        .iter()
+        .find(|e| {
+            e["name"] == "recipe: rmsprop → adamw"
+                && e["condition"] == "at backbone resnet"
+                && e["metric"] == "top1"
+        })
+        .unwrap();
+    let m = |id: &str| {
+        j["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["metrics"]["top1"]["estimate"]
+            .as_f64()
+            .unwrap()
+    };
+    let want = (m("resnet-adamw-s1") + m("resnet-adamw-s2")
+        - m("resnet-rmsprop-s1")
+        - m("resnet-rmsprop-s2"))
+        / 2.0;
+    let got = at_resnet["model"]["delta"]["estimate"].as_f64().unwrap();
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    assert_eq!(simple.len(), 4 * j["metrics"].as_array().unwrap().len());
+    // Power at n = 600: the half-width, and a gain and a drop.
     let hw = j["power"]["half_width"].as_f64().unwrap();
     let p = j["power"]["top1"].as_f64().unwrap();
     assert!((hw - 1.959964 * (p * (1.0 - p) / 600.0).sqrt()).abs() < 1e-6);
+    assert!(j["power"]["gain"].as_f64().unwrap() > 0.0);
+    assert!(j["power"]["drop"].as_f64().unwrap() > 0.0);
+    assert!(
+        j["power"]["configuration_gain"].as_f64().unwrap() > j["power"]["gain"].as_f64().unwrap()
+    );
     // IO-bound verdict from data_wait.
     let io = j["cells"]
         .as_array()
@@ -258,8 +322,12 @@ fn report_files_hold_intervals_verdicts_decomposition_and_power() {
     // Markdown and terminal carry the same tables.
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     for needle in [
-        "## Against the baseline",
+        "## Against the baseline: configuration level",
+        "## Against the baseline: model level",
         "## Decomposition",
+        "### Simple effects",
+        "recipe: rmsprop → adamw, at backbone convnext",
+        "unadjusted",
         "## Power",
         "Holm",
         "better",
@@ -271,12 +339,83 @@ fn report_files_hold_intervals_verdicts_decomposition_and_power() {
     assert!(
         table.contains("resnet-rmsprop-s1")
             && table.contains("baseline")
-            && table.contains("better"),
+            && table.contains("Δ top-1 vs baseline (configuration)"),
         "{table}"
     );
     // Deterministic: a second run writes the same report.json.
     exp::report::write_report(&dir).unwrap();
     assert_eq!(read_json(&dir.join("report.json")), j);
+}
+
+#[test]
+fn a_baseline_from_another_sweep_and_compare_pairs_get_comparisons() {
+    let tmp = tempfile::tempdir().unwrap();
+    let round1 = bakeoff(tmp.path());
+    // An extra pair in round1: convnext + adamw against resnet + adamw.
+    let mut sj = read_json(&round1.join("sweep.json"));
+    sj["compare"] = json!([[
+        {"backbone": "convnext", "recipe": "adamw"},
+        {"backbone": "resnet", "recipe": "adamw"}
+    ]]);
+    std::fs::write(round1.join("sweep.json"), sj.to_string()).unwrap();
+    exp::report::write_report(&round1).unwrap();
+    let j = read_json(&round1.join("report.json"));
+    let pair: Vec<&Value> = j["configuration_comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["pair"] == true)
+        .collect();
+    assert_eq!(pair.len(), 3, "one row per metric");
+    assert_eq!(pair[0]["cell"], "backbone=convnext, recipe=adamw");
+    assert_eq!(pair[0]["baseline"], "backbone=resnet, recipe=adamw");
+    // Holm-corrected together with the baseline comparisons: 3 configurations
+    // + 1 pair, × 3 metrics.
+    assert_eq!(j["configuration_comparisons"].as_array().unwrap().len(), 12);
+    assert!(j["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["pair"] == true && r["baseline"] == "resnet-adamw-s1"));
+
+    // A one-cell sweep whose baseline is a cell of round1 (same images).
+    let cells = [CellSpec {
+        backbone: "convnext",
+        recipe: "strong",
+        seed: 1,
+        status: "done",
+        mu: Some(2.4),
+        data_wait: 0.1,
+    }];
+    let base = write_sweep(tmp.path(), "base", None, &cells, 5);
+    let mut sj = read_json(&base.join("sweep.json"));
+    sj["baseline"] = json!("round1/resnet-rmsprop-s1");
+    std::fs::write(base.join("sweep.json"), sj.to_string()).unwrap();
+    let table = exp::report::write_report(&base).unwrap();
+    let j = read_json(&base.join("report.json"));
+    assert_eq!(j["baseline"], "round1/resnet-rmsprop-s1");
+    assert_eq!(j["baseline_declared"], true);
+    let m = j["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "top1")
+        .unwrap();
+    assert_eq!(m["cell"], "convnext-strong-s1");
+    assert_eq!(m["baseline"], "round1/resnet-rmsprop-s1");
+    assert_eq!(m["verdict"], "better", "{m}");
+    // One seed each side and no spread to borrow: no configuration verdict.
+    let c = j["configuration_comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "top1")
+        .unwrap();
+    assert_eq!(c["verdict"], "single_seed");
+    assert!(c["p"].is_null());
+    assert!(table.contains("single seed"), "{table}");
+    let md = std::fs::read_to_string(base.join("report.md")).unwrap();
+    assert!(md.contains("replicates = N"), "{md}");
 }
 
 #[test]
@@ -421,7 +560,9 @@ fn html_report_renders_in_headless_chromium() {
     for needle in [
         "<table id=\"results\"",
         "<table id=\"comparisons\"",
+        "<table id=\"configurations\"",
         "<table id=\"factorial\"",
+        "<table id=\"simple-effects\"",
         "<table id=\"training\"",
         "<div id=\"curves\"",
         "<div id=\"confusion\"",
@@ -488,7 +629,7 @@ fn exp_report_cli_prints_the_table_and_fails_with_a_diagnostic() {
     assert!(
         stdout.contains("convnext-adamw-s2")
             && stdout.contains("verdict")
-            && stdout.contains("smallest resolvable difference"),
+            && stdout.contains("smallest resolvable top-1 gain"),
         "{stdout}"
     );
     assert!(dir.join("report.html").is_file());

@@ -78,7 +78,8 @@ sweep s {
     assert_eq!(scores["split"], "test");
     assert!(scores["diverged"].is_null());
     let preds = std::fs::read_to_string(cell.join("predictions.csv")).unwrap();
-    assert!(preds.starts_with("id,label,pred,p_0,p_1,p_2\n"));
+    assert!(preds.starts_with("id,label,pred\n"));
+    assert!(cell.join("probs.safetensors").is_file());
     assert_eq!(preds.lines().count(), 61);
     let cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cell.join("config.json")).unwrap()).unwrap();
@@ -385,4 +386,93 @@ fn errors_and_bad_arguments_have_exit_codes() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn twin_recipes_get_no_configuration_verdict_a_weak_one_does_and_aucs_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `fast_twin` is `fast` byte for byte under another name: only the
+    // per-cell random stream differs. `weak` barely moves from chance.
+    let file = pipeline(
+        tmp.path(),
+        r#"
+recipe fast_twin {
+  optimizer = adamw(lr = 1e-2, finetune_lr = 3e-3, weight_decay = 0.01)
+  schedule  = constant
+  warmup    = 0 steps
+  batch     = 16
+}
+
+recipe weak extends fast {
+  optimizer = sgd(lr = 1e-6, finetune_lr = 1e-6)
+}
+
+sweep twins {
+  data     = tiny
+  backbone = resnet_test
+  recipe   = [fast, fast_twin, weak]
+  seeds    = [1, 2, 3]
+  budget   = short
+  score    = test
+  baseline = { recipe = fast }
+}
+"#,
+    );
+    let out = exp(tmp.path(), &cpu_run(file.to_str().unwrap(), &[]));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    let sweep = tmp.path().join("runs/twins");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sweep.join("report.json")).unwrap()).unwrap();
+    let cfg = report["configuration_comparisons"].as_array().unwrap();
+    let verdict = |recipe: &str, metric: &str| {
+        cfg.iter()
+            .find(|r| {
+                r["cell"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("recipe={recipe}"))
+                    && r["metric"] == metric
+            })
+            .map(|r| r["verdict"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    for m in ["top1", "top3", "auc"] {
+        let v = verdict("fast_twin", m);
+        assert!(v != "better" && v != "worse", "twin {m}: {v}\n{t}");
+    }
+    assert_eq!(verdict("weak", "top1"), "worse", "{t}");
+    // results.csv carries the configuration-level verdict of each cell.
+    let rows = csv_rows(&sweep.join("results.csv"));
+    let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+    let (vc, ac) = (col("verdict"), col("auc"));
+    for r in &rows[1..] {
+        let want = if r[2] == "fast" {
+            "baseline"
+        } else if r[2] == "weak" {
+            "worse"
+        } else {
+            "within noise"
+        };
+        assert_eq!(r[vc], want, "{r:?}");
+    }
+    // The same AUC in results.csv, scores.json and report.json, every cell:
+    // every score comes from the same stored f32 probabilities.
+    for (i, r) in rows[1..].iter().enumerate() {
+        let scores: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(sweep.join(&r[0]).join("scores.json")).unwrap())
+                .unwrap();
+        let auc = scores["auc"].as_f64().unwrap();
+        let cell = &report["cells"][i];
+        assert_eq!(cell["id"], r[0].as_str());
+        assert_eq!(cell["metrics"]["auc"]["estimate"].as_f64().unwrap(), auc);
+        assert_eq!(r[ac], format!("{auc:.6}"));
+        assert_eq!(
+            cell["metrics"]["top1"]["estimate"].as_f64().unwrap(),
+            scores["top1"].as_f64().unwrap()
+        );
+        assert!(sweep.join(&r[0]).join("probs.safetensors").is_file());
+    }
+    // The terminal table shows the configuration-level verdicts.
+    assert!(t.contains("worse") && t.contains("configuration"), "{t}");
 }

@@ -156,18 +156,28 @@ fn bootstrap_intervals_match_numpy_within_monte_carlo_error() {
         );
         assert!(ci.lo <= ci.estimate && ci.estimate <= ci.hi);
     }
-    let cmp = stats::paired_compare(&a, &b, &[Stat::Top1, Stat::Auc], plan);
-    assert_eq!(cmp[0].test, Test::McNemarExact);
-    assert_eq!(cmp[1].test, Test::DeLong);
-    for (c, key, tol) in [(cmp[0], "delta_top1", tol1), (cmp[1], "delta_auc", tol_auc)] {
+    let paired = stats::paired_bootstrap(&a, &b, &[Stat::Top1, Stat::Auc], plan);
+    for (c, key, tol) in [
+        (paired[0], "delta_top1", tol1),
+        (paired[1], "delta_auc", tol_auc),
+    ] {
         let want = f64s(&case[key]);
         worst = worst
-            .max((c.delta.lo - want[0]).abs())
-            .max((c.delta.hi - want[1]).abs());
+            .max((c.lo - want[0]).abs())
+            .max((c.hi - want[1]).abs());
         assert!(
-            (c.delta.lo - want[0]).abs() < tol && (c.delta.hi - want[1]).abs() < tol,
+            (c.lo - want[0]).abs() < tol && (c.hi - want[1]).abs() < tol,
             "{key}: {c:?} vs {want:?}"
         );
+    }
+    // The intervals printed beside a verdict are those of its test: they
+    // agree in width with the paired bootstrap (same images, same question).
+    let cmp = stats::paired_compare(&a, &b, &[Stat::Top1, Stat::Auc], 0.95);
+    assert_eq!(cmp[0].test, Test::McNemarExact);
+    assert_eq!(cmp[1].test, Test::DeLong);
+    for (c, p) in cmp.iter().zip(&paired) {
+        let (w, wb) = (c.delta.hi - c.delta.lo, p.hi - p.lo);
+        assert!((w / wb - 1.0).abs() < 0.2, "{c:?} vs bootstrap {p:?}");
     }
     eprintln!("bootstrap: max absolute endpoint deviation {worst:.4}");
     // Same seed, same draws: deterministic.

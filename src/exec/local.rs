@@ -168,6 +168,7 @@ const TRAIN_FILES: &[&str] = &[
     "metrics.csv",
     "scores.json",
     "predictions.csv",
+    crate::score::predictions::PROBS_FILE,
 ];
 
 impl<'a, E: CellExecutor> Runner<'a, E> {
@@ -463,11 +464,7 @@ impl<'a, E: CellExecutor> Runner<'a, E> {
                 reason: reason.clone(),
             });
         }
-        let pred_path = dir.join("predictions.csv");
-        let written = match &preds {
-            Some(p) => atomic::write_atomic(&pred_path, outputs::predictions_csv(p).as_bytes()),
-            None => std::fs::remove_file(&pred_path).or(Ok(())),
-        };
+        let written = outputs::write_predictions(dir, preds.as_ref());
         if let Err(e) = written.and_then(|_| atomic::write_json(&dir.join("scores.json"), &scores))
         {
             return io_fail("scores", e);
@@ -587,8 +584,12 @@ pub fn finalize_sweep(out: &Path, sweep: &SweepSpec) -> Result<Option<String>, E
     let _lock = FileLock::acquire(&lock_path).map_err(ExecError::io(&lock_path))?;
     atomic::remove_stale_temps(&sdir, true);
     let csv_path = sdir.join("results.csv");
-    atomic::write_atomic(&csv_path, outputs::results_csv(out, sweep).as_bytes())
-        .map_err(ExecError::io(&csv_path))?;
+    let csv = outputs::results_csv(out, sweep);
+    atomic::write_atomic(
+        &csv_path,
+        outputs::with_verdicts(&csv, sweep, &Default::default()).as_bytes(),
+    )
+    .map_err(ExecError::io(&csv_path))?;
     let all_scored = sweep
         .cells
         .iter()
@@ -596,8 +597,15 @@ pub fn finalize_sweep(out: &Path, sweep: &SweepSpec) -> Result<Option<String>, E
     if !all_scored {
         return Ok(None);
     }
-    match catch_unwind(AssertUnwindSafe(|| crate::report::write_report(&sdir))) {
-        Ok(Ok(table)) => {
+    match catch_unwind(AssertUnwindSafe(|| {
+        crate::report::write_report_verdicts(&sdir)
+    })) {
+        Ok(Ok((table, verdicts))) => {
+            atomic::write_atomic(
+                &csv_path,
+                outputs::with_verdicts(&csv, sweep, &verdicts).as_bytes(),
+            )
+            .map_err(ExecError::io(&csv_path))?;
             let key = store::compare_key(sweep);
             store::mark_done(
                 out,
@@ -1254,6 +1262,7 @@ mod tests {
                 .map(|b| sample_cell("r", b, "adamw", 0))
                 .collect(),
             baseline: None,
+            compare: vec![],
         }
     }
 
@@ -1292,7 +1301,7 @@ mod tests {
         let text = String::from_utf8(first).unwrap();
         assert!(
             text.starts_with(
-                "cell,backbone,recipe,seed,status,reason,top1,top3,auc\nb1-adamw-s0,b1,adamw,0,done,,"
+                "cell,backbone,recipe,seed,status,reason,top1,top3,auc,verdict\nb1-adamw-s0,b1,adamw,0,done,,"
             ),
             "{text}"
         );
@@ -1301,7 +1310,12 @@ mod tests {
         assert_eq!((scores.n, scores.top3), (6, Some(1.0)));
         let preds =
             std::fs::read_to_string(out.path().join("r/b1-adamw-s0/predictions.csv")).unwrap();
-        assert!(preds.starts_with("id,label,pred,p_0,p_1,p_2\nimg0.png,0,"));
+        assert!(preds.starts_with("id,label,pred\nimg0.png,0,"));
+        assert!(out
+            .path()
+            .join("r/b1-adamw-s0")
+            .join(crate::score::predictions::PROBS_FILE)
+            .is_file());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The files a run leaves behind (besides the trainer's `metrics.csv`,
 //! `best.safetensors` and `ckpt/`): `sweep.json`, per cell `config.json`,
-//! `scores.json`, `predictions.csv`, `failed.json`, `data.json` (images
-//! used per split) and `skipped.csv` (images skipped as unreadable), and per
-//! sweep `results.csv`.
+//! `scores.json`, `predictions.csv` + `probs.safetensors`, `failed.json`,
+//! `data.json` (images used per split) and `skipped.csv` (images skipped as
+//! unreadable), and per sweep `results.csv`.
 //!
 //! Why fixed float formats: `results.csv` and `predictions.csv` must compare
 //! byte for byte between two runs; printing with a fixed number of digits
@@ -185,7 +185,7 @@ pub fn write_sweep_json(out_dir: &Path, sweep: &SweepSpec) -> io::Result<()> {
         &sweep_dir(out_dir, &sweep.name).join("sweep.json"),
         &serde_json::json!({
             "sweep": sweep.name, "axes": sweep.axes, "baseline": sweep.baseline,
-            "cells": cells, "exp_version": crate::VERSION,
+            "cells": cells, "compare": sweep.compare, "exp_version": crate::VERSION,
         }),
     )
 }
@@ -294,27 +294,66 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// `predictions.csv`: `id,label,pred,p_0..p_{C-1}`; `pred` is the arg-max
-/// (lowest index on ties), probabilities with 6 decimals.
+/// `predictions.csv`: `id,label,pred`; `pred` is the arg-max (lowest index
+/// on ties). The probabilities go to `probs.safetensors` ([`probs_file`]).
 pub fn predictions_csv(p: &Predictions) -> String {
-    let c = p.classes.len();
-    let mut out = String::from("id,label,pred");
-    for j in 0..c {
-        let _ = write!(out, ",p_{j}");
-    }
-    out.push('\n');
+    let c = p.classes.len().max(1);
+    let mut out = String::from("id,label,pred\n");
     for (i, id) in p.ids.iter().enumerate() {
-        let row = &p.probs[i * c..(i + 1) * c];
-        let mut pred = 0;
-        for (j, v) in row.iter().enumerate() {
-            if *v > row[pred] {
-                pred = j;
-            }
-        }
+        let pred = p
+            .probs
+            .get(i * c..(i + 1) * c)
+            .map_or(0, crate::score::metrics::argmax);
         let label = p.labels.get(i).copied().unwrap_or(-1);
-        let _ = write!(out, "{},{label},{pred}", csv_field(id));
-        for v in row {
-            let _ = write!(out, ",{}", fmt_f(f64::from(*v), 6));
+        let _ = writeln!(out, "{},{label},{pred}", csv_field(id));
+    }
+    out
+}
+
+/// `probs.safetensors`: the probabilities, f32 `[N, C]`, bit for bit
+/// (`crate::score::predictions`).
+pub fn probs_file(p: &Predictions) -> io::Result<Vec<u8>> {
+    crate::score::predictions::encode(&p.probs, p.ids.len(), p.classes.len())
+        .map_err(io::Error::other)
+}
+
+/// Write a cell's predictions into `dir`: `probs.safetensors` (the numbers
+/// every score is computed from) first, then `predictions.csv`; with no
+/// predictions, remove both so they never describe another run.
+pub fn write_predictions(dir: &Path, preds: Option<&Predictions>) -> io::Result<()> {
+    let pred_path = dir.join("predictions.csv");
+    let probs_path = dir.join(crate::score::predictions::PROBS_FILE);
+    match preds {
+        Some(p) => {
+            atomic::write_atomic(&probs_path, &probs_file(p)?)?;
+            atomic::write_atomic(&pred_path, predictions_csv(p).as_bytes())
+        }
+        None => {
+            for path in [&pred_path, &probs_path] {
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `results.csv` with a last column `verdict`: each cell's configuration-level
+/// top-1 verdict against the baseline configuration (from the report, by
+/// cell directory name; empty until the report is written).
+pub fn with_verdicts(csv: &str, sweep: &SweepSpec, verdicts: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(csv.len() + 16 * (sweep.cells.len() + 1));
+    for (i, line) in csv.lines().enumerate() {
+        out.push_str(line);
+        if i == 0 {
+            out.push_str(",verdict");
+        } else if let Some(c) = sweep.cells.get(i - 1) {
+            out.push(',');
+            out.push_str(&csv_field(
+                verdicts.get(c.short_id()).map_or("", String::as_str),
+            ));
         }
         out.push('\n');
     }
@@ -417,8 +456,10 @@ mod tests {
         };
         assert_eq!(
             predictions_csv(&p),
-            "id,label,pred,p_0,p_1,p_2\na.png,1,1,0.200000,0.700000,0.100000\n\"b,c.png\",0,0,0.500000,0.500000,0.000000\n"
+            "id,label,pred\na.png,1,1\n\"b,c.png\",0,0\n"
         );
+        let (probs, c) = crate::score::predictions::decode(&probs_file(&p).unwrap()).unwrap();
+        assert_eq!((probs, c), (p.probs.clone(), 3));
     }
 
     #[test]
@@ -435,6 +476,7 @@ mod tests {
             axes: vec!["backbone".into(), "lr".into()],
             cells: vec![a.clone(), b.clone()],
             baseline: None,
+            compare: vec![],
         };
         let mut s = compute_scores(&a, CellStatus::Done, Some(2), None, None);
         s.top1 = Some(0.5);
@@ -448,6 +490,14 @@ mod tests {
             "cell,backbone,recipe,seed,status,reason,top1,top3,auc,lr,top5\n\
              b1-adamw-s0,b1,adamw,0,done,,0.500000,1.000000,0.666667,hi,1.000000\n\
              b2-adamw-s0,b2,adamw,0,failed,,,,,hi,\n"
+        );
+        let v = BTreeMap::from([("b1-adamw-s0".to_string(), "baseline".to_string())]);
+        assert_eq!(
+            with_verdicts(&results_csv(out.path(), &sweep), &sweep, &v)
+                .lines()
+                .map(|l| l.rsplit(',').next().unwrap_or(""))
+                .collect::<Vec<_>>(),
+            ["verdict", "baseline", ""]
         );
     }
 }

@@ -231,28 +231,27 @@ impl Rescorer {
             Ok(p) => p,
             Err(e) => return failed(cell.id, format!("score: {e}")),
         };
-        let scores = outputs::compute_scores(
+        let mut scores = outputs::compute_scores(
             &scored,
             original.status,
             original.best_epoch,
             original.diverged.clone(),
             Some(&preds),
         );
-        let written = atomic::write_atomic(
-            &out.join("predictions.csv"),
-            outputs::predictions_csv(&preds).as_bytes(),
-        )
-        .and_then(|_| atomic::write_json(&out.join("scores.json"), &scores))
-        .and_then(|_| {
-            atomic::write_json(
-                &out.join("scored.json"),
-                &serde_json::json!({
-                    "cell": cell.id, "data": spec.name, "split": split,
-                    "checkpoint": cell_dir.join("best.safetensors"),
-                    "exp_version": crate::VERSION,
-                }),
-            )
-        });
+        // The training history is the original run's, instability included.
+        scores.unstable = original.unstable.clone();
+        let written = outputs::write_predictions(&out, Some(&preds))
+            .and_then(|_| atomic::write_json(&out.join("scores.json"), &scores))
+            .and_then(|_| {
+                atomic::write_json(
+                    &out.join("scored.json"),
+                    &serde_json::json!({
+                        "cell": cell.id, "data": spec.name, "split": split,
+                        "checkpoint": cell_dir.join("best.safetensors"),
+                        "exp_version": crate::VERSION,
+                    }),
+                )
+            });
         if let Err(e) = written {
             return failed(cell.id, format!("writing {}: {e}", out.display()));
         }
@@ -358,6 +357,7 @@ fn rescore_sweep(dir: &Path, rescorer: &mut Rescorer) -> Result<ScoreOutcome, Ex
             })
             .collect(),
         baseline: sweep.baseline.clone(),
+        compare: sweep.compare.clone(),
     };
     let csv = out.join("results.csv");
     atomic::write_atomic(

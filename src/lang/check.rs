@@ -82,7 +82,17 @@ pub const BUDGET_FIELDS: &[&str] = &[
 ];
 pub const SCORE_FIELDS: &[&str] = &["split", "metrics", "confidence", "bootstrap"];
 pub const SWEEP_FIELDS: &[&str] = &[
-    "data", "backbone", "recipe", "budget", "score", "seed", "seeds", "baseline", "exclude",
+    "data",
+    "backbone",
+    "recipe",
+    "budget",
+    "score",
+    "seed",
+    "seeds",
+    "baseline",
+    "exclude",
+    "replicates",
+    "compare",
 ];
 /// Sweep fields that name declarations (and may be axes), with their kind.
 pub const SWEEP_REFS: &[(&str, DeclKind)] = &[
@@ -178,12 +188,35 @@ pub fn check(env: &Env, diags: &mut Vec<Diag>) -> Checked {
             }
         }
     }
+    let mut pending = Vec::new();
     for m in sweeps {
-        if let Some(s) = c.sweep(m) {
+        if let Some((s, cross)) = c.sweep(m) {
             c.out.pipeline.sweeps.insert(m.name.name.clone(), s);
+            pending.extend(cross);
         }
     }
+    for p in pending {
+        c.cross_sweep_baseline(p);
+    }
     c.out
+}
+
+/// Which sweep field a record of axis values belongs to (for its errors).
+#[derive(Clone, Copy)]
+enum Rule {
+    Baseline,
+    Exclude,
+    Compare,
+}
+
+/// A baseline naming a cell of another sweep (`{ sweep = other, ... }`),
+/// resolved once every sweep is expanded.
+struct CrossBaseline {
+    sweep: String,
+    other: String,
+    /// (axis, value, span of the value).
+    rule: Vec<(String, String, Span)>,
+    span: Span,
 }
 
 struct Checker<'a, 'd> {
@@ -1539,7 +1572,7 @@ impl Checker<'_, '_> {
         };
         let bootstrap = match f.get("bootstrap") {
             Some(e) => self.v.int(e, "bootstrap", 0, 1_000_000).map(|v| v as u32),
-            None => Some(1000),
+            None => Some(crate::spec::DEFAULT_RESAMPLES),
         };
         Some(ScoreSpec {
             name: m.name.name.clone(),
@@ -1710,7 +1743,96 @@ impl Checker<'_, '_> {
         Some((vals, ok))
     }
 
-    fn sweep(&mut self, m: &Merged) -> Option<SweepSpec> {
+    /// The cell of another sweep a `{ sweep = other, ... }` baseline names:
+    /// it must exist and share the sweep's data and test split (so the test
+    /// images are the same).
+    fn cross_sweep_baseline(&mut self, p: CrossBaseline) {
+        let bad = |reason: String, help: String| CheckError::BaselineNotACell {
+            sweep: p.sweep.clone(),
+            span: p.span.into(),
+            reason,
+            help,
+        };
+        let Some(other) = self.out.pipeline.sweeps.get(&p.other) else {
+            let declared = self
+                .env
+                .merged
+                .values()
+                .any(|m| m.kind == DeclKind::Sweep && m.name.name == p.other);
+            if !declared {
+                let names: Vec<&str> = self
+                    .out
+                    .pipeline
+                    .sweeps
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                let help = suggest::help(&p.other, names.iter().copied(), "sweeps of this file");
+                self.v.err(
+                    p.span,
+                    bad(format!("there is no sweep `{}`", p.other), help),
+                );
+            }
+            return;
+        };
+        let found = other.cells.iter().find(|c| {
+            p.rule
+                .iter()
+                .all(|(k, v, _)| c.axis_values.get(k) == Some(v))
+        });
+        let Some(cell) = found else {
+            let (k, v, span) = p.rule.first().cloned().unwrap_or_default();
+            let reason = if k.is_empty() {
+                "name the cell's axis values beside `sweep`".to_string()
+            } else {
+                format!(
+                    "no cell of sweep `{}` has `{k} = {v}` with these values",
+                    p.other
+                )
+            };
+            self.v.err(
+                span,
+                CheckError::BaselineNotACell {
+                    sweep: p.sweep.clone(),
+                    span: (if k.is_empty() { p.span } else { span }).into(),
+                    reason,
+                    help: format!("pick axis values of a cell of sweep `{}`", p.other),
+                },
+            );
+            return;
+        };
+        let (cell_id, data, split) = (cell.id.clone(), cell.data.clone(), cell.score.split.clone());
+        let Some(this) = self.out.pipeline.sweeps.get_mut(&p.sweep) else {
+            return;
+        };
+        let mismatch = this.cells.iter().find_map(|c| {
+            if c.data != data {
+                Some(format!(
+                    "its data `{}` differs from `{}`",
+                    data.name, c.data.name
+                ))
+            } else if c.score.split != split {
+                Some(format!(
+                    "its test split `{split}` differs from `{}`",
+                    c.score.split
+                ))
+            } else {
+                None
+            }
+        });
+        match mismatch {
+            Some(reason) => self.v.err(
+                p.span,
+                bad(
+                    reason,
+                    "a baseline from another sweep must be scored on the same images: same data and split".into(),
+                ),
+            ),
+            None => this.baseline = Some(cell_id),
+        }
+    }
+
+    fn sweep(&mut self, m: &Merged) -> Option<(SweepSpec, Option<CrossBaseline>)> {
         let f = self.fields(m);
         let ctx = context(m);
         let sweep = m.name.name.clone();
@@ -1805,7 +1927,7 @@ impl Checker<'_, '_> {
         if let Some(e) = f.get("exclude") {
             if let Some(items) = self.v.list(e, "exclude") {
                 for it in items {
-                    match self.combo_rule(m, it, &axes, false) {
+                    match self.combo_rule(m, it, &axes, Rule::Exclude) {
                         Some(r) => rules.push((r, it.span)),
                         None => ok = false,
                     }
@@ -1844,8 +1966,16 @@ impl Checker<'_, '_> {
         };
         // Baseline.
         let mut baseline = None;
-        if let Some(e) = f.get("baseline") {
-            match self.combo_rule(m, e, &axes, true) {
+        let mut cross = None;
+        if let Some((other, rule)) = f.get("baseline").and_then(cross_rule) {
+            cross = Some(CrossBaseline {
+                sweep: sweep.clone(),
+                other,
+                rule,
+                span: f.get("baseline").map_or(m.name.span, |e| e.span),
+            });
+        } else if let Some(e) = f.get("baseline") {
+            match self.combo_rule(m, e, &axes, Rule::Baseline) {
                 Some(rule) => {
                     let missing: Vec<&String> = axes
                         .iter()
@@ -1881,6 +2011,99 @@ impl Checker<'_, '_> {
                 None => ok = false,
             }
         }
+        // Pairs to compare: each side a configuration (every listed axis
+        // but the seed named), as its axis values without the seed.
+        let mut compare = Vec::new();
+        if let Some(e) = f.get("compare") {
+            let pairs = self.v.list(e, "compare");
+            ok &= pairs.is_some();
+            for pair in pairs.unwrap_or_default() {
+                let sides = match &pair.kind {
+                    ExprKind::List(items) if items.len() == 2 => items,
+                    _ => {
+                        self.v.err(
+                            pair.span,
+                            CheckError::TypeMismatch {
+                                what: "compare".into(),
+                                expected: "a pair `[{ ... }, { ... }]` of configurations".into(),
+                                found: pair.kind.describe().into(),
+                                span: pair.span.into(),
+                                help: "e.g. `compare = [[{ backbone = convnextv2_base }, { backbone = convnextv2_tiny }]]`".into(),
+                            },
+                        );
+                        ok = false;
+                        continue;
+                    }
+                };
+                let mut keys = Vec::new();
+                for side in sides {
+                    let Some(rule) = self.combo_rule(m, side, &axes, Rule::Compare) else {
+                        ok = false;
+                        continue;
+                    };
+                    let missing = axes
+                        .iter()
+                        .find(|a| a.2 && a.0 != "seed" && !rule.iter().any(|(k, _)| *k == a.0));
+                    let combo = combos.iter().find(|c| matches(c, &rule));
+                    match (missing, combo) {
+                        (None, Some(c)) => {
+                            let mut k: BTreeMap<String, String> = axes
+                                .iter()
+                                .filter_map(|a| Some((a.0.clone(), value_of(c, &a.0)?)))
+                                .collect();
+                            k.remove("seed");
+                            keys.push(k);
+                        }
+                        (missing, _) => {
+                            let (reason, help) = match missing {
+                                Some(a) => (
+                                    format!("does not say which `{}`", a.0),
+                                    format!("`{}` is an axis of the sweep, so each side of a pair must name one of its values", a.0),
+                                ),
+                                None => (
+                                    "this combination is excluded".into(),
+                                    "remove the `exclude` rule that drops it, or pick another pair".into(),
+                                ),
+                            };
+                            self.v.err(
+                                side.span,
+                                CheckError::BadCompare {
+                                    sweep: sweep.clone(),
+                                    span: side.span.into(),
+                                    reason,
+                                    help,
+                                },
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                if let [a, b] = keys.as_slice() {
+                    compare.push((a.clone(), b.clone()));
+                }
+            }
+        }
+        // Replicates: the baseline configuration trained again with other seeds.
+        let replicates = match f.get("replicates") {
+            Some(e) => match self.v.int(e, "replicates", 0, 100) {
+                Some(n) => n as u64,
+                None => {
+                    ok = false;
+                    0
+                }
+            },
+            None => 0,
+        };
+        if replicates > 0 && baseline.is_none() && ok {
+            let span = f.get("replicates").map_or(m.name.span, |e| e.span);
+            self.v.missing(
+                span,
+                "baseline",
+                &ctx,
+                "`replicates` trains the baseline configuration again: declare `baseline = { ... }` (a cell of this sweep)",
+            );
+            ok = false;
+        }
         if !ok {
             return None;
         }
@@ -1913,12 +2136,38 @@ impl Checker<'_, '_> {
                 axis_values,
             });
         }
-        Some(SweepSpec {
-            name: sweep,
-            axes: axis_names,
-            cells,
-            baseline,
-        })
+        // Why after the largest seed: replicate ids never collide with a
+        // declared seed, and adding one more replicate keeps the others.
+        let top = cells.iter().map(|c| c.seed).max().unwrap_or(0);
+        if let Some(base) = baseline
+            .as_ref()
+            .and_then(|b| cells.iter().find(|c| &c.id == b))
+            .cloned()
+        {
+            let stem = base
+                .id
+                .strip_suffix(&format!("s{}", base.seed))
+                .unwrap_or(&base.id)
+                .to_string();
+            for r in 1..=replicates {
+                let seed = top + r;
+                let mut c = base.clone();
+                c.id = format!("{stem}s{seed}");
+                c.seed = seed;
+                c.axis_values.insert("seed".into(), seed.to_string());
+                cells.push(c);
+            }
+        }
+        Some((
+            SweepSpec {
+                name: sweep,
+                axes: axis_names,
+                cells,
+                baseline,
+                compare,
+            },
+            cross,
+        ))
     }
 
     /// `{ backbone = resnet50, recipe = x }` as (axis, value) pairs, checked
@@ -1928,10 +2177,14 @@ impl Checker<'_, '_> {
         m: &Merged,
         e: &Expr,
         axes: &[Axis],
-        is_baseline: bool,
+        rule: Rule,
     ) -> Option<Vec<(String, String)>> {
         let sweep = m.name.name.clone();
-        let what = if is_baseline { "baseline" } else { "exclude" };
+        let what = match rule {
+            Rule::Baseline => "baseline",
+            Rule::Exclude => "exclude",
+            Rule::Compare => "compare",
+        };
         let keys: Vec<&str> = axes.iter().map(|a| a.0.as_str()).collect();
         let ExprKind::Record(fields) = &e.kind else {
             self.v.err(
@@ -1953,7 +2206,7 @@ impl Checker<'_, '_> {
             let Some(axis) = axes.iter().find(|a| a.0 == key) else {
                 let help = suggest::help(&key, keys.iter().copied(), "axes of this sweep");
                 let reason = format!("`{key}` is not a field of the sweep");
-                self.bad_combo(is_baseline, &sweep, fld.path_span(), reason, help);
+                self.bad_combo(rule, &sweep, fld.path_span(), reason, help);
                 ok = false;
                 continue;
             };
@@ -1963,7 +2216,7 @@ impl Checker<'_, '_> {
                 _ => {
                     let reason = format!("`{key}` must be one of its values");
                     self.bad_combo(
-                        is_baseline,
+                        rule,
                         &sweep,
                         fld.value.span,
                         reason,
@@ -1980,7 +2233,7 @@ impl Checker<'_, '_> {
                     &format!("values of `{key}` in this sweep"),
                 );
                 let reason = format!("`{value}` is not a value of `{key}` in this sweep");
-                self.bad_combo(is_baseline, &sweep, fld.value.span, reason, help);
+                self.bad_combo(rule, &sweep, fld.value.span, reason, help);
                 ok = false;
                 continue;
             }
@@ -1989,28 +2242,26 @@ impl Checker<'_, '_> {
         ok.then_some(out)
     }
 
-    fn bad_combo(
-        &mut self,
-        is_baseline: bool,
-        sweep: &str,
-        span: Span,
-        reason: String,
-        help: String,
-    ) {
-        let e = if is_baseline {
-            CheckError::BaselineNotACell {
+    fn bad_combo(&mut self, rule: Rule, sweep: &str, span: Span, reason: String, help: String) {
+        let e = match rule {
+            Rule::Baseline => CheckError::BaselineNotACell {
                 sweep: sweep.into(),
                 span: span.into(),
                 reason,
                 help,
-            }
-        } else {
-            CheckError::BadExclude {
+            },
+            Rule::Exclude => CheckError::BadExclude {
                 sweep: sweep.into(),
                 reason,
                 span: span.into(),
                 help,
-            }
+            },
+            Rule::Compare => CheckError::BadCompare {
+                sweep: sweep.into(),
+                reason,
+                span: span.into(),
+                help,
+            },
         };
         self.v.err(span, e);
     }
@@ -2046,6 +2297,31 @@ fn collect_refs(e: &Expr, out: &mut BTreeSet<String>) {
         ExprKind::Record(fields) => fields.iter().for_each(|f| collect_refs(&f.value, out)),
         _ => {}
     }
+}
+
+/// `{ sweep = other, axis = value, ... }`: the other sweep's name and the
+/// rest of the record as (axis, value, span); None without a `sweep` key.
+type CrossRule = (String, Vec<(String, String, Span)>);
+
+fn cross_rule(e: &Expr) -> Option<CrossRule> {
+    let ExprKind::Record(fields) = &e.kind else {
+        return None;
+    };
+    let mut other = None;
+    let mut rule = Vec::new();
+    for f in fields {
+        let value = match &f.value.kind {
+            ExprKind::Ref(id) => id.name.clone(),
+            ExprKind::Number(n) if n.int.is_some() => n.int.unwrap_or_default().to_string(),
+            _ => String::new(),
+        };
+        if f.path_string() == "sweep" {
+            other = Some(value);
+        } else {
+            rule.push((f.path_string(), value, f.value.span));
+        }
+    }
+    other.map(|o| (o, rule))
 }
 
 fn opt<T>(e: Option<&Expr>, f: impl FnOnce(&Expr) -> Option<T>) -> Option<T> {

@@ -284,6 +284,15 @@ pub enum CheckError {
         span: SourceSpan,
         help: String,
     },
+    #[error("invalid `compare` pair in sweep `{sweep}`: {reason}")]
+    #[diagnostic(code(exp::check::bad_compare), help("{help}"))]
+    BadCompare {
+        sweep: String,
+        reason: String,
+        #[label("{reason}")]
+        span: SourceSpan,
+        help: String,
+    },
     #[error("sweep `{sweep}` has no cells left")]
     #[diagnostic(
         code(exp::check::no_cells),
@@ -355,8 +364,9 @@ pub const ERROR_DOCS: &[(&str, &str)] = &[
     ("exp::check::unknown_argument", "A call has an argument it does not take, or too many positional arguments."),
     ("exp::check::empty_axis", "A sweep axis is an empty list, so the sweep would have no cells."),
     ("exp::check::duplicate_axis_value", "The same value appears twice in a sweep axis; two cells would get the same id."),
-    ("exp::check::baseline_not_a_cell", "The sweep's `baseline` does not identify one of its cells: it names a value that is not on an axis, omits an axis, or names an excluded combination."),
+    ("exp::check::baseline_not_a_cell", "The sweep's `baseline` does not identify one of its cells: it names a value that is not on an axis, omits an axis, or names an excluded combination. A baseline from another sweep (`{ sweep = other, ... }`) must name a cell of that sweep with the same data and score split."),
     ("exp::check::bad_exclude", "An `exclude` rule names a field that is not a sweep field, or a value that is not on that axis (so it would exclude nothing)."),
+    ("exp::check::bad_compare", "A side of a `compare` pair does not identify one configuration of the sweep: it names a field or value that is not on an axis, omits a list axis, or names an excluded combination."),
     ("exp::check::no_cells", "The `exclude` rules remove every cell of the sweep."),
     ("exp::check::bad_override", "A `--set PATH=VALUE` names no declaration or field, or has the wrong shape. Paths are `kind.name.field`, `name.field` or `seed`."),
     ("exp::check::conflicting_fields", "Two fields that exclude each other are both set: `manifest` and `source`, `manifest` and `layout = image_folder`, `seed` and `seeds`."),

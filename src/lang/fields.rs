@@ -67,7 +67,7 @@ pub const FIELD_DOCS: &[FieldDoc] = &[
     FieldDoc { kind: DeclKind::Score, field: "split", ty: "string", doc: "Split that is scored. Default \"test\"." },
     FieldDoc { kind: DeclKind::Score, field: "metrics", ty: "list of `top1`, `topK`, `auc`, `per_class`, `confusion`", doc: "[top1, top3, topk(5), auc, per_class, confusion]. Default [top1]." },
     FieldDoc { kind: DeclKind::Score, field: "confidence", ty: "fraction (`0.95` or `95%`)", doc: "Interval level, `95%` (default) or 0.95." },
-    FieldDoc { kind: DeclKind::Score, field: "bootstrap", ty: "integer", doc: "Bootstrap resamples for intervals and paired comparisons. Default 1000." },
+    FieldDoc { kind: DeclKind::Score, field: "bootstrap", ty: "integer", doc: "Bootstrap resamples for intervals and paired comparisons. Default 10000." },
     // sweep
     FieldDoc { kind: DeclKind::Sweep, field: "data", ty: "data name, or a list of them (an axis)", doc: "A data name, or a list of names (an axis)." },
     FieldDoc { kind: DeclKind::Sweep, field: "backbone", ty: "backbone name, or a list of them (an axis)", doc: "A backbone name, or a list of names (an axis)." },
@@ -76,7 +76,9 @@ pub const FIELD_DOCS: &[FieldDoc] = &[
     FieldDoc { kind: DeclKind::Sweep, field: "score", ty: "score name", doc: "A score name, or a list of names (an axis)." },
     FieldDoc { kind: DeclKind::Sweep, field: "seed", ty: "integer", doc: "The sweep's one seed. Default the file's `seed`." },
     FieldDoc { kind: DeclKind::Sweep, field: "seeds", ty: "list of integers (an axis)", doc: "Seeds as an axis, e.g. [17, 18, 19]." },
-    FieldDoc { kind: DeclKind::Sweep, field: "baseline", ty: "record of axis values", doc: "The cell others are compared with, e.g. `{ backbone = resnet50, recipe = rmsprop_baseline }`." },
+    FieldDoc { kind: DeclKind::Sweep, field: "baseline", ty: "record of axis values", doc: "The cell others are compared with, e.g. `{ backbone = resnet50, recipe = rmsprop_baseline }`; `{ sweep = other, ... }` names a cell of another sweep of the file with the same data and split." },
+    FieldDoc { kind: DeclKind::Sweep, field: "replicates", ty: "integer", doc: "Train the baseline configuration N more times with other seeds, so single-seed comparisons get a seed spread. Default 0." },
+    FieldDoc { kind: DeclKind::Sweep, field: "compare", ty: "list of pairs of records of axis values", doc: "Extra pairs of configurations to compare, e.g. `[[{ backbone = convnextv2_base }, { backbone = convnextv2_tiny }]]`; Holm-corrected with the baseline comparisons." },
     FieldDoc { kind: DeclKind::Sweep, field: "exclude", ty: "list of records of axis values", doc: "Cells to drop: a list of `{ axis = value, ... }` rules." },
 ];
 

@@ -165,12 +165,37 @@ Backbones in a bake-off often differ by 1–3 points. On a 250-image test
 sample the half-width is ±6 points: a "win" is noise, and a tie is
 meaningless. The report's first round was misled exactly this way.
 
+The help also says what seeds add: the seed-to-seed spread comes on top
+of this half-width, and with one seed per configuration (no `seeds` axis,
+no `replicates`) the report's configuration-level verdicts say
+`single seed`.
+
 ## Example
 ```
 score quick { split = "test" }     // test split of 250 images: ±6.2 points
 ```
 Score on the full test split, or add images to it.
 "#;
+
+/// What the seeds add to the power warning: seed-to-seed spread comes on
+/// top of the test-set half-width, and with one seed per configuration
+/// there is no configuration-level verdict at all.
+pub fn seeds_note(s: &crate::spec::SweepSpec) -> String {
+    let mut per_config: BTreeMap<Vec<(&String, &String)>, usize> = BTreeMap::new();
+    for c in &s.cells {
+        let key = c.axis_values.iter().filter(|(k, _)| *k != "seed").collect();
+        *per_config.entry(key).or_default() += 1;
+    }
+    let fewest = per_config.values().copied().min().unwrap_or(0);
+    let most = per_config.values().copied().max().unwrap_or(0);
+    if most <= 1 {
+        "; with one seed per configuration the verdicts say `single seed`: add `seeds = [...]` or `replicates = N` to measure the seed spread".into()
+    } else if fewest <= 1 {
+        format!("; single-seed configurations borrow the spread of the baseline's {most} seeds, which adds to this")
+    } else {
+        format!("; the seed-to-seed spread of {fewest}+ seeds per configuration adds to this")
+    }
+}
 
 /// Worst-case (p = 0.5) 95% half-width of a proportion on `n` samples.
 pub fn half_width(n: usize) -> f64 {
@@ -486,6 +511,7 @@ pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>)
                 continue;
             };
             let needed = (1.96f64 * 1.96 * 0.25 / (0.01 * 0.01)).ceil() as usize;
+            let seeds = seeds_note(s);
             out.push(Diag::new(
                 span.file,
                 LintWarning::TestSplitPower {
@@ -495,7 +521,7 @@ pub fn check_summaries(ctx: &LintCtx, summaries: &BTreeMap<String, DataSummary>)
                     half_width: format!("{:.1}", hw * 100.0),
                     span: span.into(),
                     cells: s.cells.len(),
-                    help: format!("differences under ~{:.0} points between cells are noise; a split of {needed} images gets to ±1 point", hw * 200.0),
+                    help: format!("differences under ~{:.0} points between cells are noise; a split of {needed} images gets to ±1 point{seeds}", hw * 200.0),
                 },
             ));
         }

@@ -1,5 +1,7 @@
 //! Reading a sweep directory (`DIR/<sweep>`): `sweep.json`, and per cell
-//! `config.json`, `scores.json`, `predictions.csv`, `metrics.csv`.
+//! `config.json`, `scores.json`, `predictions.csv` + `probs.safetensors`,
+//! `metrics.csv`. A baseline in another sweep of the same file is read from
+//! `DIR/../<that sweep>/<cell>`.
 //! docs/report.md describes the format. Missing or unreadable per-cell
 //! files are not errors: the cell is reported with what it has and a note.
 
@@ -17,6 +19,10 @@ pub struct SweepFile {
     #[serde(default)]
     pub baseline: Option<String>,
     pub cells: Vec<String>,
+    /// Extra pairs of configurations to compare (axis values without the
+    /// seed), from the sweep's `compare` field.
+    #[serde(default)]
+    pub compare: Vec<(BTreeMap<String, String>, BTreeMap<String, String>)>,
     #[serde(default)]
     pub exp_version: Option<String>,
 }
@@ -143,6 +149,20 @@ pub struct SweepData {
     pub cells: Vec<CellData>,
 }
 
+impl SweepData {
+    /// The declared baseline as a cell id of [`SweepData::cells`]: the
+    /// directory name for a cell of this sweep, `<sweep>/<cell>` for a cell
+    /// of another sweep.
+    pub fn baseline_id(&self) -> Option<String> {
+        let b = self.file.baseline.as_ref()?;
+        Some(match b.split_once('/') {
+            Some((s, rest)) if s == self.file.sweep => rest.to_string(),
+            Some(_) => b.clone(),
+            None => b.clone(),
+        })
+    }
+}
+
 pub fn load(dir: &Path) -> Result<SweepData, ReportError> {
     let path = dir.join("sweep.json");
     let text = std::fs::read_to_string(&path).map_err(|e| ReportError::NoSweep {
@@ -153,16 +173,24 @@ pub fn load(dir: &Path) -> Result<SweepData, ReportError> {
         path: path.clone(),
         reason: e.to_string(),
     })?;
-    let cells = file
+    let mut cells: Vec<CellData> = file
         .cells
         .iter()
         .map(|id| load_cell(&dir.join(id), id))
         .collect();
-    Ok(SweepData {
+    let mut data = SweepData {
         dir: dir.to_path_buf(),
         file,
-        cells,
-    })
+        cells: Vec::new(),
+    };
+    // A baseline from another sweep of the same file sits beside this one.
+    if let Some(b) = data.baseline_id() {
+        if let (Some((other, cell)), Some(parent)) = (b.split_once('/'), dir.parent()) {
+            cells.insert(0, load_cell(&parent.join(other).join(cell), &b));
+        }
+    }
+    data.cells = cells;
+    Ok(data)
 }
 
 fn load_cell(dir: &Path, id: &str) -> CellData {
@@ -181,7 +209,7 @@ fn load_cell(dir: &Path, id: &str) -> CellData {
         .map(|c| c.cell);
     let scores = json("scores.json").and_then(|t| serde_json::from_str::<ScoresFile>(&t).ok());
     let preds = match std::fs::read_to_string(dir.join("predictions.csv")) {
-        Ok(t) => match parse_predictions(&t) {
+        Ok(t) => match parse_predictions(&t).and_then(|p| with_probs(p, dir)) {
             Ok(p) => Some(p),
             Err(e) => {
                 notes.push(format!("predictions.csv unreadable: {e}"));
@@ -225,7 +253,33 @@ fn load_cell(dir: &Path, id: &str) -> CellData {
     }
 }
 
-/// `id,label,pred,p_0,...,p_{C-1}`.
+/// The probabilities of `probs.safetensors` in `dir` when it exists (the
+/// lossless store); else those of the CSV's `p_j` columns (sweeps written
+/// before it existed).
+fn with_probs(mut p: Preds, dir: &Path) -> Result<Preds, String> {
+    use crate::score::predictions::{decode, PROBS_FILE};
+    let Ok(bytes) = std::fs::read(dir.join(PROBS_FILE)) else {
+        return if p.num_classes == 0 {
+            Err(format!("no {PROBS_FILE} and no `p_0` column"))
+        } else {
+            Ok(p)
+        };
+    };
+    let (probs, c) = decode(&bytes).map_err(|e| format!("{PROBS_FILE}: {e}"))?;
+    if probs.len() != p.ids.len() * c {
+        return Err(format!(
+            "{PROBS_FILE} holds {} rows, predictions.csv {}",
+            probs.len() / c.max(1),
+            p.ids.len()
+        ));
+    }
+    p.probs = probs;
+    p.num_classes = c;
+    Ok(p)
+}
+
+/// `id,label,pred` (+ `p_0,...,p_{C-1}` in files written before
+/// `probs.safetensors`).
 pub fn parse_predictions(text: &str) -> Result<Preds, String> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -244,9 +298,6 @@ pub fn parse_predictions(text: &str) -> Result<Preds, String> {
         .position(|h| h == format!("p_{}", prob_cols.len()))
     {
         prob_cols.push(i);
-    }
-    if prob_cols.is_empty() {
-        return Err("no `p_0` column".into());
     }
     let mut p = Preds {
         ids: vec![],
@@ -292,9 +343,20 @@ mod tests {
         assert_eq!(p.num_classes, 2);
         assert_eq!(p.labels, vec![0, 1]);
         assert_eq!(p.probs, vec![0.9, 0.1, 0.6, 0.4]);
-        assert!(parse_predictions("id,label\na,0\n")
+        let tmp = tempfile::tempdir().unwrap();
+        let bare = parse_predictions("id,label\na,0\n").unwrap();
+        assert!(with_probs(bare.clone(), tmp.path())
             .unwrap_err()
             .contains("p_0"));
+        // The binary file wins over the CSV columns, bit for bit.
+        let probs = [1e-9f32, 1.0 - 1e-9];
+        std::fs::write(
+            tmp.path().join(crate::score::predictions::PROBS_FILE),
+            crate::score::predictions::encode(&probs, 1, 2).unwrap(),
+        )
+        .unwrap();
+        let p = with_probs(bare, tmp.path()).unwrap();
+        assert_eq!((p.probs, p.num_classes), (probs.to_vec(), 2));
         assert!(parse_predictions("id,label,pred,p_0\na,x,0,1\n")
             .unwrap_err()
             .contains("row 1"));

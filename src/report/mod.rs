@@ -56,10 +56,20 @@ fn write(path: PathBuf, bytes: &[u8]) -> Result<(), ReportError> {
 /// Write report.md, report.html, report.json and plots for a sweep directory
 /// (`DIR/<sweep>`) and return the terminal summary table.
 pub fn write_report(sweep_dir: &Path) -> miette::Result<String> {
+    Ok(write_report_files(sweep_dir)?.0)
+}
+
+/// [`write_report`], and each cell's configuration-level verdict by cell
+/// directory name (results.csv's `verdict` column).
+pub fn write_report_verdicts(
+    sweep_dir: &Path,
+) -> miette::Result<(String, std::collections::BTreeMap<String, String>)> {
     Ok(write_report_files(sweep_dir)?)
 }
 
-fn write_report_files(dir: &Path) -> Result<String, ReportError> {
+type Written = (String, std::collections::BTreeMap<String, String>);
+
+fn write_report_files(dir: &Path) -> Result<Written, ReportError> {
     let data = load::load(dir)?;
     let a = analysis::analyse(&data);
     let plot_dir = dir.join("plots");
@@ -92,7 +102,8 @@ fn write_report_files(dir: &Path) -> Result<String, ReportError> {
                 }
             }
             for c in a.cells.iter().filter(|c| !c.confusion.is_empty()) {
-                let stem = format!("confusion_{}", c.id);
+                // Why the replace: a baseline from another sweep is `other/cell`.
+                let stem = format!("confusion_{}", c.id.replace('/', "_"));
                 match plots::confusion(c) {
                     Ok(p) => {
                         save(&p, &stem)?;
@@ -117,7 +128,7 @@ fn write_report_files(dir: &Path) -> Result<String, ReportError> {
         dir.join("report.html"),
         render::html(&a, &curves, &confusions, plot_note.as_deref()).as_bytes(),
     )?;
-    Ok(render::terminal(&a))
+    Ok((render::terminal(&a), render::cell_verdicts(&a)))
 }
 
 pub fn cmd_report(a: &crate::cli::ReportArgs) -> miette::Result<ExitCode> {

@@ -2,7 +2,7 @@
 //! aligned terminal table. Each table is built once ([`Table`]) and printed
 //! in every format so the three always agree.
 
-use super::analysis::{Analysis, ComparisonRow};
+use super::analysis::{Analysis, ComparisonRow, EffectRow};
 use crate::score::stats::{Interval, Test};
 use std::fmt::Write as _;
 
@@ -109,6 +109,9 @@ pub fn fmt_delta(i: &Interval) -> String {
     if !i.estimate.is_finite() {
         return "–".into();
     }
+    if !(i.lo.is_finite() && i.hi.is_finite()) {
+        return format!("{:+.2} pt", 100.0 * i.estimate);
+    }
     format!(
         "{:+.2} pt [{:+.2}, {:+.2}]",
         100.0 * i.estimate,
@@ -133,7 +136,8 @@ fn test_name(t: Test) -> &'static str {
     match t {
         Test::McNemarExact => "McNemar exact",
         Test::DeLong => "DeLong",
-        Test::Bootstrap => "hierarchical bootstrap",
+        Test::BootstrapZ => "bootstrap z",
+        Test::SeedT => "seed t",
     }
 }
 
@@ -192,36 +196,64 @@ pub fn results_table(a: &Analysis) -> Table {
     }
 }
 
-fn comparison_table(id: &'static str, rows: &[ComparisonRow]) -> Table {
-    let headers = [
-        "cell", "vs", "metric", "Δ [CI]", "test", "p", "Holm p", "verdict",
-    ]
-    .map(String::from)
-    .to_vec();
+fn fmt_seeds(r: &ComparisonRow) -> String {
+    r.seeds.map_or("–".into(), |[a, b]| {
+        let mut s = format!("{a} vs {b}");
+        if r.spread.as_deref() == Some("baseline") {
+            s.push_str(" (baseline spread)");
+        }
+        s
+    })
+}
+
+fn fmt_df(df: Option<f64>) -> String {
+    df.map_or("–".into(), |d| format!("{d:.1}"))
+}
+
+fn comparison_table(id: &'static str, rows: &[ComparisonRow], configuration: bool) -> Table {
+    let mut headers: Vec<String> = ["cell", "vs", "metric", "Δ [CI, unadjusted]", "test"]
+        .map(String::from)
+        .to_vec();
+    if configuration {
+        headers[0] = "configuration".into();
+        headers.push("seeds".into());
+        headers.push("df".into());
+    }
+    headers.extend(["p", "Holm p", "verdict"].map(String::from));
     let rows = rows
         .iter()
         .map(|r| {
-            vec![
-                r.cell.clone(),
+            let t = &r.result;
+            let mut row = vec![
+                if r.pair {
+                    format!("{} (pair)", r.cell)
+                } else {
+                    r.cell.clone()
+                },
                 r.baseline.clone(),
                 metric_label(&r.metric),
-                fmt_delta(&r.delta),
-                test_name(r.test).into(),
-                fmt_p(r.p),
-                fmt_p(r.p_holm),
-                r.verdict.label().into(),
-            ]
+                fmt_delta(&t.delta),
+                t.test.map_or("–".into(), |x| test_name(x).to_string()),
+            ];
+            if configuration {
+                row.push(fmt_seeds(r));
+                row.push(fmt_df(t.df));
+            }
+            row.extend([fmt_p(t.p), fmt_p(t.p_holm), t.verdict.label().into()]);
+            row
         })
         .collect();
     Table { id, headers, rows }
 }
 
+/// Level `model`: these trained networks on this test set.
 pub fn comparisons_table(a: &Analysis) -> Table {
-    comparison_table("comparisons", &a.comparisons)
+    comparison_table("comparisons", &a.comparisons, false)
 }
 
-pub fn group_comparisons_table(a: &Analysis) -> Table {
-    comparison_table("seed-comparisons", &a.group_comparisons)
+/// Level `configuration`: seed-to-seed variance included.
+pub fn configuration_table(a: &Analysis) -> Table {
+    comparison_table("configurations", &a.configuration_comparisons, true)
 }
 
 pub fn seeds_table(a: &Analysis) -> Table {
@@ -255,42 +287,57 @@ pub fn seeds_table(a: &Analysis) -> Table {
     }
 }
 
-pub fn factorial_table(a: &Analysis) -> Option<Table> {
-    let f = a.factorial.as_ref()?;
-    let mut headers = vec!["effect".to_string(), "kind".into()];
-    headers.extend(
-        a.metrics
-            .iter()
-            .map(|m| format!("{} Δ [CI]", metric_label(m))),
-    );
-    let mut names: Vec<(String, String)> = Vec::new();
-    for e in &f.effects {
-        if !names.iter().any(|(n, _)| *n == e.name) {
-            names.push((e.name.clone(), e.kind.clone()));
+fn effects_table(id: &'static str, a: &Analysis, effects: &[EffectRow]) -> Table {
+    let headers = [
+        "effect",
+        "kind",
+        "metric",
+        "Δ model level [CI]",
+        "p",
+        "Holm p",
+        "verdict (model)",
+        "Δ configuration level [CI]",
+        "df",
+        "p",
+        "Holm p",
+        "verdict (configuration)",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut rows = Vec::new();
+    for m in &a.metrics {
+        for e in effects.iter().filter(|e| e.metric == *m) {
+            let (x, c) = (&e.model, &e.configuration);
+            rows.push(vec![
+                e.label(),
+                e.kind.clone(),
+                metric_label(m),
+                fmt_delta(&x.delta),
+                fmt_p(x.p),
+                fmt_p(x.p_holm),
+                x.verdict.label().into(),
+                fmt_delta(&c.delta),
+                fmt_df(c.df),
+                fmt_p(c.p),
+                fmt_p(c.p_holm),
+                c.verdict.label().into(),
+            ]);
         }
     }
-    let rows = names
-        .into_iter()
-        .map(|(name, kind)| {
-            let mut r = vec![name.clone(), kind];
-            for m in &a.metrics {
-                let e = f
-                    .effects
-                    .iter()
-                    .position(|e| e.name == name && e.stat.name() == *m);
-                r.push(e.map_or("–".into(), |i| {
-                    let verdict = f.verdicts.get(i).map_or("", |v| v.1.label());
-                    format!("{} {verdict}", fmt_delta(&f.effects[i].delta))
-                }));
-            }
-            r
-        })
-        .collect();
-    Some(Table {
-        id: "factorial",
-        headers,
-        rows,
-    })
+    Table { id, headers, rows }
+}
+
+/// Main effects and interactions.
+pub fn factorial_table(a: &Analysis) -> Option<Table> {
+    let f = a.factorial.as_ref()?;
+    Some(effects_table("factorial", a, &f.effects))
+}
+
+/// Each axis's effect at every level of the other (the backbone report's
+/// "+2.3 pt on ResNet50").
+pub fn simple_effects_table(a: &Analysis) -> Option<Table> {
+    let f = a.factorial.as_ref()?;
+    Some(effects_table("simple-effects", a, &f.simple_effects))
 }
 
 pub fn training_table(a: &Analysis) -> Table {
@@ -336,33 +383,57 @@ pub fn training_table(a: &Analysis) -> Table {
     }
 }
 
-/// One paragraph on what the numbers mean and how verdicts are made.
+/// What the numbers mean and how verdicts are made.
 fn method_text(a: &Analysis) -> String {
     let conf = 100.0 * a.confidence;
     format!(
-        "Intervals: {conf:.0}% percentile bootstrap over test images ({} resamples, seeded). \
-         Δ = cell − baseline in points, paired bootstrap on the same images. \
-         p-values: McNemar's exact test (top-1, top-k), DeLong's test (macro AUC), \
-         hierarchical bootstrap (seeds, then images) for seed groups. \
+        "Two levels. Configuration level (the verdicts of results.csv and the terminal): \
+         is this configuration (backbone, recipe, ...) better than the baseline's, seed to seed? \
+         Welch–Satterthwaite t test on the per-seed scores with the test-set variance added; \
+         with one seed and no seed spread to borrow the verdict is `single seed`. \
+         Model level: do these two trained networks differ on this test set? \
+         McNemar's exact test (top-1, top-k), DeLong's test (macro AUC). \
+         Per-cell intervals: {conf:.0}% Clopper–Pearson for top-k, percentile bootstrap over test images for AUC ({} resamples, seeded). \
+         Δ = cell − baseline in points; each Δ interval is the unadjusted interval of the test beside it. \
          Verdict: `better`/`worse` when the Holm-adjusted p-value is below {:.2} \
-         (Holm's step-down correction across every comparison in the table), else `within noise`.",
+         (Holm's step-down correction across every row of the table and level), else `within noise`.",
         a.resamples,
         1.0 - a.confidence
     )
 }
 
+fn pt(x: Option<f64>, none: &str) -> String {
+    x.map_or(none.to_string(), |v| format!("{:.2} pt", 100.0 * v))
+}
+
 fn power_text(a: &Analysis) -> Option<String> {
     let p = a.power.as_ref()?;
-    Some(format!(
-        "With n = {} test images and baseline top-1 {:.3}, the {:.0}% interval of a top-1 is ±{:.2} pt; \
-         the smallest top-1 difference between two cells this test set resolves with {:.0}% power is {:.2} pt.",
+    let mut s = format!(
+        "With n = {} test images and baseline top-1 {:.3}, the {:.0}% interval of a top-1 is ±{:.2} pt. \
+         Smallest top-1 change two models resolve with {:.0}% power (model level, test set only): gain {}, drop {}.",
         p.n,
         p.top1,
         100.0 * a.confidence,
         100.0 * p.half_width,
         100.0 * p.power,
-        100.0 * p.min_detectable_difference
-    ))
+        pt(p.gain, "none possible"),
+        pt(p.drop, "none possible"),
+    );
+    match (p.seed_sd, p.seeds) {
+        (Some(sd), Some(k)) => {
+            let _ = write!(
+                s,
+                " Configuration level, with the measured seed spread (sd {:.2} pt) and {k} seed(s) per side: gain {}, drop {}.",
+                100.0 * sd,
+                pt(p.configuration_gain, "none possible"),
+                pt(p.configuration_drop, "none possible"),
+            );
+        }
+        _ => s.push_str(
+            " The seed-to-seed spread is not measured (one seed per configuration), so no configuration-level change is resolvable.",
+        ),
+    }
+    Some(s)
 }
 
 fn header_text(a: &Analysis) -> String {
@@ -380,6 +451,18 @@ fn header_text(a: &Analysis) -> String {
     )
 }
 
+const CONFIG_TEXT: &str = "Is this configuration better than the baseline's, from seed to seed? \
+Per-seed scores, Welch–Satterthwaite t test with the test-set variance added; `single seed` when a side has one seed and no spread to borrow.\n\n";
+const MODEL_TEXT: &str = "Do these two trained networks differ on this test set? \
+Each cell against the baseline configuration's cell at the same seed; seed-to-seed variation is not in these tests.\n\n";
+const DECOMPOSITION_TEXT: &str = "Main effect: mean over the other axis's levels of (level − reference level). \
+Interaction: the difference of differences against both reference levels. \
+Model level: z test with the paired bootstrap's standard error over images. \
+Configuration level: t test with the seed spread pooled over the grid's cells plus the test-set variance. \
+Holm across the effects, per level.\n\n";
+const SIMPLE_TEXT: &str = "Each axis's effect at every level of the other (\"recipe +2.3 pt on ResNet50\" is one of these, not a main effect); \
+same tests, Holm across the simple effects, per level.\n\n";
+
 pub fn markdown(a: &Analysis, plots: &[(String, String)]) -> String {
     let mut s = format!(
         "# Sweep `{}`\n\n{}\n\n{}\n\n",
@@ -389,29 +472,27 @@ pub fn markdown(a: &Analysis, plots: &[(String, String)]) -> String {
     );
     s.push_str("## Results\n\n");
     s.push_str(&results_table(a).markdown());
+    if !a.configuration_comparisons.is_empty() {
+        s.push_str("\n## Against the baseline: configuration level\n\n");
+        s.push_str(CONFIG_TEXT);
+        s.push_str(&configuration_table(a).markdown());
+    }
     if !a.comparisons.is_empty() {
-        s.push_str("\n## Against the baseline\n\n");
+        s.push_str("\n## Against the baseline: model level\n\n");
+        s.push_str(MODEL_TEXT);
         s.push_str(&comparisons_table(a).markdown());
     }
     if !a.seed_groups.is_empty() {
         s.push_str("\n## Seeds\n\n");
         s.push_str(&seeds_table(a).markdown());
-        if !a.group_comparisons.is_empty() {
-            s.push_str(
-                "\nSeed groups against the baseline configuration (hierarchical bootstrap):\n\n",
-            );
-            s.push_str(&group_comparisons_table(a).markdown());
-        }
     }
-    if let Some(t) = factorial_table(a) {
+    if let (Some(t), Some(st)) = (factorial_table(a), simple_effects_table(a)) {
         s.push_str("\n## Decomposition\n\n");
-        s.push_str(
-            "Main effect: mean over the other axis's levels of (level − reference level). \
-             Interaction: the difference of differences against both reference levels. \
-             Paired bootstrap over images; verdict from the two-sided bootstrap p-value, \
-             Holm-corrected across the effects.\n\n",
-        );
+        s.push_str(DECOMPOSITION_TEXT);
         s.push_str(&t.markdown());
+        s.push_str("\n### Simple effects\n\n");
+        s.push_str(SIMPLE_TEXT);
+        s.push_str(&st.markdown());
     }
     if let Some(p) = power_text(a) {
         s.push_str(&format!("\n## Power\n\n{p}\n"));
@@ -470,20 +551,30 @@ pub fn html(
     );
     s.push_str("<h2>Results</h2>\n");
     s.push_str(&results_table(a).html());
+    let para = |s: &mut String, t: &str| {
+        let _ = write!(s, "<p class=\"method\">{}</p>", html_escape(t.trim()));
+    };
+    if !a.configuration_comparisons.is_empty() {
+        s.push_str("<h2>Against the baseline: configuration level</h2>\n");
+        para(&mut s, CONFIG_TEXT);
+        s.push_str(&configuration_table(a).html());
+    }
     if !a.comparisons.is_empty() {
-        s.push_str("<h2>Against the baseline</h2>\n");
+        s.push_str("<h2>Against the baseline: model level</h2>\n");
+        para(&mut s, MODEL_TEXT);
         s.push_str(&comparisons_table(a).html());
     }
     if !a.seed_groups.is_empty() {
         s.push_str("<h2>Seeds</h2>\n");
         s.push_str(&seeds_table(a).html());
-        if !a.group_comparisons.is_empty() {
-            s.push_str(&group_comparisons_table(a).html());
-        }
     }
-    if let Some(t) = factorial_table(a) {
+    if let (Some(t), Some(st)) = (factorial_table(a), simple_effects_table(a)) {
         s.push_str("<h2>Decomposition</h2>\n");
+        para(&mut s, DECOMPOSITION_TEXT);
         s.push_str(&t.html());
+        s.push_str("<h3>Simple effects</h3>\n");
+        para(&mut s, SIMPLE_TEXT);
+        s.push_str(&st.html());
     }
     if let Some(p) = power_text(a) {
         let _ = write!(
@@ -538,14 +629,54 @@ pub fn html(
     s
 }
 
+/// The configuration-level top-1 verdict of each cell against the
+/// baseline configuration (`baseline` for the baseline's own configuration,
+/// empty when not compared): the verdict column of results.csv and the
+/// terminal table.
+pub fn cell_verdicts(a: &Analysis) -> std::collections::BTreeMap<String, String> {
+    let base_config = a
+        .baseline
+        .as_ref()
+        .and_then(|b| a.cells.iter().find(|c| &c.id == b))
+        .map(|c| c.configuration.clone());
+    a.cells
+        .iter()
+        .map(|c| {
+            let v = if Some(&c.configuration) == base_config.as_ref() {
+                if c.metrics.is_empty() {
+                    String::new()
+                } else {
+                    "baseline".into()
+                }
+            } else {
+                config_row(a, c)
+                    .map(|r| r.result.verdict.label().to_string())
+                    .unwrap_or_default()
+            };
+            (c.id.clone(), v)
+        })
+        .collect()
+}
+
+/// The configuration-level top-1 row of a cell's configuration against the baseline.
+fn config_row<'a>(a: &'a Analysis, c: &super::analysis::CellReport) -> Option<&'a ComparisonRow> {
+    if c.metrics.is_empty() {
+        return None;
+    }
+    a.configuration_comparisons
+        .iter()
+        .find(|r| !r.pair && r.cell == c.configuration && r.metric == "top1")
+}
+
 /// The summary printed at the end of `exp run` and by `exp report`.
 pub fn terminal(a: &Analysis) -> String {
     let mut headers = vec!["cell".to_string(), "status".into()];
     headers.extend(a.metrics.iter().map(|m| metric_label(m)));
-    let has_cmp = !a.comparisons.is_empty();
+    let has_cmp = !a.configuration_comparisons.is_empty();
+    let verdicts = cell_verdicts(a);
     if has_cmp {
-        headers.push("Δ top-1 vs baseline".into());
-        headers.push("verdict (top-1)".into());
+        headers.push("Δ top-1 vs baseline (configuration)".into());
+        headers.push("verdict".into());
     }
     let rows = a
         .cells
@@ -556,34 +687,13 @@ pub fn terminal(a: &Analysis) -> String {
                 r.push(c.metrics.get(m).map_or("–".into(), fmt_ci));
             }
             if has_cmp {
-                let cmp = a
-                    .comparisons
-                    .iter()
-                    .find(|x| x.cell == c.id && x.metric == "top1");
-                let no_seed = |m: &std::collections::BTreeMap<String, String>| {
-                    m.iter()
-                        .filter(|(k, _)| k.as_str() != "seed")
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect::<Vec<_>>()
-                };
-                // The baseline and the baseline's configuration at other seeds.
-                let is_base = a.baseline.as_deref() == Some(c.id.as_str())
-                    || a.cells
-                        .iter()
-                        .find(|b| Some(b.id.as_str()) == a.baseline.as_deref())
-                        .is_some_and(|b| {
-                            no_seed(&b.axis_values) == no_seed(&c.axis_values)
-                                && !c.metrics.is_empty()
-                        });
-                r.push(cmp.map_or(
-                    if is_base {
-                        "baseline".into()
-                    } else {
-                        "–".into()
-                    },
-                    |x| fmt_delta(&x.delta),
-                ));
-                r.push(cmp.map_or("".into(), |x| x.verdict.label().into()));
+                let v = verdicts.get(&c.id).cloned().unwrap_or_default();
+                r.push(match config_row(a, c) {
+                    Some(x) => fmt_delta(&x.result.delta),
+                    None if v == "baseline" => "baseline".into(),
+                    None => "–".into(),
+                });
+                r.push(if v == "baseline" { String::new() } else { v });
             }
             r
         })
@@ -596,13 +706,24 @@ pub fn terminal(a: &Analysis) -> String {
     let mut out = format!("sweep {}: {}\n", a.sweep, header_text(a));
     out.push_str(&t.text());
     if let Some(p) = &a.power {
-        out.push_str(&format!(
-            "top-1 ±{:.2} pt at n = {}; smallest resolvable difference {:.2} pt ({:.0}% power); verdicts Holm-corrected\n",
+        let _ = write!(
+            out,
+            "top-1 ±{:.2} pt at n = {}; smallest resolvable top-1 gain {}, drop {} ({:.0}% power, model level)",
             100.0 * p.half_width,
             p.n,
-            100.0 * p.min_detectable_difference,
+            pt(p.gain, "none"),
+            pt(p.drop, "none"),
             100.0 * p.power
-        ));
+        );
+        if p.seed_sd.is_some() {
+            let _ = write!(
+                out,
+                "; configuration level gain {}, drop {}",
+                pt(p.configuration_gain, "none"),
+                pt(p.configuration_drop, "none")
+            );
+        }
+        out.push_str("; verdicts configuration level, Holm-corrected\n");
     }
     out
 }

@@ -1,5 +1,6 @@
-//! Scoring: exact metrics on test predictions ([`metrics`]) and the
-//! statistics that compare cells ([`stats`]).
+//! Scoring: exact metrics on test predictions ([`metrics`]), their stored
+//! form ([`predictions`]) and the statistics that compare cells ([`stats`]).
 
 pub mod metrics;
+pub mod predictions;
 pub mod stats;
