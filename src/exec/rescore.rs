@@ -240,7 +240,7 @@ impl Rescorer {
         );
         // The training history is the original run's, instability included.
         scores.unstable = original.unstable.clone();
-        let written = outputs::write_predictions(&out, Some(&preds))
+        let written = outputs::write_predictions(out, Some(&preds))
             .and_then(|_| atomic::write_json(&out.join("scores.json"), &scores))
             .and_then(|_| {
                 atomic::write_json(
