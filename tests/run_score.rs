@@ -67,6 +67,10 @@ sweep s {
     let runs = tmp.path().join("runs");
     let before = snapshot(&runs);
     let cell = "runs/s/resnet_test-s3";
+    // The status (and its reason) of a re-scored cell are the run's own.
+    let original = csv_rows(&runs.join("s/results.csv"));
+    let status = original[1][4].clone();
+    let printed = format!("s/resnet_test-s3: {status}  top1=");
 
     // A sweep directory on its validation split: the run's table, a sweep
     // directory of its own under scores/.
@@ -74,7 +78,7 @@ sweep s {
         tmp.path(),
         &["score", "runs/s", "--split", "val", "--device", "cpu"],
     );
-    assert!(t.contains("s/resnet_test-s3: done  top1="), "{t}");
+    assert!(t.contains(&printed), "{t}");
     assert!(t.contains("scores: runs/s/scores/tiny.val"), "{t}");
     let val = runs.join("s/scores/tiny.val");
     let sc = json(&val.join("resnet_test-s3/scores.json"));
@@ -83,11 +87,9 @@ sweep s {
         (Some("val"), Some(48))
     );
     let rows = csv_rows(&val.join("results.csv"));
-    assert_eq!(
-        rows[1][..5],
-        ["resnet_test-s3", "resnet_test", "fast", "3", "done"]
-    );
-    assert_eq!(rows[1][5], format!("{:.6}", sc["top1"].as_f64().unwrap()));
+    assert_eq!(rows[1][..4], ["resnet_test-s3", "resnet_test", "fast", "3"]);
+    assert_eq!(rows[1][4..6], original[1][4..6]);
+    assert_eq!(rows[1][6], format!("{:.6}", sc["top1"].as_f64().unwrap()));
     assert!(val.join("report.md").is_file() && val.join("report.json").is_file());
     let report = run_ok(tmp.path(), &["report", "runs/s/scores/tiny.val"]);
     assert!(report.contains("resnet_test"), "{report}");
@@ -104,7 +106,7 @@ sweep s {
             "cpu",
         ],
     );
-    assert!(t.contains("s/resnet_test-s3: done  top1="), "{t}");
+    assert!(t.contains(&printed), "{t}");
     let ext = runs.join("s/resnet_test-s3/scores/clinic.test");
     let sc = json(&ext.join("scores.json"));
     assert_eq!(

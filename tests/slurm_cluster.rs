@@ -219,7 +219,9 @@ fn slurm_array_matches_a_local_run_and_usr1_requeues_and_resumes() {
     assert_eq!(
         st_text
             .lines()
-            .filter(|l| l.starts_with("four/") && l.contains(" done"))
+            // `unstable` ran to the end too (a tiny cell's best epoch can be
+            // its frozen one).
+            .filter(|l| l.starts_with("four/") && (l.contains(" done") || l.contains(" unstable")))
             .count(),
         4,
         "{st_text}"
@@ -431,7 +433,9 @@ fn slurm_array_matches_a_local_run_and_usr1_requeues_and_resumes() {
     assert_eq!(
         st_text
             .lines()
-            .filter(|l| l.starts_with("four/") && l.contains(" done"))
+            // `unstable` ran to the end too (a tiny cell's best epoch can be
+            // its frozen one).
+            .filter(|l| l.starts_with("four/") && (l.contains(" done") || l.contains(" unstable")))
             .count(),
         4,
         "each cell ran once and finished:\n{st_text}"

@@ -593,7 +593,13 @@ fn fp16_loss_scaling_runs_on_cpu_and_changes_no_f32_bit() {
         c.budget.finetune_epochs = 1;
         let dir = tempfile::tempdir().unwrap();
         let out = train_cell(&c, prepared(&c), dir.path(), &opts()).unwrap();
-        assert_eq!(out.status, TrainStatus::Done);
+        // Trained to the end (a one-epoch finetune may leave the frozen epoch
+        // best: `unstable`); the point is the bits below.
+        assert!(
+            matches!(out.status, TrainStatus::Done | TrainStatus::Unstable { .. }),
+            "{:?}",
+            out.status
+        );
         let best = tensors(&dir.path().join("best.safetensors"));
         (metrics_rows(dir.path()), best)
     };

@@ -1402,9 +1402,9 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[1],
-            "diverge-adamw-s0,diverge,adamw,0,diverged,epoch 0 step 3: loss is NaN,,,"
+            "diverge-adamw-s0,diverge,adamw,0,diverged,epoch 0 step 3: loss is NaN,,,,"
         );
-        assert_eq!(lines[2], "broken-adamw-s0,broken,adamw,0,failed,,,,");
+        assert_eq!(lines[2], "broken-adamw-s0,broken,adamw,0,failed,,,,,");
         assert!(lines[4].starts_with(
             "wobbly-adamw-s0,wobbly,adamw,0,unstable,epoch 2: val loss 10.6 is 11.5× the best so far,0."
         ));
@@ -1478,7 +1478,7 @@ mod tests {
         );
         let csv = std::fs::read_to_string(out.path().join("r/results.csv")).unwrap();
         assert!(
-            csv.contains("\ninterrupt-adamw-s0,interrupt,adamw,0,interrupted,,,\n"),
+            csv.contains("\ninterrupt-adamw-s0,interrupt,adamw,0,interrupted,,,,,\n"),
             "{csv}"
         );
         let st = crate::exec::status::cell_state(out.path(), &s.cells[0]);

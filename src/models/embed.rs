@@ -16,8 +16,7 @@ use super::head::BACKBONE_PREFIX;
 use super::{arch_info, build_backbone, check_image_size, load_safetensors, runtime, ModelError};
 use crate::cli::EmbedArgs;
 use crate::data::files::{eval_batch, eval_image, EvalTransform};
-use safetensors::{tensor::View, Dtype};
-use std::borrow::Cow;
+use crate::score::predictions::F32Tensor;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,27 +45,6 @@ pub fn weights_path(arg: &Path) -> Result<PathBuf, ModelError> {
     match arg.to_str().and_then(|s| s.strip_prefix("hf:")) {
         Some(repo) => super::hf_cache::resolve(repo, None, None),
         None => Ok(arg.to_path_buf()),
-    }
-}
-
-/// An f32 matrix for safetensors serialisation.
-struct F32Matrix {
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-impl View for &F32Matrix {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
     }
 }
 
@@ -136,8 +114,7 @@ pub fn write_features(
     let n = shape.iter().product::<usize>();
     let mut values = vec![0f32; n];
     features.contiguous().view([-1]).copy_data(&mut values, n);
-    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let matrix = F32Matrix { shape, bytes };
+    let matrix = F32Tensor::new(&values, shape);
     let paths: Vec<String> = req.images.iter().map(|p| p.display().to_string()).collect();
     let mut meta = HashMap::new();
     meta.insert(

@@ -15,12 +15,23 @@ pub const PROBS_FILE: &str = "probs.safetensors";
 /// Tensor name inside [`PROBS_FILE`].
 pub const PROBS_TENSOR: &str = "probs";
 
-struct F32Rows<'a> {
-    shape: [usize; 2],
-    bytes: Cow<'a, [u8]>,
+/// An f32 tensor (little-endian bytes) for safetensors serialisation: the
+/// probabilities here, `exp embed`'s features too.
+pub struct F32Tensor {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
 }
 
-impl View for &F32Rows<'_> {
+impl F32Tensor {
+    pub fn new(values: &[f32], shape: Vec<usize>) -> Self {
+        F32Tensor {
+            shape,
+            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+}
+
+impl View for &F32Tensor {
     fn dtype(&self) -> Dtype {
         Dtype::F32
     }
@@ -43,10 +54,7 @@ pub fn encode(probs: &[f32], rows: usize, classes: usize) -> Result<Vec<u8>, Str
             probs.len()
         ));
     }
-    let t = F32Rows {
-        shape: [rows, classes],
-        bytes: Cow::Owned(probs.iter().flat_map(|v| v.to_le_bytes()).collect()),
-    };
+    let t = F32Tensor::new(probs, vec![rows, classes]);
     safetensors::tensor::serialize([(PROBS_TENSOR, &t)], None).map_err(|e| e.to_string())
 }
 

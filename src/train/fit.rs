@@ -858,10 +858,10 @@ pub fn run(
     }
 
     if !matches!(status, TrainStatus::Diverged { .. }) {
-        let epochs_run = st.rows.len() as u32;
+        let val_losses: Vec<f64> = st.rows.iter().map(|r| r.val_loss).collect();
         if let Some(t) =
             st.instability
-                .observe_end(st.selection.best_epoch, budget.frozen_epochs, epochs_run)
+                .observe_end(st.selection.best_epoch, budget.frozen_epochs, &val_losses)
         {
             progress.note(&format!("unstable: {}", t.reason));
         }

@@ -30,6 +30,11 @@ use serde::{Deserialize, Serialize};
 pub const CHANCE_MARGIN: f64 = 0.05;
 /// "Back to chance": within this fraction of the way from chance to the best.
 pub const CHANCE_FRACTION: f64 = 0.25;
+/// `frozen_best` trips only when the finetune phase's best validation loss
+/// is this much (relative) above the frozen phase's. Why: a model that barely
+/// moves (the same loss to four digits in both phases) has a frozen "best"
+/// by rounding, not because finetuning broke it.
+pub const FROZEN_MARGIN: f64 = 0.01;
 
 /// One tripped check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,15 +117,27 @@ impl InstabilityWatch {
     }
 
     /// Check the finished run: `best_epoch` (1-based, 0 = none) of the
-    /// selection, the budget's frozen epochs and the epochs that ran.
+    /// selection, the budget's frozen epochs and the validation loss of every
+    /// epoch that ran, in order.
     pub fn observe_end(
         &mut self,
         best_epoch: u32,
         frozen_epochs: u32,
-        epochs_run: u32,
+        val_losses: &[f64],
     ) -> Option<Trip> {
-        let finetune_ran = epochs_run.saturating_sub(frozen_epochs);
+        let split = (frozen_epochs as usize).min(val_losses.len());
+        let finetune_ran = (val_losses.len() - split) as u32;
         if best_epoch == 0 || best_epoch > frozen_epochs || finetune_ran == 0 {
+            return None;
+        }
+        let best_of = |v: &[f64]| {
+            v.iter()
+                .copied()
+                .filter(|l| l.is_finite())
+                .fold(f64::INFINITY, f64::min)
+        };
+        let (frozen, finetune) = (best_of(&val_losses[..split]), best_of(&val_losses[split..]));
+        if frozen.is_finite() && finetune <= frozen * (1.0 + FROZEN_MARGIN) {
             return None;
         }
         let trip = Trip {
@@ -183,7 +200,7 @@ mod tests {
             ]
         );
         let end = w
-            .observe_end(1, 1, 5)
+            .observe_end(1, 1, &curve.map(|c| c.0))
             .expect("best epoch is the frozen one");
         assert_eq!(end.check, "frozen_best");
         let (epoch, reason) = w.summary().expect("unstable");
@@ -217,7 +234,7 @@ mod tests {
                 .observe_epoch(i as u32 + 1, *loss, *top1, 0.09, 10.0)
                 .is_empty());
         }
-        assert_eq!(w.observe_end(4, 1, 4), None);
+        assert_eq!(w.observe_end(4, 1, &[1.6, 1.4, 1.5, 1.3]), None);
         assert_eq!(w.summary(), None);
         // Never above chance by 5 points: staying there is not a fall.
         let mut w = InstabilityWatch::default();
@@ -227,7 +244,14 @@ mod tests {
                 .is_empty());
         }
         // No finetune epoch ran (a frozen-only budget): nothing to say.
-        assert_eq!(w.observe_end(1, 1, 1), None);
+        assert_eq!(w.observe_end(1, 1, &[1.6]), None);
+        // A model that barely moved: frozen "best" by rounding, not a trip.
+        assert_eq!(w.observe_end(1, 1, &[1.0985, 1.0992, 1.0986, 1.0985]), None);
+        // Finetuning that never got back within 1 % of the frozen loss: a trip.
+        assert_eq!(
+            w.observe_end(1, 1, &[0.90, 0.95, 0.93]).map(|t| t.check),
+            Some("frozen_best".to_string())
+        );
     }
 
     #[test]
