@@ -4,22 +4,9 @@
 use super::syntax::{Field, File, ItemKind, Value};
 use std::ops::Range;
 
-/// Keywords and words with a meaning of their own: not valid new names.
-const RESERVED: &[&str] = &[
-    "use",
-    "seed",
-    "data",
-    "backbone",
-    "recipe",
-    "budget",
-    "score",
-    "sweep",
-    "experiment",
-    "extends",
-    "true",
-    "false",
-    "none",
-];
+/// Words with a meaning of their own besides the top-level keywords
+/// ([`crate::lang::parse::TOP_KEYWORDS`]): not valid new names either.
+const RESERVED: &[&str] = &["extends", "true", "false", "none"];
 
 /// Why `name` cannot be a declaration name, if it cannot.
 pub fn invalid_name(name: &str) -> Option<String> {
@@ -32,8 +19,7 @@ pub fn invalid_name(name: &str) -> Option<String> {
             "`{name}` is not a name: use letters, digits and `_`, starting with a letter"
         ));
     }
-    RESERVED
-        .contains(&name)
+    (crate::lang::parse::TOP_KEYWORDS.contains(&name) || RESERVED.contains(&name))
         .then(|| format!("`{name}` is a keyword of the language"))
 }
 

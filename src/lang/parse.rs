@@ -28,7 +28,8 @@ pub const MAX_FILE_BYTES: usize = 2 * 1024 * 1024;
 /// Deepest accepted nesting of `(`, `[` and `{`.
 pub const MAX_DEPTH: usize = 64;
 
-const TOP_KEYWORDS: &[&str] = &[
+/// The words that start a top-level item.
+pub const TOP_KEYWORDS: &[&str] = &[
     "use",
     "seed",
     "data",
