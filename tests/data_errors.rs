@@ -9,18 +9,6 @@ use exp::data::{inspect, prepare, DataError};
 use exp::spec::{BadImagePolicy, DataSource, DataSpec};
 use std::path::Path;
 
-fn manifest_spec(dir: &Path, rows: &[String], header: &str) -> DataSpec {
-    let m = manifest(dir, header, rows);
-    spec(
-        "d",
-        DataSource::Manifest {
-            manifest: m,
-            root: dir.to_path_buf(),
-        },
-        &dir.join("cache"),
-    )
-}
-
 /// Two good train images per class plus one val image.
 fn base_rows(dir: &Path) -> Vec<String> {
     let mut rows = Vec::new();
@@ -57,7 +45,7 @@ fn missing_image_names_the_row_and_path() {
     let t = tempfile::tempdir().expect("tempdir");
     let mut rows = base_rows(t.path());
     rows.push("gone.png,a,train".into());
-    let s = manifest_spec(t.path(), &rows, "path,label,split");
+    let s = manifest_spec(t.path(), "path,label,split", &rows);
     let e = rendered(&err(&s));
     assert!(e.contains("manifest.csv:7"), "{e}");
     assert!(e.contains("gone.png"), "{e}");
@@ -84,7 +72,7 @@ fn corrupt_and_truncated_images_fail_or_are_skipped_and_listed() {
     rows.push("corrupt.png,a,train".into());
     rows.push("trunc.jpg,b,train".into());
     rows.push("noise.jpg,b,val".into());
-    let mut s = manifest_spec(t.path(), &rows, "path,label,split");
+    let mut s = manifest_spec(t.path(), "path,label,split", &rows);
     let e = rendered(&err(&s));
     assert!(
         e.contains("corrupt.png") && e.contains("manifest.csv:7"),
@@ -124,7 +112,7 @@ fn bad_csv_rows_are_named_by_line() {
     let t = tempfile::tempdir().expect("tempdir");
     let mut rows = base_rows(t.path());
     rows.insert(2, "ok9.png,a".into());
-    let s = manifest_spec(t.path(), &rows, "path,label,split");
+    let s = manifest_spec(t.path(), "path,label,split", &rows);
     let e = rendered(&err(&s));
     assert!(
         e.contains("manifest.csv:4") && e.contains("2 fields, expected 3"),
@@ -150,7 +138,7 @@ fn non_numeric_value_in_numeric_column_is_a_bad_value() {
             if i % 2 == 0 { "a" } else { "b" }
         ));
     }
-    let mut s = manifest_spec(t.path(), &rows, "path,label,split,age");
+    let mut s = manifest_spec(t.path(), "path,label,split,age", &rows);
     s.metadata = vec!["age".into()];
     // Undeclared, a mostly numeric column with a word is ambiguous: an error
     // asking for the kind (it used to be read as 12 categories, silently).
@@ -182,7 +170,7 @@ fn unknown_label_and_duplicate_path_name_their_rows() {
     let t = tempfile::tempdir().expect("tempdir");
     let mut rows = base_rows(t.path());
     rows.push("ok4.png,c,val".into());
-    let s = manifest_spec(t.path(), &rows, "path,label,split");
+    let s = manifest_spec(t.path(), "path,label,split", &rows);
     // Row 7 repeats row 6's path: reported as a duplicate naming both rows.
     let e = rendered(&err(&s));
     assert!(
@@ -194,7 +182,7 @@ fn unknown_label_and_duplicate_path_name_their_rows() {
     let mut rows = base_rows(t.path());
     png(&t.path().join("x.png"), 20, 20, 1);
     rows.push("x.png,cat,test".into());
-    let s = manifest_spec(t.path(), &rows, "path,label,split");
+    let s = manifest_spec(t.path(), "path,label,split", &rows);
     let e = rendered(&err(&s));
     assert!(
         e.contains("manifest.csv:7") && e.contains("`cat`") && e.contains("a, b"),
@@ -213,7 +201,7 @@ fn empty_splits_are_errors() {
     let t = tempfile::tempdir().expect("tempdir");
     // No train rows at all.
     png(&t.path().join("v.png"), 20, 20, 1);
-    let s = manifest_spec(t.path(), &["v.png,a,val".to_string()], "path,label,split");
+    let s = manifest_spec(t.path(), "path,label,split", &["v.png,a,val".to_string()]);
     let e = rendered(&err(&s));
     assert!(
         e.contains("split `train`") && e.contains("exp::data::empty_split"),
@@ -239,7 +227,7 @@ fn empty_splits_are_errors() {
     let mut rows = base_rows(t.path());
     std::fs::write(t.path().join("bad.png"), b"nope").expect("write");
     rows.push("bad.png,a,test".into());
-    let mut s = manifest_spec(t.path(), &rows, "path,label,split");
+    let mut s = manifest_spec(t.path(), "path,label,split", &rows);
     s.on_bad_image = BadImagePolicy::Skip;
     let e = rendered(&err(&s));
     assert!(e.contains("split `test`") && e.contains("skipped"), "{e}");

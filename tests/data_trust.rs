@@ -13,18 +13,6 @@ use exp::data::{content_key, inspect, prepare, DataError};
 use exp::spec::{DataSource, DataSpec, MetadataKind};
 use std::path::Path;
 
-fn manifest_spec(dir: &Path, header: &str, rows: &[String]) -> DataSpec {
-    let m = manifest(dir, header, rows);
-    spec(
-        "d",
-        DataSource::Manifest {
-            manifest: m,
-            root: dir.to_path_buf(),
-        },
-        &dir.join("cache"),
-    )
-}
-
 fn prepare_err(s: &DataSpec) -> DataError {
     match prepare(s, &budget(None, None), 0, false) {
         Ok(_) => panic!("prepare should fail"),

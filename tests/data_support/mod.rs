@@ -120,6 +120,19 @@ pub fn manifest(dir: &Path, header: &str, rows: &[String]) -> PathBuf {
     m
 }
 
+/// A spec over a manifest written by [`manifest`], images under `dir`.
+pub fn manifest_spec(dir: &Path, header: &str, rows: &[String]) -> DataSpec {
+    let m = manifest(dir, header, rows);
+    spec(
+        "d",
+        DataSource::Manifest {
+            manifest: m,
+            root: dir.to_path_buf(),
+        },
+        &dir.join("cache"),
+    )
+}
+
 /// A small valid manifest data set with `age` (numeric) and `sex`
 /// (categorical) columns: 6 train, 2 val, 2 test PNGs.
 pub fn small_manifest(dir: &Path) -> (PathBuf, Vec<String>) {
