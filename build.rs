@@ -31,15 +31,27 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PYTHON_SYS_EXECUTABLE");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
+    // Why: the front alone (`--no-default-features`) needs no torch at all.
+    if std::env::var_os("CARGO_FEATURE_RUNTIME").is_none() {
+        return;
+    }
     let Some(lib) = torch_lib_dir() else { return };
     compile_shim(&lib);
     record_cuda_arch_list();
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    if lib.join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-L{}", lib.display());
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    // Why per target: the front binary `exp` must not load libtorch (it
+    // checks in milliseconds); only what runs tensors gets these arguments.
+    for target in [
+        "rustc-link-arg-bin=exp-runtime=",
+        "rustc-link-arg-tests=",
+        "rustc-link-arg-benches=",
+    ] {
+        println!("cargo:{target}-Wl,-rpath,{}", lib.display());
+        if lib.join("libtorch_cuda.so").exists() {
+            println!("cargo:{target}-Wl,--no-as-needed");
+            println!("cargo:{target}-L{}", lib.display());
+            println!("cargo:{target}-ltorch_cuda");
+            println!("cargo:{target}-Wl,--as-needed");
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench --bench check`.
 
-use exp::lang::{check_path, CheckOptions};
+use exp_lang::driver::{check_path, CheckOptions};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 

@@ -1,25 +1,26 @@
 //! `exp`: declare, check, run and compare image-backbone bake-offs.
 //!
-//! The program is a straight pipeline, one stage per module:
-//! source ─► [`lang`] (parse, resolve, check) ─► [`lint`] ─► [`plan`] (cells,
-//! stage graph) ─► [`exec`] (stages on [`data`], [`models`], [`train`],
-//! [`score`]) ─► [`report`]. [`spec`] is the typed model they share.
+//! The language core is the `exp-lang` crate (parse, resolve, check, lint,
+//! plan, fmt, lsp; no libtorch). This crate is the runtime below it:
+//! [`data`], [`models`], [`train`], [`exec`] (stages, local and Slurm),
+//! [`score`] and [`report`], plus [`preflight`], the checks that open the data
+//! and weights on disk (`exp check --data`). The command line lives in
+//! `src/cmd/` and is compiled into the binaries only; no module here sees it.
+//!
+//! Why the re-exports: runtime modules name `crate::spec`, `crate::lang`...
+//! as one program; the facts still have one home, in `exp-lang`.
 
-pub mod atomic_file;
-pub mod cli;
+#![cfg(feature = "runtime")]
+
+pub use exp_lang::{
+    atomic_file, catalog, dataset, driver, editor, lang, lint, options, plan, process,
+    runtime_codes, spec, VERSION,
+};
+
 pub mod data;
-pub mod editor;
 pub mod exec;
-pub mod lang;
-pub mod lint;
 pub mod models;
-pub mod plan;
-pub mod process;
+pub mod preflight;
 pub mod report;
-pub mod runtime_codes;
 pub mod score;
-pub mod spec;
 pub mod train;
-
-/// Version saved with every result.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -61,7 +61,8 @@ fn the_formatter_parses_exactly_what_the_checker_parses() {
 fn meaning(path: &Path, text: &str) -> (Option<exp::spec::Pipeline>, Vec<String>) {
     let dir = path.parent().expect("dir");
     let name = path.display().to_string();
-    let outcome = exp::lang::check_text(&name, text, dir, &[], exp::lang::CheckOptions::default());
+    let outcome =
+        exp::driver::check_text(&name, text, dir, &[], exp::driver::CheckOptions::default());
     let mut codes: Vec<String> = outcome
         .diagnostics
         .iter()

@@ -5,7 +5,8 @@
 //! diagnostics of each invalid fixture are snapshot-tested (no colour, fixed
 //! width) so the user's view is reviewed with every change.
 
-use exp::lang::{check_path, diag, CheckOptions, Outcome};
+use exp::driver::{check_path, CheckOptions, Outcome};
+use exp::lang::diag;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -66,7 +67,16 @@ fn read_fixture(path: &Path) -> Fixture {
 }
 
 fn run(f: &Fixture) -> Outcome {
-    check_path(&f.path, &f.sets, CheckOptions { data: f.data }).expect("fixture readable")
+    check_path(
+        &f.path,
+        &f.sets,
+        if f.data {
+            exp::preflight::with_data()
+        } else {
+            CheckOptions::default()
+        },
+    )
+    .expect("fixture readable")
 }
 
 #[test]

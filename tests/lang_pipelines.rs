@@ -2,7 +2,8 @@
 //! every example in docs/language.md checks, and the `exp check` / `exp plan`
 //! / `exp explain` commands give the documented output and exit codes.
 
-use exp::lang::{check_path, check_std_module, check_text, diag, stdlib, CheckOptions};
+use exp::driver::{check_path, check_std_module, check_text, CheckOptions};
+use exp::lang::{diag, stdlib};
 use std::path::Path;
 use std::process::Command;
 
@@ -34,7 +35,7 @@ fn every_pipeline_checks_without_errors() {
 
 #[test]
 fn bakeoff_is_the_reports_round_one() {
-    let p = exp::lang::load(Path::new("pipelines/backbone_bakeoff.exp"), &[]).expect("valid");
+    let p = exp::driver::load(Path::new("pipelines/backbone_bakeoff.exp"), &[]).expect("valid");
     let s = &p.sweeps["round1"];
     assert_eq!(s.cells.len(), 8);
     assert_eq!(s.axes, vec!["backbone", "recipe"]);
@@ -85,7 +86,7 @@ fn bakeoff_is_the_reports_round_one() {
 
 #[test]
 fn full_budget_is_the_reports_decisive_runs() {
-    let p = exp::lang::load(Path::new("pipelines/full_budget.exp"), &[]).expect("valid");
+    let p = exp::driver::load(Path::new("pipelines/full_budget.exp"), &[]).expect("valid");
     let base = &p.sweeps["full_convnext_base"].cells;
     assert_eq!(base.len(), 1);
     let b = &base[0];
@@ -303,7 +304,7 @@ fn every_example_in_the_language_docs_checks() {
 
 #[test]
 fn set_overrides_are_checked_like_source() {
-    let p = exp::lang::load(
+    let p = exp::driver::load(
         Path::new("pipelines/quickstart.exp"),
         &["budget.short.finetune=3epochs".into(), "seed=5".into()],
     )
@@ -312,13 +313,13 @@ fn set_overrides_are_checked_like_source() {
         .cells
         .iter()
         .all(|c| c.budget.finetune_epochs == 3 && c.seed == 5));
-    let p = exp::lang::load(
+    let p = exp::driver::load(
         Path::new("pipelines/quickstart.exp"),
         &["quick_adamw.optimizer.finetune_lr=5e-5".into()],
     )
     .expect("dotted override");
     assert_eq!(p.recipes["quick_adamw"].optimizer.finetune_lr, 5e-5);
-    let err = exp::lang::load(
+    let err = exp::driver::load(
         Path::new("pipelines/quickstart.exp"),
         &["budget.short.finetune=3deg".into()],
     )

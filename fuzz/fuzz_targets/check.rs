@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(l.offset() + l.len() <= src.len());
         }
     }
-    let o = exp::lang::check_text("fuzz.exp", &src, Path::new("."), &[], Default::default());
+    let o = exp::driver::check_text("fuzz.exp", &src, Path::new("."), &[], Default::default());
     for d in &o.diagnostics {
         let len = o.sources.get(d.file).map_or(0, |f| f.text.len());
         if let Some(l) = d.primary() {

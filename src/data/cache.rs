@@ -16,8 +16,8 @@
 //! directory shared by a group works.
 
 use super::decode::{self, Rgb};
-use super::error::DataError;
 use super::source::Record;
+use super::DataError;
 use crate::spec::{BadImagePolicy, DataSpec};
 use memmap2::Mmap;
 use rayon::prelude::*;
@@ -86,21 +86,7 @@ impl Cache {
     }
 }
 
-/// The cache directory: the data's `cache` field, else `$EXP_CACHE`, else `~/.cache/exp`;
-/// decoded images go to its `decoded/` subdirectory.
-pub fn cache_root(spec: &DataSpec) -> PathBuf {
-    let base = spec
-        .cache_dir
-        .clone()
-        .or_else(|| {
-            std::env::var_os("EXP_CACHE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("exp")))
-        .unwrap_or_else(|| PathBuf::from(".exp-cache"));
-    base.join("decoded")
-}
+pub use exp_lang::dataset::cache_root;
 
 fn safe_name(s: &str) -> String {
     s.chars()

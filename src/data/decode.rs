@@ -17,8 +17,9 @@ use std::path::Path;
 pub const MAX_SIDE: u32 = 20_000;
 /// Largest accepted pixel count of a source image (100 MP: 300 MB as RGB).
 pub const MAX_PIXELS: u64 = 100_000_000;
-/// Largest accepted file size (bytes).
-pub const MAX_FILE_BYTES: u64 = 512 << 20;
+pub use exp_lang::dataset::files::{
+    image_extensions, open_regular, read_image_file, MAX_FILE_BYTES,
+};
 /// Longer side / shorter side kept in the cache; wider images are centre-cropped.
 /// Why: bounds the cache entry of a panorama at `MAX_ASPECT × size²` pixels.
 pub const MAX_ASPECT: f64 = 3.0;
@@ -68,63 +69,6 @@ pub fn header_dims(path: &Path) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
-/// Open `path` for reading if it is a regular file (after following
-/// symlinks); a FIFO, device, socket or directory is an error naming what it
-/// is. Why: opening a FIFO blocks forever, and a device such as `/dev/zero`
-/// never ends.
-pub fn open_regular(path: &Path) -> Result<std::fs::File, String> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let kind = |t: std::fs::FileType| -> Option<&'static str> {
-        if t.is_file() {
-            None
-        } else if t.is_dir() {
-            Some("a directory")
-        } else if t.is_fifo() {
-            Some("a FIFO (named pipe)")
-        } else if t.is_socket() {
-            Some("a socket")
-        } else if t.is_char_device() || t.is_block_device() {
-            Some("a device")
-        } else {
-            Some("not a regular file")
-        }
-    };
-    let special = |what: &str| format!("{what}, not a regular file; only regular files are read");
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if let Some(what) = kind(meta.file_type()) {
-        return Err(special(what));
-    }
-    // O_NONBLOCK: should the path be swapped for a FIFO after the check above,
-    // the open still returns at once, and the check below catches it.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if let Some(what) = kind(meta.file_type()) {
-        return Err(special(what));
-    }
-    Ok(file)
-}
-
-/// The bytes of an image file: a regular file only, at most
-/// [`MAX_FILE_BYTES`], the limit enforced while reading (not from metadata,
-/// which a special file or a growing file does not report truthfully).
-pub fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let file = open_regular(path)?;
-    let hint = file.metadata().map_or(0, |m| m.len()).min(MAX_FILE_BYTES);
-    let mut bytes = Vec::with_capacity(hint as usize);
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("file is over the {MAX_FILE_BYTES}-byte limit"));
-    }
-    Ok(bytes)
-}
-
 /// Decode `path` and resize so the shorter side is `short` (aspect capped at
 /// `MAX_ASPECT` by a centre crop). Errors are a one-line reason. The file is
 /// read with [`read_image_file`] (regular files only, size limit while
@@ -132,18 +76,6 @@ pub fn read_image_file(path: &Path) -> Result<Vec<u8>, String> {
 pub fn decode_resized(path: &Path, short: u32) -> Result<Rgb, String> {
     let bytes = read_image_file(path)?;
     decode_bytes_resized(&bytes, short)
-}
-
-/// Lower-cased file extensions of every format the decoder reads (what an
-/// image-folder layout picks up).
-pub fn image_extensions() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = image::ImageFormat::all()
-        .filter(|f| f.reading_enabled())
-        .flat_map(|f| f.extensions_str().iter().copied())
-        .collect();
-    v.sort_unstable();
-    v.dedup();
-    v
 }
 
 fn not_an_image() -> String {

@@ -8,13 +8,13 @@
 //! comes from `derive_seed(spec.seed, Generate, [index])`, so the data set is
 //! the same on every machine and for every thread count.
 
-use super::error::DataError;
+use super::DataError;
 use crate::plan::seeds::{derive_seed, SampleRng, SeedPurpose};
 use crate::spec::{Columns, GeneratedSpec};
 use rayon::prelude::*;
 use std::path::Path;
 
-pub(crate) const MANIFEST: &str = "manifest.csv";
+pub(crate) use exp_lang::dataset::source::GENERATED_MANIFEST as MANIFEST;
 const STAMP: &str = ".exp-generated.json";
 /// The data root's advisory lock: held while the data set is (re)written.
 pub(crate) const LOCK: &str = ".exp-generated.lock";

@@ -13,7 +13,7 @@
 //! `derive_seed(seed, Augment, [epoch, row])` whatever the thread count.
 
 use super::augment::{eval_transform, train_transform, View};
-use super::error::DataError;
+use super::DataError;
 use super::{cache::Cache, PreparedData, SplitData};
 use crate::plan::seeds::{derive_seed, SampleRng, SeedPurpose};
 use crate::spec::Augment;

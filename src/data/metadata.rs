@@ -13,8 +13,8 @@
 //! with no value in the train split, and a column that is the label (or a
 //! one-to-one function of it), are errors.
 
-use super::error::DataError;
 use super::source::Record;
+use super::DataError;
 use crate::spec::MetadataKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,48 +1,27 @@
-//! `--device auto|cpu|cuda|cuda:N`.
+//! `--device auto|cpu|cuda|cuda:N` (parsed by `exp_lang::options::DeviceRequest`)
+//! resolved against this machine's GPUs.
 
 use crate::exec::ExecError;
 use tch::Device;
 
-/// The parsed request, before looking at the machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceRequest {
-    Auto,
-    Cpu,
-    Cuda(usize),
-}
+pub use exp_lang::options::DeviceRequest;
 
-pub fn parse(spec: &str) -> Result<DeviceRequest, ExecError> {
-    let bad = |reason: &str| ExecError::Device {
-        spec: spec.into(),
-        reason: reason.into(),
+/// Resolve `req` against `gpus` visible CUDA devices.
+pub fn resolve_with(req: DeviceRequest, gpus: usize) -> Result<Device, ExecError> {
+    let bad = |reason: String| ExecError::Device {
+        spec: req.to_string(),
+        reason,
     };
-    match spec.trim().to_ascii_lowercase().as_str() {
-        "auto" => Ok(DeviceRequest::Auto),
-        "cpu" => Ok(DeviceRequest::Cpu),
-        "cuda" | "gpu" => Ok(DeviceRequest::Cuda(0)),
-        s => match s.strip_prefix("cuda:") {
-            Some(n) => n
-                .parse()
-                .map(DeviceRequest::Cuda)
-                .map_err(|_| bad("the GPU index after `cuda:` is not a number")),
-            None => Err(bad("unknown device")),
-        },
-    }
-}
-
-/// Resolve against `gpus` visible CUDA devices.
-pub fn resolve_with(spec: &str, gpus: usize) -> Result<Device, ExecError> {
-    match parse(spec)? {
+    match req {
         DeviceRequest::Auto if gpus > 0 => Ok(Device::Cuda(0)),
         DeviceRequest::Auto | DeviceRequest::Cpu => Ok(Device::Cpu),
-        DeviceRequest::Cuda(_) if gpus == 0 => Err(ExecError::Device {
-            spec: spec.into(),
-            reason: "CUDA is not available (no GPU visible, or libtorch without CUDA)".into(),
-        }),
-        DeviceRequest::Cuda(n) if n >= gpus => Err(ExecError::Device {
-            spec: spec.into(),
-            reason: format!("only {gpus} GPU(s) visible (cuda:0..cuda:{})", gpus - 1),
-        }),
+        DeviceRequest::Cuda(_) if gpus == 0 => Err(bad(
+            "CUDA is not available (no GPU visible, or libtorch without CUDA)".into(),
+        )),
+        DeviceRequest::Cuda(n) if n >= gpus => Err(bad(format!(
+            "only {gpus} GPU(s) visible (cuda:0..cuda:{})",
+            gpus - 1
+        ))),
         DeviceRequest::Cuda(n) => Ok(Device::Cuda(n)),
     }
 }
@@ -57,15 +36,14 @@ pub fn cuda_count() -> usize {
 }
 
 /// Resolve on this machine.
-pub fn resolve(spec: &str) -> Result<Device, ExecError> {
-    let req = parse(spec)?;
+pub fn resolve(req: DeviceRequest) -> Result<Device, ExecError> {
     // Why: asking CUDA only when needed keeps `--device cpu` free of driver probing.
     let gpus = if req == DeviceRequest::Cpu {
         0
     } else {
         cuda_count()
     };
-    resolve_with(spec, gpus)
+    resolve_with(req, gpus)
 }
 
 /// Whether kernels built for `archs` (libtorch's arch list: `sm_XY` cubins,
@@ -155,12 +133,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_and_resolves() {
-        assert_eq!(resolve_with("auto", 0).unwrap(), Device::Cpu);
-        assert_eq!(resolve_with("auto", 2).unwrap(), Device::Cuda(0));
-        assert_eq!(resolve_with("cpu", 2).unwrap(), Device::Cpu);
-        assert_eq!(resolve_with("cuda", 1).unwrap(), Device::Cuda(0));
-        assert_eq!(resolve_with("CUDA:1", 2).unwrap(), Device::Cuda(1));
+    fn resolves_against_the_visible_gpus() {
+        let r = |s: &str, n| resolve_with(DeviceRequest::parse(s).unwrap(), n);
+        assert_eq!(r("auto", 0).unwrap(), Device::Cpu);
+        assert_eq!(r("auto", 2).unwrap(), Device::Cuda(0));
+        assert_eq!(r("cpu", 2).unwrap(), Device::Cpu);
+        assert_eq!(r("cuda", 1).unwrap(), Device::Cuda(0));
+        assert_eq!(r("CUDA:1", 2).unwrap(), Device::Cuda(1));
+        assert!(r("cuda:2", 2).is_err());
+        assert!(r("cuda", 0).is_err());
     }
 
     fn archs(list: &str) -> Vec<String> {
@@ -213,12 +194,13 @@ mod tests {
 
     #[test]
     fn clear_errors_for_absent_or_bad_devices() {
-        let e = resolve_with("cuda", 0).unwrap_err().to_string();
+        let e = resolve_with(DeviceRequest::Cuda(0), 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("CUDA is not available"), "{e}");
-        let e = resolve_with("cuda:3", 2).unwrap_err().to_string();
+        let e = resolve_with(DeviceRequest::Cuda(3), 2)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("only 2 GPU(s) visible"), "{e}");
-        let e = resolve_with("cuda:x", 2).unwrap_err().to_string();
-        assert!(e.contains("not a number"), "{e}");
-        assert!(resolve_with("tpu", 0).is_err());
     }
 }

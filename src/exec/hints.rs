@@ -5,8 +5,8 @@
 //! cells (other keys, another directory), so following it shows every cell as
 //! pending or trains the wrong configuration.
 
-use crate::cli::{Backend, RunArgs};
 use crate::exec::slurm::sh_quote;
+use crate::options::{Backend, DeviceRequest, RunOptions as RunArgs};
 use std::path::Path;
 
 fn path(p: &Path) -> String {
@@ -39,8 +39,8 @@ pub fn run_command(a: &RunArgs) -> String {
     if let Some(c) = &a.cell {
         push(&mut cmd, "cell", c);
     }
-    if a.device != "auto" {
-        push(&mut cmd, "device", &a.device);
+    if a.device != DeviceRequest::Auto {
+        push(&mut cmd, "device", &a.device.to_string());
     }
     if a.deterministic {
         cmd.push_str(" --deterministic");
@@ -75,14 +75,36 @@ pub fn run_command(a: &RunArgs) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use std::path::PathBuf;
 
+    /// The options `exp run` would get from `argv` (its flags, as the
+    /// command layer maps them; `src/cmd/run.rs` tests that mapping).
     fn args(argv: &[&str]) -> RunArgs {
-        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
-        match cli.command {
-            crate::cli::Command::Run(a) => a,
-            _ => unreachable!("a run command"),
+        let mut a = RunArgs::new(argv[2]);
+        let mut it = argv[3..].iter();
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().unwrap().to_string();
+            match *flag {
+                "--set" => a.sets.push(value()),
+                "--out" => a.out = PathBuf::from(value()),
+                "--jobs" => a.jobs = value().parse().unwrap(),
+                "--deterministic" => a.deterministic = true,
+                "--device" => a.device = value().parse().unwrap(),
+                "--sweep" => a.sweep = Some(value()),
+                "--on" => {
+                    a.on = if value() == "slurm" {
+                        Backend::Slurm
+                    } else {
+                        Backend::Local
+                    }
+                }
+                "--partition" => a.partition = Some(value()),
+                "--gres" => a.gres = Some(value()),
+                "--time" => a.time = Some(value()),
+                other => unreachable!("flag {other}"),
+            }
         }
+        a
     }
 
     #[test]

@@ -726,7 +726,7 @@ pub(crate) fn print_report_line(r: &CellReport, secs: f64) {
 /// Run cells as child processes, `slots` at a time; slot `i` uses
 /// `devices[i]` (the `--device` value passed to its children).
 fn run_children(
-    a: &crate::cli::RunArgs,
+    a: &crate::options::RunOptions,
     out: &Path,
     cells: &[&Cell],
     devices: &[String],
@@ -804,7 +804,7 @@ fn run_children(
 /// the child's exit status (`None` when a signal killed it).
 fn spawn_child(
     exe: &Path,
-    a: &crate::cli::RunArgs,
+    a: &crate::options::RunOptions,
     out: &Path,
     cell: &Cell,
     device: &str,
@@ -954,15 +954,15 @@ fn missing_weights(out: &Path, cells: &[&Cell]) -> Option<ExecError> {
 }
 
 /// `exp run`.
-pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
-    let device = device::resolve(&a.device)?;
+pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
+    let device = device::resolve(a.device)?;
     let gpu_count = if a.gpus.is_empty() {
         0
     } else {
         device::cuda_count()
     };
     for g in &a.gpus {
-        device::resolve_with(&format!("cuda:{g}"), gpu_count)?;
+        device::resolve_with(device::DeviceRequest::Cuda(*g), gpu_count)?;
     }
     // Why before loading anything: a GPU the wheel has no kernels for would
     // otherwise fail every cell with libtorch's raw error.
@@ -970,7 +970,7 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
     for g in &a.gpus {
         device::check_kernels(tch::Device::Cuda(*g))?;
     }
-    let mut pipeline = match crate::lang::load(&a.file, &a.sets) {
+    let mut pipeline = match crate::driver::load(&a.file, &a.sets) {
         Ok(p) => p,
         Err(report) => {
             eprintln!("{report:?}");
@@ -992,7 +992,7 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
         eprintln!("{:?}", miette::Report::new(err));
         return Ok(ExitCode::from(1));
     }
-    if a.on == crate::cli::Backend::Slurm {
+    if a.on == crate::options::Backend::Slurm {
         return crate::exec::slurm::submit(a, &sweeps, &cells);
     }
     let is_child = std::env::var_os(CHILD_ENV).is_some();
@@ -1161,7 +1161,7 @@ fn prepared_data_key(cell: &Cell) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::exec::store::tests::sample_cell;
+    use crate::exec::store::testing::sample_cell;
 
     /// Trains nothing: records calls, writes a weights file, and returns
     /// probabilities derived from the cell id. Backbone `diverge` diverges

@@ -14,7 +14,7 @@ pub mod rescore;
 pub mod signals;
 pub mod slurm;
 pub mod status;
-pub mod store;
+pub use exp_lang::plan::store;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -184,20 +184,10 @@ impl ExecError {
     }
 }
 
-/// The closest name to `wanted` among `names` (for "did you mean").
+/// The closest name to `wanted` among `names` (for "did you mean"): the
+/// checker's rule ([`exp_lang::lang::suggest::closest`]).
 pub(crate) fn suggest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
-    names
-        .map(|n| (strsim::normalized_levenshtein(wanted, n), n))
-        .filter(|(s, _)| *s > 0.5)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, n)| n.to_string())
+    crate::lang::suggest::closest(wanted, names).map(str::to_string)
 }
 
-/// Warn about data sets whose content could not be read (`exp plan`,
-/// `exp status`): their cells' stages are keyed without it and show as
-/// pending, and `exp run` will fail them when it prepares the data.
-pub(crate) fn warn_unreadable(unreadable: &[(String, crate::data::DataError)]) {
-    for (name, e) in unreadable {
-        eprintln!("warning: data `{name}` cannot be read ({e}); its cells show as pending");
-    }
-}
+pub use exp_lang::dataset::warn_unreadable;

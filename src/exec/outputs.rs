@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Probabilities of one split, in the data module's split order.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,13 +170,7 @@ pub fn write_data_use(dir: &Path, u: &DataUse) -> io::Result<()> {
     atomic::write_atomic(&skipped, text.as_bytes())
 }
 
-pub fn cell_dir(out_dir: &Path, cell: &Cell) -> PathBuf {
-    out_dir.join(&cell.sweep).join(cell.short_id())
-}
-
-pub fn sweep_dir(out_dir: &Path, sweep: &str) -> PathBuf {
-    out_dir.join(sweep)
-}
+pub use exp_lang::plan::store::{cell_dir, sweep_dir};
 
 /// `DIR/<sweep>/sweep.json`.
 pub fn write_sweep_json(out_dir: &Path, sweep: &SweepSpec) -> io::Result<()> {
@@ -444,7 +438,7 @@ pub fn results_csv(out_dir: &Path, sweep: &SweepSpec) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::exec::store::tests::sample_cell;
+    use crate::exec::store::testing::sample_cell;
 
     #[test]
     fn predictions_csv_has_fixed_format_and_argmax() {

@@ -401,7 +401,7 @@ fn sweep_tag<'a>(rescorer: &Rescorer, cells: impl Iterator<Item = &'a Cell>) -> 
 
 /// The data declaration `r` names, from its file.
 fn load_data(r: &DataRef) -> Result<Option<DataSpec>, miette::Report> {
-    let p = crate::lang::load(&r.file, &[])?;
+    let p = crate::driver::load(&r.file, &[])?;
     match p.data.get(&r.name) {
         Some(d) => Ok(Some(d.clone())),
         None => Err(ExecError::UnknownData {
@@ -414,8 +414,8 @@ fn load_data(r: &DataRef) -> Result<Option<DataSpec>, miette::Report> {
 }
 
 /// `exp score`.
-pub fn cmd_score(a: &crate::cli::ScoreArgs) -> miette::Result<ExitCode> {
-    let device = device::resolve(&a.device)?;
+pub fn cmd_score(a: &crate::options::ScoreOptions) -> miette::Result<ExitCode> {
+    let device = device::resolve(a.device)?;
     device::check_kernels(device)?;
     let data = match &a.data {
         Some(s) => match load_data(&DataRef::parse(s)?) {

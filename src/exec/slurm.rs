@@ -212,7 +212,7 @@ fn ask_squeue() -> Result<String, String> {
 
 /// Write the script under `DIR/.exp/slurm/` and submit it with `sbatch`.
 pub fn submit(
-    a: &crate::cli::RunArgs,
+    a: &crate::options::RunOptions,
     sweeps: &[&SweepSpec],
     cells: &[&Cell],
 ) -> miette::Result<ExitCode> {
@@ -301,7 +301,7 @@ pub fn submit(
         file: absolute(&a.file)?,
         out: out.clone(),
         cells: pending.clone(),
-        device: a.device.clone(),
+        device: a.device.to_string(),
         deterministic: a.deterministic,
         sets: a.sets.clone(),
         workers: a.workers,

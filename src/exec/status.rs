@@ -120,8 +120,8 @@ pub fn status_table(out: &Path, cells: &[&Cell]) -> String {
 }
 
 /// `exp status`.
-pub fn cmd_status(a: &crate::cli::StatusArgs) -> miette::Result<ExitCode> {
-    let mut pipeline = match crate::lang::load(&a.file, &a.sets) {
+pub fn cmd_status(a: &crate::options::StatusOptions) -> miette::Result<ExitCode> {
+    let mut pipeline = match crate::driver::load(&a.file, &a.sets) {
         Ok(p) => p,
         Err(report) => {
             eprintln!("{report:?}");

@@ -14,8 +14,8 @@
 
 use super::head::BACKBONE_PREFIX;
 use super::{arch_info, build_backbone, check_image_size, load_safetensors, runtime, ModelError};
-use crate::cli::EmbedArgs;
 use crate::data::files::{eval_batch, eval_image, EvalTransform};
+use crate::options::EmbedOptions as EmbedArgs;
 use crate::score::predictions::F32Tensor;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,20 +24,6 @@ use tch::{nn, Device, Kind, Tensor};
 
 /// Images per forward pass.
 const BATCH: usize = 32;
-
-/// Parse `auto`, `cpu`, `cuda` or `cuda:N`.
-pub fn parse_device(s: &str) -> Result<Device, ModelError> {
-    match s {
-        "auto" => Ok(Device::cuda_if_available()),
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Ok(Device::Cuda(0)),
-        other => other
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse::<usize>().ok())
-            .map(Device::Cuda)
-            .ok_or_else(|| ModelError::BadDevice(other.to_string())),
-    }
-}
 
 /// `hf:org/name` (the repo's `model.safetensors` in the local Hugging Face
 /// cache) or a file path.
@@ -138,13 +124,14 @@ pub fn write_features(
     })
 }
 
-pub fn cmd_embed(a: &EmbedArgs) -> miette::Result<ExitCode> {
+/// `exp embed`, on `device` (resolved by the caller from `a.device`).
+pub fn cmd_embed(a: &EmbedArgs, device: Device) -> miette::Result<ExitCode> {
     let req = EmbedRequest {
         backbone: a.backbone.clone(),
         weights: a.weights.clone(),
         image_size: a.image_size,
         cache_size: a.cache_size,
-        device: parse_device(&a.device)?,
+        device,
         images: a.images.clone(),
     };
     if req.weights.is_none() {

@@ -145,12 +145,7 @@ pub enum ModelError {
 
 impl ModelError {
     pub(crate) fn unknown_arch(name: &str) -> Self {
-        let best = super::ARCHS
-            .iter()
-            .map(|a| (strsim::levenshtein(name, a.0), a.0))
-            .min()
-            .filter(|(d, _)| *d <= 3)
-            .map(|(_, n)| n);
+        let best = exp_lang::lang::suggest::closest(name, super::ARCHS.iter().map(|a| a.0));
         let names = super::ARCHS
             .iter()
             .map(|a| a.0)

@@ -2,31 +2,9 @@
 //! are not on this machine, found through the model zoo's own lookup
 //! (`exp::models::weights::locate_weights`), the same one `exp run` uses.
 
-use super::{once, LintCtx, LintWarning};
 use crate::lang::diag::Diag;
+use exp_lang::lint::{once, LintCtx, LintWarning};
 use std::collections::BTreeSet;
-
-pub const CODE: &str = "exp::lint::missing_weights";
-pub const DOC: &str = r#"
-## What it does
-With `--data`: reports an **error** when a backbone used by a sweep names
-`pretrained` weights that are not on this machine: a local file that does
-not exist, or a Hugging Face entry that is not in the local cache (exp never
-downloads). The help says how to get them. For a standard-library backbone
-the label is on the sweep's reference to it.
-
-## Why is this bad
-`exp run` would stop before training (`exp::exec::missing_weights`). Checked
-here, the problem shows with the field that names the weights, before a
-Slurm submission or a long queue wait.
-
-## Example
-```
-backbone warm { arch = "resnet50"  pretrained = "weights/resnet50.safetensors" }   // no such file
-```
-Fetch the file (for a Hugging Face entry, the `hf download` command in the
-help), fix the path, or drop `pretrained` to train from scratch.
-"#;
 
 pub fn check(ctx: &LintCtx) -> Vec<Diag> {
     let mut out = Vec::new();
@@ -77,12 +55,12 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lang::CheckOptions;
+    use exp_lang::lint::data_rules::WEIGHTS_CODE as CODE;
 
     /// Lines and messages of the rule on `src` (checked as `dir/t.exp` with
     /// `--data`); no other diagnostic may be an error.
     fn run(dir: &std::path::Path, src: &str) -> Vec<(usize, String)> {
-        let o = crate::lang::check_text("t.exp", src, dir, &[], CheckOptions { data: true });
+        let o = crate::driver::check_text("t.exp", src, dir, &[], super::super::with_data());
         let (ours, others): (Vec<&Diag>, Vec<&Diag>) =
             o.diagnostics.iter().partition(|d| d.code() == CODE);
         assert!(others.iter().all(|d| !d.is_error()), "{others:?}");

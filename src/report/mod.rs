@@ -131,9 +131,10 @@ fn write_report_files(dir: &Path) -> Result<Written, ReportError> {
     Ok((render::terminal(&a), render::cell_verdicts(&a)))
 }
 
-pub fn cmd_report(a: &crate::cli::ReportArgs) -> miette::Result<ExitCode> {
-    let table = write_report(&a.dir)?;
+/// `exp report DIR`.
+pub fn cmd_report(dir: &Path) -> miette::Result<ExitCode> {
+    let table = write_report(dir)?;
     print!("{table}");
-    println!("wrote {}", a.dir.join("report.html").display());
+    println!("wrote {}", dir.join("report.html").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -37,8 +37,7 @@ pub struct TrainOptions {
     pub tb_every: u64,
 }
 
-/// Default of `exp run --tb-every` (Lightning's `log_every_n_steps`).
-pub const TB_EVERY_DEFAULT: u64 = 50;
+pub use exp_lang::options::TB_EVERY_DEFAULT;
 
 /// How a cell's training ended.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

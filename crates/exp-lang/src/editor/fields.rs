@@ -216,12 +216,12 @@ mod tests {
                         format!("{call}({arg} = 1)")
                     }
                 );
-                let out = crate::lang::check_text(
+                let out = crate::driver::check_text(
                     "t.exp",
                     &src,
                     std::path::Path::new("."),
                     &[],
-                    crate::lang::CheckOptions::default(),
+                    crate::driver::CheckOptions::default(),
                 );
                 let bad: Vec<String> = out
                     .diagnostics
@@ -239,12 +239,12 @@ mod tests {
             }
         }
         // The checker does flag an argument it does not know.
-        let out = crate::lang::check_text(
+        let out = crate::driver::check_text(
             "t.exp",
             "recipe x {\n  optimizer = adamw(lr = 1e-3, bogus = 1)\n}\n",
             std::path::Path::new("."),
             &[],
-            crate::lang::CheckOptions::default(),
+            crate::driver::CheckOptions::default(),
         );
         assert!(out
             .diagnostics
@@ -252,13 +252,13 @@ mod tests {
             .any(|d| d.code() == "exp::check::unknown_argument"));
     }
 
-    fn check(src: &str) -> crate::lang::Outcome {
-        crate::lang::check_text(
+    fn check(src: &str) -> crate::driver::Outcome {
+        crate::driver::check_text(
             "t.exp",
             src,
             std::path::Path::new("."),
             &[],
-            crate::lang::CheckOptions::default(),
+            crate::driver::CheckOptions::default(),
         )
     }
 
@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn every_completed_word_and_unit_is_accepted_by_the_checker() {
-        let flagged = |out: &crate::lang::Outcome| -> Vec<String> {
+        let flagged = |out: &crate::driver::Outcome| -> Vec<String> {
             out.diagnostics
                 .iter()
                 .filter(|d| {
@@ -327,12 +327,12 @@ mod tests {
         for (kind, field, keys) in RECORD_FIELDS.iter().filter(|(k, ..)| *k != "sweep") {
             for key in *keys {
                 let src = format!("{kind} x {{\n  {field} = {{ {key} = 1 }}\n}}\n");
-                let out = crate::lang::check_text(
+                let out = crate::driver::check_text(
                     "t.exp",
                     &src,
                     std::path::Path::new("."),
                     &[],
-                    crate::lang::CheckOptions::default(),
+                    crate::driver::CheckOptions::default(),
                 );
                 let bad: Vec<String> = out
                     .diagnostics
@@ -344,12 +344,12 @@ mod tests {
             }
         }
         // The checker does flag a key it does not know, so the test above can fail.
-        let out = crate::lang::check_text(
+        let out = crate::driver::check_text(
             "t.exp",
             "recipe x {\n  dropout = { hed = 0.1 }\n}\n",
             std::path::Path::new("."),
             &[],
-            crate::lang::CheckOptions::default(),
+            crate::driver::CheckOptions::default(),
         );
         assert!(out
             .diagnostics

@@ -1,7 +1,7 @@
 //! `exp lsp`: a language server on stdio (lsp-server + lsp-types).
 //!
 //! - Diagnostics come from the same engine as `exp check`
-//!   ([`crate::lang::check_text_with`]), on open and on every change, with
+//!   ([`crate::driver::check_text_with`]), on open and on every change, with
 //!   open documents standing in for their files; a change re-checks every
 //!   open document whose last check read the changed one. Secondary labels
 //!   are related information.
@@ -388,11 +388,11 @@ impl Server {
         let overlay = self.overlay();
         // Why: a bug in the checker must cost one file's diagnostics, not the session.
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::lang::check_text_with(
+            crate::driver::check_text_with(
                 &name,
                 &doc.text,
                 &dir,
-                crate::lang::CheckOptions::default(),
+                crate::driver::CheckOptions::default(),
                 &overlay,
             )
         }));
@@ -928,7 +928,7 @@ impl Server {
                     // closing one the editor may have added) so the result
                     // is exactly one quoted name.
                     let (start, end) = string_edit_span(&doc.text, word_start, off);
-                    for (a, fam, width, size) in crate::models::ARCHS {
+                    for (a, fam, width, size) in crate::catalog::ARCHS {
                         let new_text = format!("\"{a}\"");
                         items.push(CompletionItem {
                             label: (*a).to_string(),
@@ -1208,7 +1208,7 @@ fn symbol(
 
 /// What the model zoo knows about an architecture.
 pub fn arch_facts(arch: &str) -> Option<String> {
-    let (name, family, width, size) = crate::models::ARCHS.iter().find(|(n, ..)| *n == arch)?;
+    let (name, family, width, size) = crate::catalog::ARCHS.iter().find(|(n, ..)| *n == arch)?;
     let kind = if family.is_cnn() {
         "CNN"
     } else {

@@ -10,10 +10,8 @@ pub mod rename;
 pub mod syntax;
 pub mod text;
 
-use crate::cli::FmtArgs;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 /// What can go wrong while formatting.
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -114,40 +112,4 @@ pub fn format_path(path: &Path, check: bool) -> Result<FmtOutcome, Box<FmtError>
         })
     })?;
     Ok(FmtOutcome::Rewritten)
-}
-
-/// `exp fmt [--check] FILE...`: exit 0 when every file is (now) formatted,
-/// 1 when `--check` finds an unformatted file or a file does not parse, 2 on
-/// IO errors. Every file is tried even after a failure.
-pub fn cmd_fmt(a: &FmtArgs) -> miette::Result<ExitCode> {
-    let mut worst = 0u8;
-    for path in &a.files {
-        match format_path(path, a.check) {
-            Ok(FmtOutcome::Unchanged) => {}
-            Ok(FmtOutcome::Rewritten) => eprintln!("formatted {}", path.display()),
-            Ok(FmtOutcome::WouldChange) => {
-                eprintln!(
-                    "{:?}",
-                    miette::Report::new(FmtError::Unformatted { path: path.clone() })
-                );
-                worst = worst.max(1);
-            }
-            Err(e) => {
-                let code = if matches!(*e, FmtError::Read { .. } | FmtError::Write { .. }) {
-                    2
-                } else {
-                    1
-                };
-                eprintln!("{:?}", miette::Report::new(*e));
-                worst = worst.max(code);
-            }
-        }
-    }
-    Ok(ExitCode::from(worst))
-}
-
-/// `exp lsp`: serve the language server protocol on stdio until `exit`.
-pub fn cmd_lsp() -> miette::Result<ExitCode> {
-    lsp::run_stdio()?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -610,7 +610,8 @@ impl Checker<'_, '_> {
             }
         };
         let (arch, arch_span) = arch?;
-        let Some(&(_, family, _, input)) = crate::models::ARCHS.iter().find(|a| a.0 == arch) else {
+        let Some(&(_, family, _, input)) = crate::catalog::ARCHS.iter().find(|a| a.0 == arch)
+        else {
             let help = suggest::help(&arch, arch_names(), "architectures in the model zoo");
             self.v.err(
                 arch_span,
@@ -2337,7 +2338,7 @@ fn opt_some<T>(e: Option<&Expr>, f: impl FnOnce(&Expr) -> Option<T>) -> Option<O
 }
 
 fn arch_names() -> Vec<&'static str> {
-    crate::models::ARCHS.iter().map(|a| a.0).collect()
+    crate::catalog::ARCHS.iter().map(|a| a.0).collect()
 }
 
 /// timm's normalisation for an architecture.

@@ -18,7 +18,7 @@ use pest::iterators::Pair;
 use pest::Parser as _;
 
 #[derive(pest_derive::Parser)]
-#[grammar = "../grammar/exp.pest"]
+#[grammar = "../../grammar/exp.pest"]
 struct ExpParser;
 
 pub use self::Rule as GrammarRule;

@@ -3,9 +3,15 @@
 
 /// (module name, source text).
 pub const MODULES: &[(&str, &str)] = &[
-    ("std.backbones", include_str!("../../stdlib/backbones.exp")),
-    ("std.recipes", include_str!("../../stdlib/recipes.exp")),
-    ("std.scores", include_str!("../../stdlib/scores.exp")),
+    (
+        "std.backbones",
+        include_str!("../../../../stdlib/backbones.exp"),
+    ),
+    (
+        "std.recipes",
+        include_str!("../../../../stdlib/recipes.exp"),
+    ),
+    ("std.scores", include_str!("../../../../stdlib/scores.exp")),
 ];
 
 /// The text of a module, if it exists.

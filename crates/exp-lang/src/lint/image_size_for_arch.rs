@@ -2,8 +2,8 @@
 //! (below its smallest input, or not a multiple of a ViT's patch).
 
 use super::{once, LintCtx, LintWarning};
+use crate::catalog::{self, SizeProblem};
 use crate::lang::diag::Diag;
-use crate::models::{self, ModelError};
 use std::collections::BTreeSet;
 
 pub const CODE: &str = "exp::lint::image_size_for_arch";
@@ -33,9 +33,9 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
     let mut seen = BTreeSet::new();
     for (_, cell) in ctx.user_cells() {
         let size = cell.data.image_size;
-        let (reason, label, help) = match models::check_image_size(&cell.backbone.arch, size) {
+        let (reason, label, help) = match catalog::check_image_size(&cell.backbone.arch, size) {
                 Ok(()) => continue,
-                Err(ModelError::BadImageSize { arch, multiple, .. }) => {
+                Err(SizeProblem::NotMultiple { arch, multiple }) => {
                     let lo = size / multiple * multiple;
                     (
                         format!("`{arch}` takes multiples of its {multiple}-pixel patch"),
@@ -43,7 +43,7 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
                         format!("use image_size = {} or {}", lo.max(multiple), lo + multiple),
                     )
                 }
-                Err(ModelError::ImageTooSmall { arch, min, .. }) => (
+                Err(SizeProblem::TooSmall { arch, min }) => (
                     format!("`{arch}` needs at least {min} pixels"),
                     format!("below {min}"),
                     format!("use image_size = {min} or more, or a backbone with padded convolutions (resnet, efficientnetv2)"),

@@ -76,11 +76,11 @@ pub fn check(ctx: &LintCtx) -> Vec<Diag> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lang::CheckOptions;
+    use crate::driver::CheckOptions;
 
     fn messages(src: &str) -> Vec<(usize, String)> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let o = crate::lang::check_text("t.exp", src, dir.path(), &[], CheckOptions::default());
+        let o = crate::driver::check_text("t.exp", src, dir.path(), &[], CheckOptions::default());
         o.diagnostics
             .iter()
             .filter(|d| d.code() == CODE)

@@ -9,12 +9,11 @@
 //! `label_in_metadata`, which are errors because the run would be
 //! meaningless or fail (see docs/diagnostics.md).
 
-pub mod data_checks;
+pub mod data_rules;
 pub mod diverging_recipe;
 pub mod image_size_for_arch;
 pub mod label_in_metadata;
 pub mod layer_decay_on_cnn;
-pub mod missing_weights;
 pub mod mixed_init;
 pub mod split_leakage;
 pub mod unused_declaration;
@@ -25,16 +24,13 @@ use crate::lang::check::Checked;
 use crate::lang::diag::Diag;
 use crate::lang::resolve::Env;
 use crate::lang::span::Span;
-use crate::lang::CheckOptions;
 use miette::{Diagnostic, SourceSpan};
-use std::process::ExitCode;
 use thiserror::Error;
 
 /// What every rule sees.
 pub struct LintCtx<'a> {
     pub env: &'a Env,
     pub checked: &'a Checked,
-    pub opts: CheckOptions,
 }
 
 impl LintCtx<'_> {
@@ -300,50 +296,54 @@ pub const RULES: &[RuleDoc] = &[
         doc: unused_declaration::DOC,
     },
     RuleDoc {
-        code: data_checks::SUBSET_CODE,
-        doc: data_checks::SUBSET_DOC,
+        code: data_rules::SUBSET_CODE,
+        doc: data_rules::SUBSET_DOC,
     },
     RuleDoc {
-        code: data_checks::MISSING_CODE,
-        doc: data_checks::MISSING_DOC,
+        code: data_rules::MISSING_CODE,
+        doc: data_rules::MISSING_DOC,
     },
     RuleDoc {
-        code: data_checks::COLUMN_CODE,
-        doc: data_checks::COLUMN_DOC,
+        code: data_rules::COLUMN_CODE,
+        doc: data_rules::COLUMN_DOC,
     },
     RuleDoc {
-        code: data_checks::POWER_CODE,
-        doc: data_checks::POWER_DOC,
+        code: data_rules::POWER_CODE,
+        doc: data_rules::POWER_DOC,
     },
     RuleDoc {
-        code: missing_weights::CODE,
-        doc: missing_weights::DOC,
+        code: data_rules::WEIGHTS_CODE,
+        doc: data_rules::WEIGHTS_DOC,
     },
     RuleDoc {
         code: label_in_metadata::CODE,
         doc: label_in_metadata::DOC,
     },
     RuleDoc {
-        code: data_checks::SAME_CODE,
-        doc: data_checks::SAME_DOC,
+        code: data_rules::SAME_CODE,
+        doc: data_rules::SAME_DOC,
     },
     RuleDoc {
-        code: data_checks::NEAR_CODE,
-        doc: data_checks::NEAR_DOC,
+        code: data_rules::NEAR_CODE,
+        doc: data_rules::NEAR_DOC,
     },
     RuleDoc {
-        code: data_checks::IGNORED_CODE,
-        doc: data_checks::IGNORED_DOC,
+        code: data_rules::IGNORED_CODE,
+        doc: data_rules::IGNORED_DOC,
     },
     RuleDoc {
-        code: data_checks::SPLIT_CODE,
-        doc: data_checks::SPLIT_DOC,
+        code: data_rules::SPLIT_CODE,
+        doc: data_rules::SPLIT_DOC,
     },
 ];
 
-/// Run every rule (the data rules only with `--data`).
-pub fn run(env: &Env, checked: &Checked, opts: CheckOptions) -> Vec<Diag> {
-    let ctx = LintCtx { env, checked, opts };
+/// Rules that need more than the text (the data sets on disk): run after
+/// the text rules when given.
+pub type ExtraRules = fn(&LintCtx) -> Vec<Diag>;
+
+/// Run every rule (`extra`: the data rules of `exp check --data`).
+pub fn run(env: &Env, checked: &Checked, extra: Option<ExtraRules>) -> Vec<Diag> {
+    let ctx = LintCtx { env, checked };
     let mut out = Vec::new();
     out.extend(diverging_recipe::check(&ctx));
     out.extend(image_size_for_arch::check(&ctx));
@@ -353,9 +353,8 @@ pub fn run(env: &Env, checked: &Checked, opts: CheckOptions) -> Vec<Diag> {
     out.extend(mixed_init::check(&ctx));
     out.extend(unused_declaration::check(&ctx));
     out.extend(label_in_metadata::check(&ctx));
-    if opts.data {
-        out.extend(data_checks::check(&ctx));
-        out.extend(missing_weights::check(&ctx));
+    if let Some(extra) = extra {
+        out.extend(extra(&ctx));
     }
     out
 }
@@ -391,22 +390,7 @@ pub fn all_codes() -> Vec<&'static str> {
     v
 }
 
-pub fn cmd_explain(a: &crate::cli::ExplainArgs) -> miette::Result<ExitCode> {
-    match explain(&a.code) {
-        Some(text) => {
-            println!("{text}");
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            let codes = all_codes();
-            let help = crate::lang::suggest::help(&a.code, codes.iter().copied(), "known codes");
-            eprintln!("exp explain: unknown code `{}`; {help}", a.code);
-            Ok(ExitCode::from(2))
-        }
-    }
-}
-
 /// Deduplicate on a key: rules report each (recipe, backbone) pair once.
-pub(crate) fn once<K: Ord + Clone>(seen: &mut std::collections::BTreeSet<K>, k: K) -> bool {
+pub fn once<K: Ord + Clone>(seen: &mut std::collections::BTreeSet<K>, k: K) -> bool {
     seen.insert(k)
 }

@@ -5,41 +5,12 @@
 pub mod graph;
 pub mod hash;
 pub mod seeds;
+pub mod store;
 
-use crate::cli::{PlanArgs, PlanFormat};
-use crate::exec::store::StageState;
+use crate::plan::store::StageState;
 use crate::spec::Pipeline;
 use graph::StageGraph;
 use serde_json::json;
-use std::io::Write;
-use std::process::ExitCode;
-
-/// `exp plan FILE [--format text|json|dot]`.
-pub fn cmd_plan(a: &PlanArgs) -> miette::Result<ExitCode> {
-    let outcome = crate::lang::check_path(&a.file, &a.sets, crate::lang::CheckOptions::default())?;
-    let mut pipeline = match crate::lang::into_result(outcome) {
-        Ok(p) => p,
-        Err(report) => {
-            eprintln!("{report:?}");
-            return Ok(ExitCode::from(1));
-        }
-    };
-    crate::exec::warn_unreadable(&crate::data::fill_content_keys(&mut pipeline));
-    let graph = StageGraph::build(&pipeline);
-    let states: Vec<StageState> = graph
-        .stages
-        .iter()
-        .map(|s| crate::exec::store::stage_state(&a.out, &s.hash))
-        .collect();
-    let text = match a.format {
-        PlanFormat::Text => render_text(&pipeline, &graph, &states),
-        PlanFormat::Json => render_json(&pipeline, &graph, &states),
-        PlanFormat::Dot => render_dot(&graph, &states),
-    };
-    // Why: a closed pipe (`| head`) is not an error worth a panic.
-    let _ = write!(std::io::stdout(), "{text}");
-    Ok(ExitCode::SUCCESS)
-}
 
 fn state_name(s: StageState) -> &'static str {
     match s {
@@ -158,8 +129,8 @@ mod tests {
 
     fn plan(src: &str) -> (Pipeline, StageGraph) {
         let dir = std::env::temp_dir();
-        let o = crate::lang::check_text("t.exp", src, &dir, &[], Default::default());
-        let p = crate::lang::into_result(o).expect("valid pipeline");
+        let o = crate::driver::check_text("t.exp", src, &dir, &[], Default::default());
+        let p = crate::driver::into_result(o).expect("valid pipeline");
         let g = StageGraph::build(&p);
         (p, g)
     }
@@ -221,7 +192,7 @@ sweep s { data = d backbone = [resnet_test, vit_test] recipe = adamw_cosine budg
     fn store_keys_are_the_plan_hashes_and_plan_shows_cached_stages() {
         let (p, g) = plan(SRC);
         let cell = &p.sweeps["s"].cells[0];
-        let keys = crate::exec::store::cell_stages(cell);
+        let keys = crate::plan::store::cell_stages(cell);
         let plan_hashes: Vec<&str> = g.cell_stages(&cell.id).map(|s| s.hash.as_str()).collect();
         assert_eq!(
             plan_hashes,
@@ -237,9 +208,9 @@ sweep s { data = d backbone = [resnet_test, vit_test] recipe = adamw_cosine budg
         );
 
         let out = tempfile::tempdir().expect("tempdir");
-        crate::exec::store::write_marker(
+        crate::plan::store::write_marker(
             out.path(),
-            &crate::exec::store::StageMarker {
+            &crate::plan::store::StageMarker {
                 stage: "decode".into(),
                 key: keys.decode.clone(),
                 owner: "d".into(),
@@ -252,7 +223,7 @@ sweep s { data = d backbone = [resnet_test, vit_test] recipe = adamw_cosine budg
         let states: Vec<StageState> = g
             .stages
             .iter()
-            .map(|s| crate::exec::store::stage_state(out.path(), &s.hash))
+            .map(|s| crate::plan::store::stage_state(out.path(), &s.hash))
             .collect();
         let text = render_text(&p, &g, &states);
         let line = |id: &str| {

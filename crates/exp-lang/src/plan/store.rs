@@ -13,7 +13,7 @@
 //! split or metrics re-scores from `best.safetensors` only; a change of the
 //! bootstrap/confidence settings only re-compares.
 
-use crate::exec::atomic;
+use crate::atomic_file as atomic;
 use crate::spec::{Cell, SweepSpec};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -227,7 +227,7 @@ pub fn compare_detail(out_dir: &Path, sweep: &SweepSpec) -> serde_json::Value {
         .cells
         .iter()
         .map(|c| {
-            let dir = crate::exec::outputs::cell_dir(out_dir, c);
+            let dir = cell_dir(out_dir, c);
             let rel = dir.strip_prefix(out_dir).unwrap_or(&dir).to_path_buf();
             serde_json::json!([rel, cell_stages(c).score])
         })
@@ -235,15 +235,24 @@ pub fn compare_detail(out_dir: &Path, sweep: &SweepSpec) -> serde_json::Value {
     serde_json::json!({ "scores": scores })
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-pub(crate) mod tests {
-    use super::*;
+/// The directory of a cell's outputs: `DIR/<sweep>/<cell id>`.
+pub fn cell_dir(out_dir: &Path, cell: &Cell) -> PathBuf {
+    out_dir.join(&cell.sweep).join(cell.short_id())
+}
+
+pub fn sweep_dir(out_dir: &Path, sweep: &str) -> PathBuf {
+    out_dir.join(sweep)
+}
+
+/// A fixture the runtime's executor tests share (why not `cfg(test)`:
+/// another crate's tests cannot see that).
+#[doc(hidden)]
+pub mod testing {
     use crate::spec::*;
     use std::collections::BTreeMap;
 
     /// A complete cell with tiny settings, for tests of the executor.
-    pub(crate) fn sample_cell(sweep: &str, backbone: &str, recipe: &str, seed: u64) -> Cell {
+    pub fn sample_cell(sweep: &str, backbone: &str, recipe: &str, seed: u64) -> Cell {
         let data = DataSpec {
             name: "gen".into(),
             source: DataSource::Generated(GeneratedSpec {
@@ -344,6 +353,13 @@ pub(crate) mod tests {
             axis_values,
         }
     }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::testing::sample_cell;
+    use super::*;
 
     #[test]
     fn score_split_changes_only_the_score_key() {

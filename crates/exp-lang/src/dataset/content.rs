@@ -10,7 +10,7 @@
 //! moved project keeps its stages and an edited image of any size
 //! invalidates exactly what depends on it.
 
-use super::decode;
+use super::files as decode;
 use super::source::Record;
 use crate::spec::DataSpec;
 use rayon::prelude::*;
@@ -56,16 +56,16 @@ struct IndexFile {
 
 /// The content hash of one record's file, or why it could not be read
 /// (missing, not a regular file, over the size limit).
-pub(crate) type ContentHash = Result<String, String>;
+pub type ContentHash = Result<String, String>;
 
 /// Where a data set's content index lives: one per data location, so two
 /// projects whose data sets share a name never share (or evict) an index.
 fn index_path(spec: &DataSpec) -> PathBuf {
-    super::cache::cache_root(spec).join(format!("content-{}.json", location_key(spec)))
+    super::cache_root(spec).join(format!("content-{}.json", location_key(spec)))
 }
 
 /// A short hash of where the data set lives (canonical manifest or root).
-pub(crate) fn location_key(spec: &DataSpec) -> String {
+pub fn location_key(spec: &DataSpec) -> String {
     use crate::spec::DataSource;
     let place = match &spec.source {
         DataSource::Manifest { manifest, .. } => manifest.clone(),
@@ -85,7 +85,7 @@ fn hash_file(path: &Path) -> ContentHash {
 /// Content hashes of every record's file, in record order. Files whose
 /// stamp matches the index are not read; the others are hashed in parallel
 /// and the index is rewritten (atomically) when anything changed.
-pub(crate) fn hashes(spec: &DataSpec, records: &[Record]) -> Vec<ContentHash> {
+pub fn hashes(spec: &DataSpec, records: &[Record]) -> Vec<ContentHash> {
     let path = index_path(spec);
     let mut index: IndexFile = std::fs::read_to_string(&path)
         .ok()

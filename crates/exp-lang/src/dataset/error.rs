@@ -167,7 +167,7 @@ pub enum DataError {
 }
 
 impl DataError {
-    pub(crate) fn io(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
+    pub fn io(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {
         DataError::Io {
             path: path.into(),
             reason: e.to_string(),

@@ -6,13 +6,16 @@
 //! `exp check --data` can list them all and `prepare` can fail on the first.
 
 use super::error::DataError;
+
+/// File name of a generated data set's manifest, in its root.
+pub const GENERATED_MANIFEST: &str = "manifest.csv";
 use crate::spec::{DataSource, DataSpec};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// One image of the data set.
 #[derive(Debug, Clone)]
-pub(crate) struct Record {
+pub struct Record {
     /// Stable id: the path as written in the manifest (or relative to the
     /// ImageFolder root, with `/` separators).
     pub id: String,
@@ -32,7 +35,7 @@ pub(crate) struct Record {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Source {
+pub struct Source {
     pub records: Vec<Record>,
     /// Manifest columns (empty for image folders).
     pub columns: Vec<String>,
@@ -46,7 +49,7 @@ pub(crate) struct Source {
 
 /// The canonical form of `path`: resolved on disk when it exists, else
 /// made absolute and cleaned of `.` and `..` components lexically.
-pub(crate) fn canonical(path: &Path) -> PathBuf {
+pub fn canonical(path: &Path) -> PathBuf {
     if let Ok(c) = std::fs::canonicalize(path) {
         return c;
     }
@@ -70,13 +73,13 @@ pub(crate) fn canonical(path: &Path) -> PathBuf {
 
 /// A label as compared and stored: Unicode NFC, so `é` typed two ways is
 /// one class.
-pub(crate) fn normalise_label(s: &str) -> String {
+pub fn normalise_label(s: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     s.nfc().collect()
 }
 
 /// Tokens read as a missing metadata value.
-pub(crate) fn is_missing(v: &str) -> bool {
+pub fn is_missing(v: &str) -> bool {
     matches!(
         v.trim(),
         "" | "NA" | "N/A" | "na" | "n/a" | "NaN" | "nan" | "null" | "NULL" | "None" | "?"
@@ -85,12 +88,10 @@ pub(crate) fn is_missing(v: &str) -> bool {
 
 /// Read the rows of `spec` (the generated source must already be written).
 /// Returns the records and the per-row problems found.
-pub(crate) fn read(spec: &DataSpec) -> Result<(Source, Vec<DataError>), DataError> {
+pub fn read(spec: &DataSpec) -> Result<(Source, Vec<DataError>), DataError> {
     let (mut src, mut problems) = match &spec.source {
         DataSource::Manifest { manifest, root } => read_manifest(spec, manifest, root)?,
-        DataSource::Generated(g) => {
-            read_manifest(spec, &g.root.join(super::generated::MANIFEST), &g.root)?
-        }
+        DataSource::Generated(g) => read_manifest(spec, &g.root.join(GENERATED_MANIFEST), &g.root)?,
         DataSource::ImageFolder { root } => read_folder(spec, root)?,
     };
     check_labels(spec, &mut src, &mut problems);
@@ -102,7 +103,7 @@ fn read_manifest(
     manifest: &Path,
     root: &Path,
 ) -> Result<(Source, Vec<DataError>), DataError> {
-    let file = super::decode::open_regular(manifest).map_err(|e| DataError::io(manifest, e))?;
+    let file = super::files::open_regular(manifest).map_err(|e| DataError::io(manifest, e))?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -330,7 +331,7 @@ fn read_folder(spec: &DataSpec, root: &Path) -> Result<(Source, Vec<DataError>),
             spec.name
         )));
     }
-    let exts = super::decode::image_extensions();
+    let exts = super::files::image_extensions();
     let (splits, root_files) = dir_entries(root)?;
     for p in root_files {
         if !p
@@ -442,7 +443,7 @@ fn check_labels(spec: &DataSpec, src: &mut Source, problems: &mut Vec<DataError>
 }
 
 /// Split name → count, for summaries.
-pub(crate) fn split_sizes(src: &Source) -> BTreeMap<String, usize> {
+pub fn split_sizes(src: &Source) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for r in &src.records {
         *m.entry(r.split.clone()).or_default() += 1;
