@@ -5,12 +5,16 @@
 
 /// Crash-safe writes live at the crate root (the trainer uses them too).
 pub use crate::atomic_file as atomic;
+pub mod children;
 pub mod device;
+pub mod executor;
 pub mod hints;
-pub mod local;
 pub mod lock;
 pub mod outputs;
+pub mod preflight;
 pub mod rescore;
+pub mod run;
+pub mod runner;
 pub mod signals;
 pub mod slurm;
 pub mod status;
@@ -19,8 +23,8 @@ pub use exp_lang::plan::store;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub use local::cmd_run;
 pub use rescore::cmd_score;
+pub use run::cmd_run;
 pub use status::cmd_status;
 
 /// What became of a cell. `results.csv` and `scores.json` carry the result

@@ -11,8 +11,9 @@
 //! the same functions `exp run` uses ([`Libtorch::predict`],
 //! [`outputs::compute_scores`], [`outputs::predictions_csv`]).
 
-use crate::exec::local::{CellExecutor, CellReport, Libtorch};
+use crate::exec::executor::{CellExecutor, Libtorch};
 use crate::exec::outputs::{self, Scores};
+use crate::exec::runner::CellReport;
 use crate::exec::{atomic, device, suggest, CellStatus, ExecError};
 use crate::spec::{Cell, DataSpec, SweepSpec};
 use crate::train::TrainOptions;
@@ -445,7 +446,7 @@ pub fn cmd_score(a: &crate::options::ScoreOptions) -> miette::Result<ExitCode> {
     );
     let outcome = rescore(&a.dir, &mut rescorer)?;
     for c in &outcome.cells {
-        super::local::print_report_line(&c.report, c.secs);
+        super::runner::print_report_line(&c.report, c.secs);
     }
     if let Some(table) = &outcome.table {
         println!("\n{table}");

@@ -16,8 +16,9 @@
 //! name: the name is what users see in `squeue` (`exp-<sweep>`), and an
 //! array has one name for all its tasks.
 
-use crate::exec::local::Runner;
+use crate::exec::executor::CellExecutor;
 use crate::exec::lock::FileLock;
+use crate::exec::runner::Runner;
 use crate::exec::{atomic, outputs, ExecError};
 use crate::spec::{Cell, SweepSpec};
 use std::collections::BTreeMap;
@@ -218,11 +219,11 @@ pub fn submit(
 ) -> miette::Result<ExitCode> {
     std::fs::create_dir_all(&a.out).map_err(ExecError::io(&a.out))?;
     for s in sweeps {
-        crate::exec::local::write_sweep_json_locked(&a.out, s)?;
+        crate::exec::runner::write_sweep_json_locked(&a.out, s)?;
     }
     // Why a throwaway executor: only the store is consulted to find pending cells.
     struct NoExec;
-    impl crate::exec::local::CellExecutor for NoExec {
+    impl CellExecutor for NoExec {
         type Data = ();
         fn prepare(&self, _: &Cell) -> Result<(), String> {
             Err("not used".into())
@@ -257,7 +258,7 @@ pub fn submit(
             cells.len()
         );
         for s in sweeps {
-            crate::exec::local::finalize_sweep(&a.out, s)?;
+            crate::exec::runner::finalize_sweep(&a.out, s)?;
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -23,7 +23,7 @@ pub fn cell_state(out: &Path, cell: &Cell) -> CellState {
     let lock_path = lock::cell_lock_path(&dir);
     if lock::is_held(&lock_path) {
         // "running elsewhere (pid, host)": the state column says running.
-        let who = crate::exec::local::running_elsewhere(&lock_path);
+        let who = crate::exec::runner::running_elsewhere(&lock_path);
         let mut note = who.trim_start_matches("running ").to_string();
         if dir.join("ckpt").exists() {
             note.push_str("; has checkpoints");

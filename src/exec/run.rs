@@ -1,0 +1,244 @@
+//! `exp run`: select cells, check them before anything trains, then run them
+//! here (one after another; cells with equal data, budget and seed share one
+//! prepared data set), in child processes (`--jobs`, `--gpus`) or on Slurm
+//! (`--on slurm`), and print the summary.
+
+use super::children::run_children;
+use super::children::CHILD_ENV;
+use super::executor::Libtorch;
+use super::preflight::missing_weights;
+use super::runner::{
+    finalize_sweep, print_report_line, summary_line, tidy_cell_dir, write_sweep_json_locked,
+    CellReport, Runner,
+};
+use crate::exec::outputs::{self};
+use crate::exec::{atomic, device, signals, suggest, CellStatus, ExecError};
+use crate::spec::{Cell, Pipeline, SweepSpec};
+use crate::train::TrainOptions;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The cells selected by `--sweep` / `--cell`, in file order.
+pub fn select<'p>(
+    p: &'p Pipeline,
+    sweep: Option<&str>,
+    cell: Option<&str>,
+) -> Result<Vec<&'p SweepSpec>, ExecError> {
+    if p.sweeps.is_empty() {
+        return Err(ExecError::NoSweep);
+    }
+    if let Some(name) = sweep {
+        if !p.sweeps.contains_key(name) {
+            return Err(ExecError::UnknownSweep {
+                name: name.into(),
+                suggestion: suggest(name, p.sweeps.keys().map(String::as_str)),
+            });
+        }
+    }
+    if let Some(id) = cell {
+        let found = p.sweeps.values().flat_map(|s| &s.cells).any(|c| c.id == id);
+        if !found {
+            let ids = p
+                .sweeps
+                .values()
+                .flat_map(|s| &s.cells)
+                .map(|c| c.id.as_str());
+            return Err(ExecError::UnknownCell {
+                id: id.into(),
+                suggestion: suggest(id, ids),
+            });
+        }
+    }
+    Ok(p.sweeps
+        .values()
+        .filter(|s| sweep.is_none_or(|n| s.name == n))
+        .filter(|s| cell.is_none_or(|id| s.cells.iter().any(|c| c.id == id)))
+        .collect())
+}
+
+/// `exp run`.
+pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
+    let device = device::resolve(a.device)?;
+    let gpu_count = if a.gpus.is_empty() {
+        0
+    } else {
+        device::cuda_count()
+    };
+    for g in &a.gpus {
+        device::resolve_with(device::DeviceRequest::Cuda(*g), gpu_count)?;
+    }
+    // Why before loading anything: a GPU the wheel has no kernels for would
+    // otherwise fail every cell with libtorch's raw error.
+    device::check_kernels(device)?;
+    for g in &a.gpus {
+        device::check_kernels(tch::Device::Cuda(*g))?;
+    }
+    let mut pipeline = match crate::driver::load(&a.file, &a.sets) {
+        Ok(p) => p,
+        Err(report) => {
+            eprintln!("{report:?}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    // Why the errors are dropped: a data set that cannot be read fails each
+    // of its cells when prepared, with the full diagnostic there.
+    let _unreadable = crate::data::fill_content_keys(&mut pipeline);
+    let sweeps = select(&pipeline, a.sweep.as_deref(), a.cell.as_deref())?;
+    let cells: Vec<&Cell> = sweeps
+        .iter()
+        .flat_map(|s| s.cells.iter())
+        .filter(|c| a.cell.as_deref().is_none_or(|id| c.id == id))
+        .collect();
+    // Why before Slurm too: there a missing file would otherwise surface
+    // only after the array tasks have waited in the queue.
+    if let Some(err) = missing_weights(&a.out, &cells) {
+        eprintln!("{:?}", miette::Report::new(err));
+        return Ok(ExitCode::from(1));
+    }
+    if a.on == crate::options::Backend::Slurm {
+        return crate::exec::slurm::submit(a, &sweeps, &cells);
+    }
+    let is_child = std::env::var_os(CHILD_ENV).is_some();
+    // Why here: before, nothing is worth a checkpoint and the default
+    // action (exit at once) is what Ctrl-C should do.
+    signals::install(a.cell.is_some(), is_child).map_err(ExecError::io("signal handlers"))?;
+    if is_child && !signals::child_setup() {
+        eprintln!("exp: the parent exp run is gone; not starting");
+        return Ok(ExitCode::from(signals::exit_status(libc::SIGTERM) as u8));
+    }
+    // Tidy what dead writers left where no single lock covers the writers.
+    for d in [
+        crate::exec::store::stages_dir(&a.out),
+        a.out.join(".exp").join("slurm"),
+    ] {
+        atomic::remove_stale_temps(&d, false);
+    }
+    for s in &sweeps {
+        write_sweep_json_locked(&a.out, s)?;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slots = if a.gpus.is_empty() {
+        a.jobs.max(1)
+    } else {
+        a.gpus.len()
+    };
+    let workers = a.workers.unwrap_or((cores / slots).max(1));
+    crate::models::runtime::set_deterministic(a.deterministic);
+    let opts = TrainOptions {
+        device,
+        deterministic: a.deterministic,
+        workers,
+        progress: std::io::stderr().is_terminal(),
+        tb_every: a.tb_every,
+    };
+    let exec = Libtorch { opts };
+    let runner = Runner::new(&exec, &a.out);
+    println!(
+        "exp run: {} cell(s) in {} sweep(s) on {} → {}",
+        cells.len(),
+        sweeps.len(),
+        device::to_arg(device),
+        a.out.display()
+    );
+
+    let reports = if slots > 1 && cells.len() > 1 {
+        let (cached, todo): (Vec<&Cell>, Vec<&Cell>) =
+            cells.iter().copied().partition(|c| runner.is_cached(c));
+        let mut reports: Vec<CellReport> = cached
+            .iter()
+            .map(|c| {
+                let dir = outputs::cell_dir(&a.out, c);
+                tidy_cell_dir(&dir);
+                let r = CellReport {
+                    cell: c.id.clone(),
+                    status: CellStatus::Cached,
+                    top1: outputs::read_scores(&dir).and_then(|s| s.top1),
+                    message: None,
+                };
+                print_report_line(&r, 0.0);
+                r
+            })
+            .collect();
+        let devices: Vec<String> = if a.gpus.is_empty() {
+            vec![device::to_arg(device); slots]
+        } else {
+            a.gpus.iter().map(|g| format!("cuda:{g}")).collect()
+        };
+        reports.extend(run_children(a, &a.out, &todo, &devices, workers)?);
+        reports
+    } else {
+        let mut started = Instant::now();
+        runner.run_all(&cells, |r| {
+            print_report_line(r, started.elapsed().as_secs_f64());
+            started = Instant::now();
+        })
+    };
+
+    let stopped = signals::stop_signal();
+    if stopped == Some(libc::SIGUSR1) {
+        return Ok(requeue_after_usr1(&reports));
+    }
+    if !is_child {
+        for s in &sweeps {
+            if let Some(table) = finalize_sweep(&a.out, s)? {
+                println!("\n{table}");
+            }
+            println!(
+                "results: {}",
+                outputs::sweep_dir(&a.out, &s.name)
+                    .join("results.csv")
+                    .display()
+            );
+        }
+        let mut line = summary_line(&reports);
+        if reports.len() < cells.len() {
+            line.push_str(&format!(", {} not started", cells.len() - reports.len()));
+        }
+        println!("{line}");
+    }
+    if let Some(sig) = stopped {
+        let n = reports
+            .iter()
+            .filter(|r| r.status == CellStatus::Interrupted)
+            .count();
+        eprintln!(
+            "exp: stopped by {}: {n} cell(s) interrupted (they resume from their checkpoints), {} not started\nresume with: {}",
+            signals::signal_name(sig),
+            cells.len() - reports.len(),
+            crate::exec::hints::run_command(a)
+        );
+        return Ok(ExitCode::from(signals::exit_status(sig) as u8));
+    }
+    let failed = reports.iter().any(|r| r.status == CellStatus::Failed);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// After SIGUSR1 (a Slurm task near its time limit, or `scancel
+/// --signal=USR1`): the cell stopped with a checkpoint; let the watcher
+/// requeue the Slurm task, or outside Slurm exit with status 138.
+fn requeue_after_usr1(reports: &[CellReport]) -> ExitCode {
+    for r in reports
+        .iter()
+        .filter(|r| r.status == CellStatus::Interrupted)
+    {
+        eprintln!(
+            "exp: {}: {}; `exp run` resumes from it",
+            r.cell,
+            r.message.as_deref().unwrap_or("stopped")
+        );
+    }
+    signals::checkpointed();
+    if std::env::var_os("SLURM_JOB_ID").is_some() {
+        // Why wait here: the watcher thread requeues the task and exits the
+        // process; nothing of this run is left to write.
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
+    ExitCode::from(signals::REQUEUED_EXIT as u8)
+}
