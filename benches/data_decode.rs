@@ -10,7 +10,7 @@
 //! normalisation) and prints `images seconds wait_fraction`.
 
 use exp::data::{augment, decode, loader, prepare, LoaderConfig, PreparedData};
-use exp::plan::seeds::SampleRng;
+use exp::seeds::SampleRng;
 use exp::spec::{BadImagePolicy, BudgetSpec, Columns, DataSource, DataSpec};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -14,7 +14,7 @@
 
 pub use exp_lang::{
     atomic_file, catalog, dataset, driver, editor, lang, lint, options, plan, process,
-    runtime_codes, spec, VERSION,
+    runtime_codes, seeds, spec, VERSION,
 };
 
 pub mod data;

@@ -5,8 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // Why: a test that cannot read its own fixture should panic.
 
-use exp::plan::seeds::SampleRng;
 use exp::score::metrics;
+use exp::seeds::SampleRng;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -13,8 +13,8 @@
 
 #![allow(clippy::unwrap_used)] // Why: a test that cannot read its own fixture should panic.
 
-use exp::plan::seeds::SampleRng;
 use exp::score::stats::{self, BootstrapPlan, Grid, Scored, Spread, Stat, Verdict};
+use exp::seeds::SampleRng;
 
 const STATS: [Stat; 3] = [Stat::Top1, Stat::TopK(3), Stat::Auc];
 

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // Why: tests fail loudly by design.
 use exp::data::{prepare, PreparedData};
 use exp::models::{BakeoffModel, HeadConfig};
-use exp::plan::seeds::{derive_seed, SeedPurpose};
+use exp::seeds::{derive_seed, SeedPurpose};
 use exp::spec::*;
 use exp::train::checkpoint::load_tensors;
 use exp::train::{

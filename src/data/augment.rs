@@ -10,7 +10,7 @@
 //! Mixup and cutmix mix whole batches and live in the loader.
 
 use super::decode::{resize_slice, Rgb};
-use crate::plan::seeds::SampleRng;
+use crate::seeds::SampleRng;
 use crate::spec::Augment;
 
 /// Fill of pixels that geometric ops move in from outside (ImageNet mean, as timm).

@@ -9,7 +9,7 @@
 //! the same on every machine and for every thread count.
 
 use super::DataError;
-use crate::plan::seeds::{derive_seed, SampleRng, SeedPurpose};
+use crate::seeds::{derive_seed, SampleRng, SeedPurpose};
 use crate::spec::{Columns, GeneratedSpec};
 use rayon::prelude::*;
 use std::path::Path;

@@ -15,7 +15,7 @@
 use super::augment::{eval_transform, train_transform, View};
 use super::DataError;
 use super::{cache::Cache, PreparedData, SplitData};
-use crate::plan::seeds::{derive_seed, SampleRng, SeedPurpose};
+use crate::seeds::{derive_seed, SampleRng, SeedPurpose};
 use crate::spec::Augment;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};

@@ -6,7 +6,7 @@
 //! on the same images. Stratified subsets keep each class's share (largest
 //! remainder rounding).
 
-use crate::plan::seeds::{derive_seed, SampleRng, SeedPurpose};
+use crate::seeds::{derive_seed, SampleRng, SeedPurpose};
 
 /// The seed of one split's subset.
 pub fn subset_seed(root_seed: u64, data: &str, split: &str, n: u64, stratify: bool) -> u64 {

@@ -20,8 +20,8 @@
 //! results are the same for any number of threads.
 //! docs/report.md explains each number.
 
-use crate::plan::seeds::{derive_seed, SampleRng, SeedPurpose};
 use crate::score::metrics;
+use crate::seeds::{derive_seed, SampleRng, SeedPurpose};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Beta, Binomial, ContinuousCDF, DiscreteCDF, Normal, StudentsT};

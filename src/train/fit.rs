@@ -23,7 +23,7 @@ use super::{RunEnd, StopSignal, TrainError, TrainOptions, TrainOutcome, TrainSta
 use crate::data::{self, Batch, LoaderConfig, PreparedData};
 use crate::models::runtime::{self, Half};
 use crate::models::{self, BakeoffModel, HeadConfig};
-use crate::plan::seeds::{derive_seed, SeedPurpose};
+use crate::seeds::{derive_seed, SeedPurpose};
 use crate::spec::{Cell, OnUnstable};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

@@ -18,6 +18,7 @@ pub mod options;
 pub mod plan;
 pub mod process;
 pub mod runtime_codes;
+pub mod seeds;
 pub mod spec;
 
 pub use driver::{check_path, check_text, load, CheckOptions, Outcome};

@@ -4,7 +4,6 @@
 
 pub mod graph;
 pub mod hash;
-pub mod seeds;
 pub mod store;
 
 use crate::plan::store::StageState;
