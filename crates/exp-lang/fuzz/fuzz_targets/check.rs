@@ -7,13 +7,13 @@ use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     let src = String::from_utf8_lossy(data);
-    let (_, diags) = exp::lang::parse::parse_file(&src);
+    let (_, diags) = exp_lang::lang::parse::parse_file(&src);
     for d in &diags {
         if let Some(l) = d.primary() {
             assert!(l.offset() + l.len() <= src.len());
         }
     }
-    let o = exp::driver::check_text("fuzz.exp", &src, Path::new("."), &[], Default::default());
+    let o = exp_lang::driver::check_text("fuzz.exp", &src, Path::new("."), &[], Default::default());
     for d in &o.diagnostics {
         let len = o.sources.get(d.file).map_or(0, |f| f.text.len());
         if let Some(l) = d.primary() {
