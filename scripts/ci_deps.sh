@@ -4,10 +4,10 @@
 set -euo pipefail
 need=()
 # (sections are appended by each subsystem's tests)
-need+=(chromium)  # report HTML test (tests/report_html.rs renders report.html headless)
+need+=(chromium)  # report HTML test (tests/it/report_html.rs renders report.html headless)
 need+=(fonts-dejavu-core)  # plot labels in report PNG/SVG plots (src/report/plots.rs)
 need+=(nodejs)  # editor: tree-sitter generate runs grammar.js, and the TextMate grammar tests run on node
-need+=(slurmctld slurmd slurm-client munge)  # slurm test: tests/slurm_cluster.rs starts a one-node cluster
+need+=(slurmctld slurmd slurm-client munge)  # slurm test: tests/it/slurm_cluster.rs starts a one-node cluster
 if [ ${#need[@]} -gt 0 ]; then
   missing=()
   for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -18,7 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # editor (issue 8): grammar test tools that Debian does not package, installed
-# once when missing (tests/editor_grammars.rs names them when they are absent).
+# once when missing (tests/it/editor_grammars.rs names them when they are absent).
 exp_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if ! command -v npm >/dev/null 2>&1; then
   # Debian's nodejs comes without npm (NodeSource's includes it).
@@ -34,7 +34,7 @@ if ! command -v tree-sitter >/dev/null 2>&1; then
   cargo install tree-sitter-cli --locked --version 0.26.13 --no-default-features
 fi
 
-# train (issue 15): tests/run_tensorboard.rs reads the event files with
+# train (issue 15): tests/it/run_tensorboard.rs reads the event files with
 # TensorBoard's own reader. Why a venv of its own: TensorBoard and NumPy stay
 # out of the torch venv that libtorch is loaded from.
 tb_venv="${EXP_TB_VENV:-$HOME/.cache/exp/venv-tensorboard-2.21.0}"

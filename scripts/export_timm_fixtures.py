@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Export seeded random-init timm models of reduced size, their inputs and
-their pooled features, for the parity tests in tests/models_parity.rs.
+their pooled features, for the parity tests in tests/it/models_parity.rs.
 
 Run once by hand in a venv with timm (no weights are downloaded):
 
@@ -16,7 +16,7 @@ that zero-initialised parts (GRN, biases) and LayerScale matter.
 FORMULA fixtures are full-size timm models (`timm.create_model(arch)`, the
 exact factory of the published checkpoint) too large to store: their
 weights follow a formula of the key and element index that the Rust test
-recomputes (`formula_value` in tests/models_parity.rs), so only NAME.io
+recomputes (`formula_value` in tests/it/models_parity.rs), so only NAME.io
 is written.
 """
 import math

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """timm's training throughput for the same settings as exp's GPU check
-(tests/models_gpu.rs): every full-size backbone, random init, batch 32 at
+(tests/it/models_gpu.rs): every full-size backbone, random init, batch 32 at
 224 px, forward + backward under bf16 autocast, channels-last, drop-path 0.1,
 5 timed steps after 2 warm-up steps. Prints one line per backbone in the
 same format as the Rust test, so the two can be put side by side:
 
     python scripts/export_timm_throughput.py [--json out.json]
-    cargo test --release --test models_gpu -- --ignored --nocapture
+    cargo test --release --test it models_gpu:: -- --ignored --nocapture
 """
 import argparse
 import json

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throwaway one-node Slurm cluster for tests (tests/slurm_cluster.rs), from
+# A throwaway one-node Slurm cluster for tests (tests/it/slurm_cluster.rs), from
 # Debian's slurmctld, slurmd and munge packages, run as root.
 #
 #   scripts/slurm_test_cluster.sh start DIR   # prints `export SLURM_CONF=...`

@@ -9,6 +9,6 @@ source scripts/env.sh
 # 4 GB for the test binaries; CI's disk is not large.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 ./scripts/ci_deps.sh
-cargo fmt --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace

@@ -6,9 +6,7 @@
 //! files are refused; cache files follow the umask; two data sets of the
 //! same name keep their own caches.
 
-mod data_support;
-
-use data_support::*;
+use crate::data_support::*;
 use exp::data::{content_key, inspect, prepare, DataError};
 use exp::spec::{DataSource, DataSpec, MetadataKind};
 use std::path::Path;

@@ -142,8 +142,7 @@ fn prepared(c: &Cell) -> &'static PreparedData {
 /// the trainer reseeds per step; two cells training in parallel threads of
 /// one process would reseed each other. Tests take turns.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    crate::global_rng()
 }
 
 /// CPU, unless `EXP_TEST_DEVICE=cuda` asks for the GPU (bf16 autocast and

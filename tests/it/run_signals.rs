@@ -5,9 +5,7 @@
 //! can read and extend the results), and a closed stdout ends `exp` quietly.
 #![allow(clippy::unwrap_used)]
 
-mod run_support;
-
-use run_support::{cmd, run_ok, text, tiny_pipeline};
+use crate::run_support::{cmd, run_ok, text, tiny_pipeline};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};

@@ -3,9 +3,6 @@
 //! same files (EXIF orientation included), and its errors.
 #![allow(clippy::unwrap_used)] // Why: tests fail loudly on unexpected errors.
 
-#[path = "data_support/mod.rs"]
-mod data_support;
-
 use exp::data::{loader, prepare, LoaderConfig};
 use exp::models::{build_backbone, load_safetensors, IMAGENET_MEAN, IMAGENET_STD};
 use exp::spec::DataSource;
@@ -191,23 +188,27 @@ fn embed_features_are_the_model_on_the_data_modules_eval_batch() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("folder");
     // Orientation 6: stored 64×40 landscape, displayed 40×64 portrait.
-    let stored = data_support::jpeg_bytes(64, 40);
+    let stored = crate::data_support::jpeg_bytes(64, 40);
     let rotated = root.join("test/a/rotated.jpg");
     let plain = root.join("test/a/plain.jpg");
     std::fs::create_dir_all(rotated.parent().unwrap()).unwrap();
-    std::fs::write(&rotated, data_support::with_exif_orientation(&stored, 6)).unwrap();
+    std::fs::write(
+        &rotated,
+        crate::data_support::with_exif_orientation(&stored, 6),
+    )
+    .unwrap();
     std::fs::write(&plain, &stored).unwrap();
-    data_support::png(&root.join("test/b/tall.png"), 50, 70, 9);
-    data_support::png(&root.join("train/a/t1.png"), 40, 40, 1);
-    data_support::png(&root.join("train/b/t2.png"), 40, 40, 2);
-    let mut spec = data_support::spec(
+    crate::data_support::png(&root.join("test/b/tall.png"), 50, 70, 9);
+    crate::data_support::png(&root.join("train/a/t1.png"), 40, 40, 1);
+    crate::data_support::png(&root.join("train/b/t2.png"), 40, 40, 2);
+    let mut spec = crate::data_support::spec(
         "folder",
         DataSource::ImageFolder { root: root.clone() },
         &tmp.path().join("cache"),
     );
     spec.image_size = 32;
     spec.cache_size = exp::spec::DataSpec::default_cache_size(32);
-    let data = prepare(&spec, &data_support::budget(None, None), 0, false).unwrap();
+    let data = prepare(&spec, &crate::data_support::budget(None, None), 0, false).unwrap();
     let cfg = LoaderConfig {
         batch_size: 8,
         image_size: 32,

@@ -5,10 +5,7 @@
 //! changed data retrains while copied or moved data does not.
 #![allow(clippy::unwrap_used)]
 
-mod data_support;
-mod run_support;
-
-use run_support::{cmd, cpu_run, run_ok, text, tiny_pipeline};
+use crate::run_support::{cmd, cpu_run, run_ok, text, tiny_pipeline};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -134,10 +131,10 @@ fn manifest_data(dir: &Path) -> Vec<String> {
             _ => "test",
         };
         let p = format!("img/{i}.png");
-        data_support::png(&dir.join("data").join(&p), 32, 32, i * 10);
+        crate::data_support::png(&dir.join("data").join(&p), 32, 32, i * 10);
         rows.push(format!("{p},c{},{split}", i % 3));
     }
-    data_support::manifest(&dir.join("data"), "path,label,split", &rows);
+    crate::data_support::manifest(&dir.join("data"), "path,label,split", &rows);
     rows
 }
 
@@ -208,7 +205,7 @@ fn relabelled_data_retrains_but_touched_or_moved_data_does_not() {
     // One train row relabelled: the cell's results are stale.
     let mut relabelled = rows.clone();
     relabelled[0] = relabelled[0].replace(",c0,", ",c1,");
-    data_support::manifest(&b.join("data"), "path,label,split", &relabelled);
+    crate::data_support::manifest(&b.join("data"), "path,label,split", &relabelled);
     let p = plan(&b);
     assert_eq!(plan_counts(&p).1, 0, "{p}");
     let t = run(&b);

@@ -5,9 +5,7 @@
 //! share one generated data root safely (issue 19).
 #![allow(clippy::unwrap_used)]
 
-mod run_support;
-
-use run_support::{exp, text};
+use crate::run_support::{exp, text};
 use std::path::Path;
 
 /// A 16 × 16 PNG whose pixels depend on `seed`.
@@ -247,7 +245,7 @@ sweep w {{
         std::fs::write(t.path().join(format!("g{i}.exp")), text_).unwrap();
         let f = format!("g{i}.exp");
         let spawn = |out: &str| {
-            run_support::cmd(t.path(), &["run", &f, "--out", out, "--device", "cpu"])
+            crate::run_support::cmd(t.path(), &["run", &f, "--out", out, "--device", "cpu"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()

@@ -2,9 +2,7 @@
 //! `on_bad_image = skip`, a skipped and listed image), and `inspect` lists
 //! them all.
 
-mod data_support;
-
-use data_support::*;
+use crate::data_support::*;
 use exp::data::{inspect, prepare, DataError};
 use exp::spec::{BadImagePolicy, DataSource, DataSpec};
 use std::path::Path;

@@ -2,9 +2,7 @@
 //! through the real binary. What the user sees: files, statuses, exit codes.
 #![allow(clippy::unwrap_used)]
 
-mod run_support;
-
-use run_support::{cpu_run, csv_rows, exp, text, tiny_pipeline};
+use crate::run_support::{cpu_run, csv_rows, exp, text, tiny_pipeline};
 use std::path::{Path, PathBuf};
 
 /// The tiny pipeline with `extra` appended (more declarations / a sweep).
@@ -226,7 +224,7 @@ sweep s {
 "#,
     );
     let run = |f: &Path| {
-        let mut c = run_support::cmd(tmp.path(), &cpu_run(f.to_str().unwrap(), &[]));
+        let mut c = crate::run_support::cmd(tmp.path(), &cpu_run(f.to_str().unwrap(), &[]));
         c.env("HF_HUB_CACHE", tmp.path().join("hub"));
         c.output().unwrap()
     };

@@ -8,6 +8,7 @@ use exp::spec::{BackboneSpec, Dropout, Family};
 use tch::{nn, Device, Kind, Tensor};
 
 fn build(arch: &str, size: u32, meta: i64, drop_path: f64) -> (nn::VarStore, BakeoffModel) {
+    let _rng = crate::global_rng();
     tch::manual_seed(7);
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = BackboneSpec {

@@ -3,9 +3,7 @@
 //! test split; the run's files stay byte for byte as they were.
 #![allow(clippy::unwrap_used)]
 
-mod run_support;
-
-use run_support::{cpu_run, csv_rows, exp, run_ok, text, tiny_pipeline};
+use crate::run_support::{cpu_run, csv_rows, exp, run_ok, text, tiny_pipeline};
 use std::collections::BTreeMap;
 use std::path::Path;
 

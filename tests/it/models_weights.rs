@@ -2,7 +2,10 @@
 //! the Hugging Face cache) and a clear error for every kind of bad file.
 #![allow(clippy::unwrap_used)] // Why: tests fail loudly on unexpected errors.
 
-use exp::models::{load_pretrained, load_safetensors, BakeoffModel, HeadConfig, ModelError};
+use exp::models::hf_cache::resolve_in;
+use exp::models::{
+    load_pretrained, load_safetensors, BakeoffModel, HeadConfig, ModelError, BACKBONE_PREFIX,
+};
 use exp::spec::{BackboneSpec, Dropout, Family, Weights};
 use std::path::{Path, PathBuf};
 use tch::{nn, Device, Tensor};
@@ -82,24 +85,17 @@ fn hf_reference_is_resolved_in_the_local_cache_without_network() {
         snap.join("model.safetensors"),
     )
     .unwrap();
-    // Why only here: this is the one test of this binary reading the variable.
-    std::env::set_var("HF_HUB_CACHE", tmp.path());
+    // Why explicit roots, not `$HF_HUB_CACHE`: the tests share one process,
+    // and a variable set here would leak into every other test and child.
+    let roots = [tmp.path().to_path_buf()];
     let (mut vs, m) = model("convnextv2_test", 64);
-    let w = Weights::Hf {
-        repo: "timm/convnextv2_test.fake".into(),
-        revision: None,
-        file: None,
-    };
-    load_pretrained(&mut vs, &w).unwrap();
+    let found = resolve_in(&roots, "timm/convnextv2_test.fake", None, None).unwrap();
+    assert_eq!(found.path, snap.join("model.safetensors"));
+    load_safetensors(&mut vs, &found.path, BACKBONE_PREFIX).unwrap();
     let (x, want) = expected_features("convnextv2_convmlp");
     assert!(f64::try_from((m.features(&x, false, true) - want).abs().max()).unwrap() <= 1e-4);
 
-    let missing = Weights::Hf {
-        repo: "timm/not_cached".into(),
-        revision: None,
-        file: None,
-    };
-    let text = render(load_pretrained(&mut vs, &missing).unwrap_err());
+    let text = render(resolve_in(&roots, "timm/not_cached", None, None).unwrap_err());
     assert!(
         text.contains("exp::model::hf_not_cached") && text.contains("models--timm--not_cached"),
         "{text}"

@@ -2,9 +2,7 @@
 //! budget); augmented batches are bit-identical for 1 and 4 workers; eval is
 //! deterministic and in split order; resume continues where it stopped.
 
-mod data_support;
-
-use data_support::*;
+use crate::data_support::*;
 use exp::data::{loader, prepare, subset, LoaderConfig, PreparedData};
 use exp::spec::Augment;
 use tch::{Device, Kind, Tensor};

@@ -1,9 +1,7 @@
 //! Data sources: the generated data set, a CSV manifest with metadata columns
 //! and the ImageFolder layout, read through `prepare` and `inspect`.
 
-mod data_support;
-
-use data_support::*;
+use crate::data_support::*;
 use exp::data::{inspect, prepare, ColumnEncoding};
 use exp::spec::DataSource;
 

@@ -8,9 +8,7 @@
 //! `$EXP_TB_VENV`, default `~/.cache/exp/venv-tensorboard-2.21.0`).
 #![allow(clippy::unwrap_used)]
 
-mod run_support;
-
-use run_support::{cpu_run, csv_rows, exp, text, tiny_pipeline};
+use crate::run_support::{cpu_run, csv_rows, exp, text, tiny_pipeline};
 use std::path::PathBuf;
 use std::process::Command;
 

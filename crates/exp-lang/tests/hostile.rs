@@ -1,8 +1,8 @@
 //! Hostile input: huge nesting and huge files give a diagnostic, never a
 //! crash; arbitrary input never panics and every span lies inside its file.
 
-use exp::driver::{check_text, CheckOptions};
-use exp::lang::parse::parse_file;
+use exp_lang::driver::{check_text, CheckOptions};
+use exp_lang::lang::parse::parse_file;
 use proptest::prelude::*;
 use std::path::Path;
 

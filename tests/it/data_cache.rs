@@ -2,9 +2,7 @@
 //! changes, one file per (data, size); EXIF orientation honoured; the scaled
 //! JPEG path gives the requested shorter side.
 
-mod data_support;
-
-use data_support::*;
+use crate::data_support::*;
 use exp::data::{decode, prepare};
 use exp::spec::DataSource;
 
