@@ -9,7 +9,7 @@
 //!   rename edits every open document that sees the declaration
 //!   ([`super::rename`]).
 //! - Hover, go to definition, document symbols and completion read the
-//!   comment-keeping tree of [`super::syntax`]; while the text does not parse
+//!   comment-keeping tree of [`super::cst`]; while the text does not parse
 //!   they use the last tree that did, and completion reads the raw text.
 //! - Formatting is `exp fmt` ([`super::format`]).
 //! - Standard-library sources are written to
@@ -20,7 +20,7 @@
 
 use super::analysis::{self, Context, DeclSite, FileSource, Hit, Origin, StdLib};
 use super::text::{path_to_uri, uri_to_path, LineIndex};
-use super::{fields, fixes, format, rename, syntax};
+use super::{cst, fields, fixes, format, rename};
 use crate::lang::resolve::{canonical_path, Overlay};
 use lsp_server::{Connection, ExtractError, Message, Notification, Request, Response};
 use lsp_types::notification::{
@@ -72,7 +72,7 @@ struct Document {
     version: i32,
     index: LineIndex,
     /// The last tree that parsed (with the text it came from).
-    tree: Option<(syntax::File, Arc<str>)>,
+    tree: Option<(cst::File, Arc<str>)>,
     /// Canonical paths of the files its last check read through `use`:
     /// an edit to any of them re-checks this document.
     deps: Vec<PathBuf>,
@@ -93,13 +93,13 @@ impl Document {
 
     fn reparse(&mut self) {
         self.index = LineIndex::new(&self.text);
-        if let Ok(t) = syntax::parse(&self.text) {
+        if let Ok(t) = cst::parse(&self.text) {
             self.tree = Some((t, Arc::from(self.text.as_str())));
         }
     }
 
     /// The tree, and whether it is of the current text.
-    fn tree(&self) -> Option<(&syntax::File, &Arc<str>)> {
+    fn tree(&self) -> Option<(&cst::File, &Arc<str>)> {
         self.tree.as_ref().map(|(t, s)| (t, s))
     }
 }
@@ -483,14 +483,14 @@ impl Server {
     fn use_range_for(&self, doc: &Document, target: UseTarget<'_>) -> Option<Range> {
         let (tree, text) = doc.tree()?;
         let first_use = tree.items.iter().find_map(|i| match &i.kind {
-            syntax::ItemKind::UseFile(n) => {
+            cst::ItemKind::UseFile(n) => {
                 let name = n.text.trim_matches('"');
                 target
                     .path
                     .is_some_and(|t| t.ends_with(name.trim_start_matches("./")))
                     .then(|| i.span.clone())
             }
-            syntax::ItemKind::UseModule(n) => {
+            cst::ItemKind::UseModule(n) => {
                 (target.is_std && n.text == target.name).then(|| i.span.clone())
             }
             _ => None,
@@ -700,7 +700,7 @@ impl Server {
         let idx = LineIndex::new(text);
         let mut out = Vec::new();
         for item in &tree.items {
-            let syntax::ItemKind::Decl(d) = &item.kind else {
+            let cst::ItemKind::Decl(d) = &item.kind else {
                 continue;
             };
             let children = d
@@ -1103,7 +1103,7 @@ impl Server {
         // The declaring file, when it is not open: edit it on disk.
         if let (false, Some(home)) = (home_done, home) {
             let text = std::fs::read_to_string(&home).map_err(|e| e.to_string())?;
-            let tree = syntax::parse(&text).map_err(|e| e.message)?;
+            let tree = cst::parse(&text).map_err(|e| e.message)?;
             let idx = LineIndex::new(&text);
             let edits: Vec<TextEdit> = rename::occurrences(&tree, &old)
                 .into_iter()
@@ -1129,9 +1129,9 @@ impl Server {
         let mut name = decl.to_string();
         for _ in 0..16 {
             let site = scope.iter().find(|d| d.name == name)?;
-            let tree = syntax::parse(&site.text).ok()?;
+            let tree = cst::parse(&site.text).ok()?;
             let d = tree.items.iter().find_map(|i| match &i.kind {
-                syntax::ItemKind::Decl(d) if d.name.text == name => Some(d),
+                cst::ItemKind::Decl(d) if d.name.text == name => Some(d),
                 _ => None,
             })?;
             let set = d
@@ -1142,7 +1142,7 @@ impl Server {
                 .find(|f| f.path.len() == 1 && f.path[0].text == field);
             if let Some(f) = set {
                 return match &f.value {
-                    syntax::Value::Call { name, .. } | syntax::Value::Ref(name) => {
+                    cst::Value::Call { name, .. } | cst::Value::Ref(name) => {
                         Some(name.text.clone())
                     }
                     _ => None,
