@@ -181,7 +181,6 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-
 /// Parse `src` into a tree that keeps every comment.
 pub fn parse(src: &str) -> Result<File, SyntaxError> {
     let (pair, comments) = lang_parse::file_tree(src).map_err(|d| SyntaxError {
@@ -293,7 +292,12 @@ impl Builder<'_> {
         self.pass(end);
         let mut last = end;
         let sep = self.next_token(end);
-        if self.src.as_bytes().get(sep).is_some_and(|c| seps.contains(c)) {
+        if self
+            .src
+            .as_bytes()
+            .get(sep)
+            .is_some_and(|c| seps.contains(c))
+        {
             self.pass(sep);
             last = sep + 1;
         }
@@ -318,11 +322,7 @@ impl Builder<'_> {
             let (mut trivia, outer) = self.start_entry(span.start);
             let kind = self.item(p);
             self.end_entry(&mut trivia, outer, span.end, &[]);
-            file.items.push(Item {
-                trivia,
-                kind,
-                span,
-            });
+            file.items.push(Item { trivia, kind, span });
         }
         file.dangling = self.take_before(self.src.len());
         file
@@ -375,7 +375,10 @@ impl Builder<'_> {
             let start = f.as_span().start();
             let (mut trivia, outer) = self.start_entry(start);
             let mut inner = f.into_inner();
-            let path = inner.next().map(|p| split_path(&name(&p))).unwrap_or_default();
+            let path = inner
+                .next()
+                .map(|p| split_path(&name(&p)))
+                .unwrap_or_default();
             let value = self.value(inner.next());
             let value_end = value.span().end;
             self.end_entry(&mut trivia, outer, value_end, b",;");
@@ -406,8 +409,12 @@ impl Builder<'_> {
             Rule::reference => Value::Ref(name(&p)),
             Rule::quantity => {
                 let mut inner = p.into_inner();
-                let number = inner.next().map_or_else(|| Name::empty(span.start), |n| name(&n));
-                let unit = inner.next().map_or_else(|| Name::empty(span.end), |u| name(&u));
+                let number = inner
+                    .next()
+                    .map_or_else(|| Name::empty(span.start), |n| name(&n));
+                let unit = inner
+                    .next()
+                    .map_or_else(|| Name::empty(span.end), |u| name(&u));
                 // Why: a quantity is walked as one token pair; comments
                 // between number and unit are inner comments.
                 Value::Quantity { number, unit }
@@ -420,7 +427,9 @@ impl Builder<'_> {
                     Some(n) => Value::Ref(name(&n)),
                     None => Value::Ref(Name::empty(span.start)),
                 };
-                let kind = inner.next().map_or_else(|| Name::empty(span.end), |k| name(&k));
+                let kind = inner
+                    .next()
+                    .map_or_else(|| Name::empty(span.end), |k| name(&k));
                 Value::Typed {
                     name: Box::new(value_name),
                     kind,
@@ -448,7 +457,9 @@ impl Builder<'_> {
             }
             Rule::call => {
                 let mut inner = p.into_inner();
-                let callee = inner.next().map_or_else(|| Name::empty(span.start), |n| name(&n));
+                let callee = inner
+                    .next()
+                    .map_or_else(|| Name::empty(span.start), |n| name(&n));
                 let paren = self.next_token(callee.span.end);
                 self.pass(paren);
                 let mut args = Vec::new();

@@ -54,7 +54,9 @@ pub enum ParseError {
     #[error("comments start with `//`")]
     #[diagnostic(
         code(exp::parse::hash_comment),
-        help("write `// ...` (or `/// ...` for a doc comment); `#` starts nothing in a `.exp` file")
+        help(
+            "write `// ...` (or `/// ...` for a doc comment); `#` starts nothing in a `.exp` file"
+        )
     )]
     HashComment {
         #[label("`#` is not a comment")]
