@@ -3,9 +3,13 @@
 //! Before pest sees the text, a linear pre-scan (1) rejects files over
 //! [`MAX_FILE_BYTES`] and bracket nesting deeper than [`MAX_DEPTH`] — so
 //! hostile input gets a diagnostic, never a stack overflow — (2) collects every
-//! comment, and (3) splits the file into top-level chunks at declaration
-//! keywords, each parsed on its own so one syntax error does not hide the
-//! errors of later declarations.
+//! comment (and reports each `#` comment, which the grammar skips so the
+//! parse goes on), and (3) splits the file into top-level chunks at
+//! declaration keywords, each parsed on its own so one syntax error does not
+//! hide the errors of later declarations. A chunk with a syntax error keeps
+//! the complete items before the error (`file_prefix`), so a stray token
+//! after a declaration does not discard it. [`file_tree`] gives the same
+//! parse to the formatter's comment-keeping tree (`crate::editor::cst`).
 
 use super::ast::{
     self, Arg, Comment, Decl, DeclKind, Expr, ExprKind, Field, Ident, Item, Number, SeedItem,
