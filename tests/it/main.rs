@@ -26,6 +26,7 @@ mod editor_grammars;
 mod editor_lsp;
 mod lang_fixtures;
 mod lang_pipelines;
+mod lang_recovery;
 mod models_embed;
 mod models_gpu;
 mod models_head;

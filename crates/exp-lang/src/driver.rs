@@ -6,7 +6,7 @@
 
 use crate::lang::diag::{self, Diag};
 use crate::lang::span::{SourceFile, Sources};
-use crate::lang::{check, resolve, stdlib};
+use crate::lang::{check, parse, resolve, stdlib};
 use crate::spec::Pipeline;
 use std::path::Path;
 use std::sync::Arc;
@@ -74,8 +74,8 @@ pub fn check_path(path: &Path, sets: &[String], opts: CheckOptions) -> Result<Ou
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    Ok(check_source(
+    let (text, not_utf8) = parse::decode(&bytes, 0);
+    let mut outcome = check_source(
         SourceFile {
             name: path.display().to_string(),
             path: Some(path.to_path_buf()),
@@ -84,7 +84,14 @@ pub fn check_path(path: &Path, sets: &[String], opts: CheckOptions) -> Result<Ou
         },
         sets,
         opts,
-    ))
+    );
+    if let Some(d) = not_utf8 {
+        let key = |d: &Diag| (d.file, d.primary().map_or(0, |l| l.offset()));
+        let at = outcome.diagnostics.partition_point(|x| key(x) <= key(&d));
+        outcome.diagnostics.insert(at, d);
+        outcome.pipeline = None;
+    }
+    Ok(outcome)
 }
 
 /// Check source text as if it were the file `name` in directory `dir`

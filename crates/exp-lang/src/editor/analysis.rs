@@ -2,7 +2,7 @@
 //! cursor, the declarations in scope (this file, `use`d files, the stdlib)
 //! and the completion context at a position.
 
-use super::syntax::{self, Comment, Decl, Field, File, ItemKind, Name, Value};
+use super::cst::{self, Comment, Decl, Field, File, ItemKind, Name, Value};
 use std::collections::HashSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -133,7 +133,7 @@ pub fn scope(
             continue;
         }
         let Some(src) = files.read(&p) else { continue };
-        let Ok(tree) = syntax::parse(&src) else {
+        let Ok(tree) = cst::parse(&src) else {
             continue;
         };
         let text: std::sync::Arc<str> = std::sync::Arc::from(src.as_str());
@@ -167,7 +167,7 @@ impl StdLib {
             .iter()
             .map(|(name, src)| {
                 let text: std::sync::Arc<str> = std::sync::Arc::from(*src);
-                let decls = syntax::parse(src)
+                let decls = cst::parse(src)
                     .map(|t| decls_of(&t, &Origin::Std((*name).to_string()), &text))
                     .unwrap_or_default();
                 StdModule {

@@ -10,7 +10,7 @@
 //! - `exp::lint::layer_decay_on_cnn` → remove the `layer_decay` field;
 //! - `exp::lint::split_leakage` → select on `"val"`.
 
-use super::syntax::{self, File, ItemKind};
+use super::cst::{self, File, ItemKind};
 use std::ops::Range;
 
 /// One quick fix: a title and byte-range replacements in the document.
@@ -59,7 +59,7 @@ pub fn fixes_for(code: &str, message: &str, span: Range<usize>, text: &str) -> V
             preferred: true,
         });
     }
-    let tree = syntax::parse(text).ok();
+    let tree = cst::parse(text).ok();
     match code {
         "exp::lint::image_size_for_arch" => {
             let sizes = help

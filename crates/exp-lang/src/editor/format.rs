@@ -13,7 +13,7 @@
 //!   at the end of a line stays there; comments inside a header (between
 //!   `recipe` and `{`, between `=` and the value) move above the entry.
 
-use super::syntax::{self, Block, Comment, Field, File, ItemKind, Trivia, Value};
+use super::cst::{self, Block, Comment, Field, File, ItemKind, Trivia, Value};
 
 /// Lines longer than this break lists, records and calls over several lines.
 pub const MAX_WIDTH: usize = 100;
@@ -21,8 +21,8 @@ pub const MAX_WIDTH: usize = 100;
 const INDENT: &str = "  ";
 
 /// Format a whole file.
-pub fn format_source(src: &str) -> Result<String, syntax::SyntaxError> {
-    let file = syntax::parse(src)?;
+pub fn format_source(src: &str) -> Result<String, cst::SyntaxError> {
+    let file = cst::parse(src)?;
     Ok(format_file(&file))
 }
 

@@ -2,12 +2,12 @@
 //! server on stdio). Highlighting grammars live in `grammar/` and `editors/`.
 
 pub mod analysis;
+pub mod cst;
 pub mod fields;
 pub mod fixes;
 pub mod format;
 pub mod lsp;
 pub mod rename;
-pub mod syntax;
 pub mod text;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
@@ -46,6 +46,11 @@ pub enum FmtError {
         #[label("here")]
         span: SourceSpan,
     },
+    /// A parse diagnostic of `crate::lang` that stops formatting before any
+    /// layout (a byte that is not UTF-8), with the code `exp check` gives.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Parse(crate::lang::diag::WithSourceOwned),
     #[error("{} is not formatted", path.display())]
     #[diagnostic(code(exp::fmt::unformatted), help("run `exp fmt {}` to rewrite it", path.display()))]
     Unformatted { path: PathBuf },
@@ -60,7 +65,7 @@ pub enum FmtError {
 /// Format `src` (read from `path`, used in messages). The result has the same
 /// meaningful tokens as the input, or an error is returned instead.
 pub fn format_text(path: &Path, src: &str) -> Result<String, Box<FmtError>> {
-    let syntax_error = |e: syntax::SyntaxError| {
+    let syntax_error = |e: cst::SyntaxError| {
         Box::new(FmtError::Syntax {
             path: path.to_path_buf(),
             message: e.message,
@@ -68,11 +73,12 @@ pub fn format_text(path: &Path, src: &str) -> Result<String, Box<FmtError>> {
             span: (e.span.start, e.span.len()).into(),
         })
     };
-    let out = format::format_source(src).map_err(syntax_error)?;
+    let tree = cst::parse(src).map_err(syntax_error)?;
+    let out = format::format_file(&tree);
     // Why: a cheap guard that the layout moved only blanks, separators and
     // comments; the property test checks the full checked model.
-    let same = syntax::meaningful_tokens(src).map_err(syntax_error)?
-        == syntax::meaningful_tokens(&out).map_err(syntax_error)?;
+    let same = cst::meaningful_tokens(&tree)
+        == cst::meaningful_tokens(&cst::parse(&out).map_err(syntax_error)?);
     if !same {
         return Err(Box::new(FmtError::ChangedMeaning {
             path: path.to_path_buf(),
@@ -92,12 +98,26 @@ pub enum FmtOutcome {
 
 /// Format one file on disk (or only compare, with `check`).
 pub fn format_path(path: &Path, check: bool) -> Result<FmtOutcome, Box<FmtError>> {
-    let src = std::fs::read_to_string(path).map_err(|source| {
+    let bytes = std::fs::read(path).map_err(|source| {
         Box::new(FmtError::Read {
             path: path.to_path_buf(),
             source,
         })
     })?;
+    let (src, not_utf8) = crate::lang::parse::decode(&bytes, 0);
+    if let Some(d) = not_utf8 {
+        // Why: the same diagnostic as `exp check`, so both name one place.
+        let mut sources = crate::lang::span::Sources::default();
+        sources.add(crate::lang::span::SourceFile {
+            name: path.display().to_string(),
+            path: Some(path.to_path_buf()),
+            text: src.into(),
+            is_std: false,
+        });
+        return Err(Box::new(FmtError::Parse(
+            crate::lang::diag::WithSourceOwned::new(d, &sources),
+        )));
+    }
     let out = format_text(path, &src)?;
     if out == src {
         return Ok(FmtOutcome::Unchanged);

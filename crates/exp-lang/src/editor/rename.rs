@@ -1,7 +1,7 @@
 //! Rename of a declaration: every place a tree names it (the declaration,
 //! `extends`, references in values), for `textDocument/rename`.
 
-use super::syntax::{Field, File, ItemKind, Value};
+use super::cst::{Field, File, ItemKind, Value};
 use std::ops::Range;
 
 /// Words with a meaning of their own besides the top-level keywords
@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn finds_declaration_extends_and_references_but_not_arch() {
         let text = "backbone tiny { arch = tiny }\nbackbone t2 extends tiny {}\nsweep s {\n  backbone = [tiny, t2]\n  baseline = { backbone = tiny }\n}\n";
-        let tree = super::super::syntax::parse(text).expect("parses");
+        let tree = super::super::cst::parse(text).expect("parses");
         let found: Vec<&str> = occurrences(&tree, "tiny")
             .into_iter()
             .map(|r| &text[r])

@@ -51,6 +51,26 @@ pub enum ParseError {
         #[label("too large")]
         span: SourceSpan,
     },
+    #[error("comments start with `//`")]
+    #[diagnostic(
+        code(exp::parse::hash_comment),
+        help(
+            "write `// ...` (or `/// ...` for a doc comment); `#` starts nothing in a `.exp` file"
+        )
+    )]
+    HashComment {
+        #[label("`#` is not a comment")]
+        span: SourceSpan,
+    },
+    #[error("the file is not valid UTF-8")]
+    #[diagnostic(
+        code(exp::parse::not_utf8),
+        help("save the file as UTF-8; the byte here is not part of any UTF-8 character")
+    )]
+    NotUtf8 {
+        #[label("invalid byte")]
+        span: SourceSpan,
+    },
 }
 
 /// Problems connecting names: `use`, `extends`, references, duplicates, cycles.
@@ -343,6 +363,8 @@ pub const ERROR_DOCS: &[(&str, &str)] = &[
     ("exp::parse::too_deep", "Brackets `(`, `[`, `{` are nested more than 64 levels deep. No pipeline needs that; it is usually an unclosed bracket or generated input. The limit keeps hostile input from exhausting the stack."),
     ("exp::parse::too_large", "The file is larger than 2 MiB. Split it into several files joined with `use \"other.exp\"`."),
     ("exp::parse::bad_number", "An integer does not fit in a signed 64-bit integer, or a float is infinite."),
+    ("exp::parse::hash_comment", "A line has a `#` comment, as in Python or TOML. Comments in `.exp` files start with `//` (`///` for doc comments). The rest of the line is skipped so the declarations around it are still checked."),
+    ("exp::parse::not_utf8", "The file holds a byte that is not valid UTF-8 (often a file saved as Latin-1). The label points at the first such byte; `exp check` and `exp fmt` report it at the same place. Save the file as UTF-8."),
     ("exp::resolve::unknown_name", "A name (in `extends`, or a sweep field) is not declared in this file, in a file it `use`s, or in a `use`d standard-library module. The help suggests a near name, or the `use std....` line that declares it."),
     ("exp::resolve::unknown_module", "`use std.X` names a module the standard library does not have (std.backbones, std.recipes, std.scores)."),
     ("exp::resolve::unreadable_file", "`use \"file.exp\"` names a file that cannot be read. Paths are relative to the file holding the `use`."),

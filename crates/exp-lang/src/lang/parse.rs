@@ -3,9 +3,13 @@
 //! Before pest sees the text, a linear pre-scan (1) rejects files over
 //! [`MAX_FILE_BYTES`] and bracket nesting deeper than [`MAX_DEPTH`] — so
 //! hostile input gets a diagnostic, never a stack overflow — (2) collects every
-//! comment, and (3) splits the file into top-level chunks at declaration
-//! keywords, each parsed on its own so one syntax error does not hide the
-//! errors of later declarations.
+//! comment (and reports each `#` comment, which the grammar skips so the
+//! parse goes on), and (3) splits the file into top-level chunks at
+//! declaration keywords, each parsed on its own so one syntax error does not
+//! hide the errors of later declarations. A chunk with a syntax error keeps
+//! the complete items before the error (`file_prefix`), so a stray token
+//! after a declaration does not discard it. [`file_tree`] gives the same
+//! parse to the formatter's comment-keeping tree (`crate::editor::cst`).
 
 use super::ast::{
     self, Arg, Comment, Decl, DeclKind, Expr, ExprKind, Field, Ident, Item, Number, SeedItem,
@@ -74,6 +78,14 @@ pub fn parse_source(src: &str, file: FileId) -> (ast::File, Vec<Diag>) {
             return (ast::File::default(), diags);
         }
     };
+    diags.extend(scan.hashes.iter().map(|&at| {
+        Diag::new(
+            file,
+            ParseError::HashComment {
+                span: (at, 1).into(),
+            },
+        )
+    }));
     let mut items = Vec::new();
     let mut bounds = scan.chunk_starts.clone();
     bounds.push(src.len());
@@ -91,19 +103,16 @@ pub fn parse_source(src: &str, file: FileId) -> (ast::File, Vec<Diag>) {
             diags: &mut diags,
         };
         match ExpParser::parse(Rule::file, chunk) {
-            Ok(mut pairs) => {
-                if let Some(filepair) = pairs.next() {
-                    for p in filepair.into_inner() {
-                        let before = b.diags.len();
-                        // Why: an item with a bad literal is dropped so its
-                        // placeholder value does not cause follow-on errors.
-                        if let Some(item) = b.item(p).filter(|_| b.diags.len() == before) {
-                            items.push(item);
-                        }
-                    }
+            Ok(mut pairs) => b.items(pairs.next(), &mut items),
+            Err(e) => {
+                b.diags.push(syntax_error(&e, chunk, start, file));
+                // Why: a stray token after a declaration (`}`, `;`) must not
+                // discard the declaration, or every use of its name would
+                // become a follow-on "unknown name" error.
+                if let Ok(mut pairs) = ExpParser::parse(Rule::file_prefix, chunk) {
+                    b.items(pairs.next(), &mut items);
                 }
             }
-            Err(e) => b.diags.push(syntax_error(&e, chunk, start, file)),
         }
     }
     (
@@ -113,6 +122,36 @@ pub fn parse_source(src: &str, file: FileId) -> (ast::File, Vec<Diag>) {
         },
         diags,
     )
+}
+
+/// The pest tree of a whole file (as file id 0) and every comment, for the
+/// formatter's comment-keeping tree (`crate::editor::cst`); `Err` with the
+/// first diagnostic when the file has a syntax or size error.
+pub fn file_tree(src: &str) -> Result<(Pair<'_, Rule>, Vec<Comment>), Diag> {
+    let (_, diags) = parse_source(src, 0);
+    // Why: an out-of-range literal is a value error; the text still parses.
+    if let Some(d) = diags
+        .into_iter()
+        .find(|d| d.code() != "exp::parse::bad_number")
+    {
+        return Err(d);
+    }
+    let comments = prescan(src, 0).map(|s| s.comments).unwrap_or_default();
+    match ExpParser::parse(Rule::file, src) {
+        Ok(mut pairs) => match pairs.next() {
+            Some(pair) => Ok((pair, comments)),
+            None => Err(Diag::new(
+                0,
+                ParseError::Syntax {
+                    expected: "a declaration".into(),
+                    span: (0, 0).into(),
+                    found: "nothing".into(),
+                    help: syntax_help("", ""),
+                },
+            )),
+        },
+        Err(e) => Err(syntax_error(&e, src, 0, 0)),
+    }
 }
 
 /// Parse a `--set PATH=VALUE` argument held in its own source `file`.
@@ -164,6 +203,26 @@ pub fn parse_set(src: &str, file: FileId) -> Result<(Vec<Ident>, Expr), Vec<Diag
 struct Scan {
     comments: Vec<Comment>,
     chunk_starts: Vec<usize>,
+    /// Offsets of `#` that start a (wrong) comment.
+    hashes: Vec<usize>,
+}
+
+/// The text of a file read as bytes. With a byte that is not UTF-8 the text
+/// has U+FFFD in its place and the diagnostic points at the first one (its
+/// offset is the same in the bytes and the text).
+pub fn decode(bytes: &[u8], file: FileId) -> (String, Option<Diag>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_string(), None),
+        Err(e) => (
+            String::from_utf8_lossy(bytes).into_owned(),
+            Some(Diag::new(
+                file,
+                ParseError::NotUtf8 {
+                    span: (e.valid_up_to(), char::REPLACEMENT_CHARACTER.len_utf8()).into(),
+                },
+            )),
+        ),
+    }
 }
 
 /// Linear scan: comments, chunk starts, nesting depth. `Err(offset)` when the
@@ -172,6 +231,7 @@ fn prescan(src: &str, file: FileId) -> Result<Scan, usize> {
     let bytes = src.as_bytes();
     let mut comments = Vec::new();
     let mut chunk_starts = Vec::new();
+    let mut hashes = Vec::new();
     let mut depth = 0usize;
     let mut i = 0;
     let mut line_blank = true; // only blanks so far on this line
@@ -196,6 +256,10 @@ fn prescan(src: &str, file: FileId) -> Result<Scan, usize> {
                     doc,
                 });
                 i = end;
+            }
+            b'#' => {
+                hashes.push(i);
+                i = src[i..].find('\n').map_or(src.len(), |n| i + n);
             }
             b'"' => {
                 line_blank = false;
@@ -246,6 +310,7 @@ fn prescan(src: &str, file: FileId) -> Result<Scan, usize> {
     Ok(Scan {
         comments,
         chunk_starts,
+        hashes,
     })
 }
 
@@ -361,7 +426,7 @@ fn unclosed_bracket(chunk: &str) -> Option<(usize, char)> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+            b'/' | b'#' if bytes[i] == b'#' || bytes.get(i + 1) == Some(&b'/') => {
                 i = chunk[i..].find('\n').map_or(bytes.len(), |n| i + n);
                 continue;
             }
@@ -417,6 +482,18 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// The items of a parsed `file` or `file_prefix` pair.
+    fn items(&mut self, pair: Option<Pair<Rule>>, items: &mut Vec<Item>) {
+        for p in pair.into_iter().flat_map(Pair::into_inner) {
+            let before = self.diags.len();
+            // Why: an item with a bad literal is dropped so its placeholder
+            // value does not cause follow-on errors.
+            if let Some(item) = self.item(p).filter(|_| self.diags.len() == before) {
+                items.push(item);
+            }
+        }
+    }
+
     /// A node's span, without trailing whitespace. Why: pest's implicit
     /// whitespace can leave the newline after a value (`100 samples` tries
     /// an optional unit) inside the pair, and a label should end on the
