@@ -21,6 +21,11 @@ use crate::spec::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
+/// The most cells the sweeps of one file may have (before `exclude`).
+/// Why: each cell is a training run; far more is generated input, and
+/// expanding a million cells took seconds and gigabytes.
+pub const MAX_CELLS: usize = 10_000;
+
 /// Fields each declaration kind accepts.
 pub const DATA_FIELDS: &[&str] = &[
     "manifest",
@@ -146,12 +151,19 @@ pub fn check(env: &Env, diags: &mut Vec<Diag>) -> Checked {
         env,
         v: Values { diags },
         out: Checked::default(),
+        cell_count: 0,
+        misspelled: BTreeSet::new(),
     };
     c.out.pipeline.seed = c.seed();
     let mut sweeps = Vec::new();
-    for (name, m) in &env.merged {
+    // Why: parents before children, so an error inherited by every child is
+    // first reported (and kept) in the words of the declaration that has it.
+    let mut order: Vec<(&String, &Merged)> = env.merged.iter().collect();
+    order.sort_by_key(|(_, m)| m.depth);
+    for (name, m) in order {
         c.info(m);
         let before = c.v.diags.len();
+        c.misspelled.clear();
         match m.kind {
             DeclKind::Data => {
                 if let Some(s) = c.data(m) {
@@ -180,16 +192,22 @@ pub fn check(env: &Env, diags: &mut Vec<Diag>) -> Checked {
             }
             DeclKind::Sweep => sweeps.push(m),
         }
-        if m.incomplete {
-            // Why: a failed `extends` already has its error; the fields the
-            // parent would have given are not missing twice.
-            let mut i = before;
-            while i < c.v.diags.len() {
-                if c.v.diags[i].code() == "exp::check::missing_field" {
-                    c.v.diags.remove(i);
-                } else {
-                    i += 1;
+        // Why: a failed `extends` already has its error (the fields the
+        // parent would have given are not missing twice), and a misspelled
+        // field is reported once, as unknown with its did-you-mean.
+        let misspelled = std::mem::take(&mut c.misspelled);
+        let mut i = before;
+        while i < c.v.diags.len() {
+            let follow_on = match c.v.diags[i].downcast_ref::<CheckError>() {
+                Some(CheckError::MissingField { field, .. }) => {
+                    m.incomplete || misspelled.contains(field)
                 }
+                _ => false,
+            };
+            if follow_on {
+                c.v.diags.remove(i);
+            } else {
+                i += 1;
             }
         }
     }
@@ -210,6 +228,11 @@ struct Checker<'a, 'd> {
     env: &'a Env,
     v: Values<'d>,
     out: Checked,
+    /// Cells of the sweeps checked so far (before `exclude`).
+    cell_count: usize,
+    /// Required fields of the declaration being checked that an unknown
+    /// field's did-you-mean names.
+    misspelled: BTreeSet<String>,
 }
 
 /// The fields of one declaration, checked against the kind's field list.
@@ -272,6 +295,11 @@ impl Checker<'_, '_> {
                     allowed.iter().copied(),
                     &format!("fields of a {}", m.kind.keyword()),
                 );
+                if let Some(meant) = suggest::closest(&f.name.name, allowed.iter().copied()) {
+                    if m.field(meant).is_none() {
+                        self.misspelled.insert(meant.to_string());
+                    }
+                }
                 // Why: optimizer settings written as recipe fields are the
                 // most common slip (`weight_decay = 0.05` next to `optimizer`).
                 if m.kind == DeclKind::Recipe

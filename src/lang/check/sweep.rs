@@ -69,6 +69,7 @@ impl Checker<'_, '_> {
             return None;
         };
         match self.env.merged.get(&id.name) {
+            None if self.env.masked.contains(&id.name) => None,
             None => {
                 let help = resolve::name_help(self.env, &id.name, Some(kind));
                 self.v.diags.push(Diag::new(
@@ -306,6 +307,41 @@ impl Checker<'_, '_> {
                 vec![(self.out.pipeline.seed.to_string(), m.name.span)],
                 false,
             ));
+        }
+        // Why: counted from the axis sizes before anything is expanded, so
+        // a hostile sweep costs nothing but this error.
+        let cells = axes.iter().fold(1usize, |n, a| n.saturating_mul(a.1.len()));
+        let before = self.cell_count;
+        self.cell_count = before.saturating_add(cells);
+        if self.cell_count > MAX_CELLS {
+            let sizes: Vec<String> = axes
+                .iter()
+                .filter(|a| a.1.len() > 1)
+                .map(|a| format!("{} {}", a.0, a.1.len()))
+                .collect();
+            let help = if before > 0 && cells <= MAX_CELLS {
+                format!("the sweeps before it in this file already have {before} cells; move this sweep to a file of its own")
+            } else {
+                format!(
+                    "the cells are the product of the axes ({}); sweep fewer values, or split the sweep into several files",
+                    sizes.join(" × ")
+                )
+            };
+            self.v.err(
+                m.name.span,
+                CheckError::TooManyCells {
+                    sweep: sweep.clone(),
+                    cells: if cells == usize::MAX {
+                        "too many".into()
+                    } else {
+                        cells.to_string()
+                    },
+                    limit: MAX_CELLS,
+                    span: m.name.span.into(),
+                    help,
+                },
+            );
+            return None;
         }
         // Expand the product, first axis slowest.
         let mut combos: Vec<Vec<usize>> = vec![Vec::new()];
