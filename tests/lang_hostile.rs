@@ -335,6 +335,17 @@ fn a_misspelled_required_field_is_one_error() {
     );
     let d = o.diagnostics.iter().find(|d| d.is_error()).expect("error");
     assert_eq!(d.help().as_deref(), Some("did you mean `arch`?"));
+    // The same for a required argument: `lrr` is unknown, `lr` not "missing".
+    let src = "use std.recipes\nrecipe r extends adamw_cosine { optimizer = adamw(lrr = 1e-3) }\n";
+    assert_eq!(
+        errors_at(&check(src, &[])),
+        vec![(
+            "exp::check::unknown_argument".to_string(),
+            "hostile.exp".to_string(),
+            2,
+            51
+        )]
+    );
 }
 
 #[test]

@@ -149,10 +149,12 @@ pub struct Checked {
 pub fn check(env: &Env, diags: &mut Vec<Diag>) -> Checked {
     let mut c = Checker {
         env,
-        v: Values { diags },
+        v: Values {
+            diags,
+            misspelled: BTreeSet::new(),
+        },
         out: Checked::default(),
         cell_count: 0,
-        misspelled: BTreeSet::new(),
     };
     c.out.pipeline.seed = c.seed();
     let mut sweeps = Vec::new();
@@ -163,7 +165,7 @@ pub fn check(env: &Env, diags: &mut Vec<Diag>) -> Checked {
     for (name, m) in order {
         c.info(m);
         let before = c.v.diags.len();
-        c.misspelled.clear();
+        c.v.misspelled.clear();
         match m.kind {
             DeclKind::Data => {
                 if let Some(s) = c.data(m) {
@@ -195,7 +197,7 @@ pub fn check(env: &Env, diags: &mut Vec<Diag>) -> Checked {
         // Why: a failed `extends` already has its error (the fields the
         // parent would have given are not missing twice), and a misspelled
         // field is reported once, as unknown with its did-you-mean.
-        let misspelled = std::mem::take(&mut c.misspelled);
+        let misspelled = std::mem::take(&mut c.v.misspelled);
         let mut i = before;
         while i < c.v.diags.len() {
             let follow_on = match c.v.diags[i].downcast_ref::<CheckError>() {
@@ -230,9 +232,6 @@ struct Checker<'a, 'd> {
     out: Checked,
     /// Cells of the sweeps checked so far (before `exclude`).
     cell_count: usize,
-    /// Required fields of the declaration being checked that an unknown
-    /// field's did-you-mean names.
-    misspelled: BTreeSet<String>,
 }
 
 /// The fields of one declaration, checked against the kind's field list.
@@ -297,7 +296,7 @@ impl Checker<'_, '_> {
                 );
                 if let Some(meant) = suggest::closest(&f.name.name, allowed.iter().copied()) {
                     if m.field(meant).is_none() {
-                        self.misspelled.insert(meant.to_string());
+                        self.v.misspelled.insert(meant.to_string());
                     }
                 }
                 // Why: optimizer settings written as recipe fields are the
