@@ -3,8 +3,8 @@
 //! declarations around it; `#` comments, and bytes that are not UTF-8, are
 //! errors at their exact position, the same in `exp check` and `exp fmt`.
 
-use exp::editor::format::format_source;
 use exp::driver::{check_path, check_text, CheckOptions};
+use exp::editor::format::format_source;
 use std::path::Path;
 use std::process::Command;
 

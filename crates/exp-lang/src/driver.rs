@@ -176,6 +176,18 @@ fn check_source_with(
     let env = resolve::resolve_with(root, sets, &mut diags, overlay);
     let checked = check::check(&env, &mut diags);
     diags.extend(crate::lint::run(&env, &checked, opts.data));
+    // Why: a child inherits its parent's expressions, spans included, so a
+    // mistake in the parent would be reported again for every child.
+    let mut seen = std::collections::HashSet::new();
+    diags.retain(|d| {
+        let at = d.primary().map(|l| (l.offset(), l.len()));
+        let message = if at.is_none() {
+            d.message()
+        } else {
+            String::new()
+        };
+        seen.insert((d.file, at, d.code(), message))
+    });
     diags.sort_by_key(|d| (d.file, d.primary().map_or(0, |l| l.offset())));
     let has_errors = diags.iter().any(Diag::is_error);
     Outcome {

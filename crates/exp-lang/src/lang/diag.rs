@@ -3,8 +3,8 @@
 
 use super::span::{FileId, Sources};
 use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity,
-    SourceCode,
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError,
+    MietteSpanContents, Severity, SourceCode, SourceSpan, SpanContents,
 };
 use serde::Serialize;
 use std::fmt;
@@ -55,6 +55,13 @@ impl Diag {
         self.inner.help().map(|h| h.to_string())
     }
 
+    /// The phase error inside, when it is a `T` (e.g.
+    /// [`super::error::CheckError`]), to match on its fields.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        let e: &(dyn std::error::Error + 'static) = &*self.inner;
+        e.downcast_ref::<T>()
+    }
+
     /// Every label, primary and secondary.
     pub fn labels(&self) -> Vec<LabeledSpan> {
         self.inner.labels().map(|l| l.collect()).unwrap_or_default()
@@ -78,7 +85,7 @@ impl Diag {
         };
         WithSource {
             diag: self,
-            src: NamedSource::new(name, text),
+            src: Named { name, text },
         }
     }
 
@@ -118,6 +125,39 @@ impl Diag {
     }
 }
 
+/// A named source text whose columns count characters, as
+/// [`Sources::line_col`] (and so the JSON output) does.
+/// Why: miette counts bytes, so after `é` the two outputs would disagree.
+pub struct Named {
+    name: String,
+    text: Arc<str>,
+}
+
+impl SourceCode for Named {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let text: &'a str = &self.text;
+        let c = text.read_span(span, context_lines_before, context_lines_after)?;
+        let column = if c.column() == 0 {
+            0
+        } else {
+            super::span::line_col(text, span.offset()).1 - 1
+        };
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            c.data(),
+            *c.span(),
+            c.line(),
+            column,
+            c.line_count(),
+        )))
+    }
+}
+
 /// The JSON form of a diagnostic (`exp check --format json`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct JsonDiag {
@@ -135,7 +175,7 @@ pub struct JsonDiag {
 /// A [`Diag`] together with its source text.
 pub struct WithSource<'a> {
     diag: &'a Diag,
-    src: NamedSource<Arc<str>>,
+    src: Named,
 }
 
 impl fmt::Debug for WithSource<'_> {
@@ -228,7 +268,7 @@ pub struct Report {
 /// Owned variant of [`WithSource`] for reports that outlive the check.
 pub struct WithSourceOwned {
     inner: Box<dyn Diagnostic + Send + Sync + 'static>,
-    src: NamedSource<Arc<str>>,
+    src: Named,
 }
 
 impl WithSourceOwned {
@@ -239,7 +279,7 @@ impl WithSourceOwned {
         };
         Self {
             inner: diag.inner,
-            src: NamedSource::new(name, text),
+            src: Named { name, text },
         }
     }
 }

@@ -126,6 +126,47 @@ pub enum ResolveError {
         #[label("this `extends` closes the cycle")]
         span: SourceSpan,
     },
+    #[error("`use \"{path}\"` leaves the pipeline's directory")]
+    #[diagnostic(code(exp::resolve::use_outside_tree), help("{help}"))]
+    UseOutsideTree {
+        path: String,
+        #[label("outside the pipeline's directory; not read")]
+        span: SourceSpan,
+        help: String,
+    },
+    #[error("`{path}` has {count} syntax error{plural}")]
+    #[diagnostic(
+        code(exp::resolve::broken_use),
+        help("its errors are reported in that file; nothing it declares is in scope until they are fixed")
+    )]
+    BrokenUse {
+        path: String,
+        count: usize,
+        plural: &'static str,
+        #[label("used here")]
+        span: SourceSpan,
+    },
+    #[error("`use` files are nested more than {limit} deep")]
+    #[diagnostic(
+        code(exp::resolve::use_too_deep),
+        help("a chain of files each `use`-ing the next may be at most {limit} files long (the checked file counts); `use` the shared files from one place instead")
+    )]
+    UseTooDeep {
+        limit: usize,
+        #[label("the chain passes {limit} files here")]
+        span: SourceSpan,
+    },
+    #[error("`{name}` stands on more than {limit} `extends`")]
+    #[diagnostic(
+        code(exp::resolve::extends_too_deep),
+        help("a declaration may inherit through at most {limit} `extends`; extend a declaration nearer the top of the chain, or set the fields directly")
+    )]
+    ExtendsTooDeep {
+        name: String,
+        limit: usize,
+        #[label("past {limit} `extends` here")]
+        span: SourceSpan,
+    },
     #[error("`use` cycle: {chain}")]
     #[diagnostic(code(exp::resolve::use_cycle), help("files cannot use each other in a circle; move the shared declarations into a third file that both use"))]
     UseCycle {
@@ -313,6 +354,16 @@ pub enum CheckError {
         span: SourceSpan,
         help: String,
     },
+    #[error("sweep `{sweep}` would have {cells} cells, more than the {limit} allowed in one file")]
+    #[diagnostic(code(exp::check::too_many_cells), help("{help}"))]
+    TooManyCells {
+        sweep: String,
+        cells: String,
+        limit: usize,
+        #[label("{cells} cells")]
+        span: SourceSpan,
+        help: String,
+    },
     #[error("sweep `{sweep}` has no cells left")]
     #[diagnostic(
         code(exp::check::no_cells),
@@ -370,6 +421,10 @@ pub const ERROR_DOCS: &[(&str, &str)] = &[
     ("exp::resolve::unreadable_file", "`use \"file.exp\"` names a file that cannot be read. Paths are relative to the file holding the `use`."),
     ("exp::resolve::duplicate_declaration", "Two declarations have the same name. Names are shared by all kinds and all files (including `use`d stdlib modules): rename one, or `extends` the existing one."),
     ("exp::resolve::extends_cycle", "Declarations extend each other in a circle (`a extends b`, `b extends a`)."),
+    ("exp::resolve::use_outside_tree", "`use \"path\"` names a file outside the directory of the checked file (and its subdirectories), e.g. `use \"../../etc/passwd\"` or a symbolic link that leads out. The file is not read, so none of its bytes reach the output. Copy the shared file into the pipeline's directory."),
+    ("exp::resolve::broken_use", "A file loaded with `use \"...\"` has syntax errors. They are reported in that file; this error points at the `use` line that loaded it."),
+    ("exp::resolve::use_too_deep", "Files `use` each other in a chain more than 64 files long (the checked file counts). The limit keeps generated input from exhausting the stack; `use` the shared files from one place instead."),
+    ("exp::resolve::extends_too_deep", "A declaration inherits through more than 64 `extends` (`r65 extends r64 extends ... r0`). The error is at the first declaration past the limit; declarations that extend it are not reported again. Extend a declaration nearer the top of the chain."),
     ("exp::resolve::use_cycle", "Files `use` each other in a circle. Move the shared declarations into a third file."),
     ("exp::resolve::wrong_kind", "A name refers to a declaration of another kind: `recipe = resnet50`, or a recipe that `extends` a budget."),
     ("exp::resolve::override_without_base", "A dotted override `a.b = v` changes part of a field that is neither inherited nor set earlier in the declaration, or the part it names does not exist. Set the whole field instead."),
@@ -389,8 +444,9 @@ pub const ERROR_DOCS: &[(&str, &str)] = &[
     ("exp::check::baseline_not_a_cell", "The sweep's `baseline` does not identify one of its cells: it names a value that is not on an axis, omits an axis, or names an excluded combination. A baseline from another sweep (`{ sweep = other, ... }`) must name a cell of that sweep with the same data and score split."),
     ("exp::check::bad_exclude", "An `exclude` rule names a field that is not a sweep field, or a value that is not on that axis (so it would exclude nothing)."),
     ("exp::check::bad_compare", "A side of a `compare` pair does not identify one configuration of the sweep: it names a field or value that is not on an axis, omits a list axis, or names an excluded combination."),
+    ("exp::check::too_many_cells", "The sweeps of one file would have more than 10,000 cells in all (the product of the axis sizes, counted before `exclude` rules and before expanding anything). Each cell is a training run; split the sweep, or sweep fewer values per axis."),
     ("exp::check::no_cells", "The `exclude` rules remove every cell of the sweep."),
-    ("exp::check::bad_override", "A `--set PATH=VALUE` names no declaration or field, or has the wrong shape. Paths are `kind.name.field`, `name.field` or `seed`."),
+    ("exp::check::bad_override", "A `--set PATH=VALUE` names no declaration or field, has the wrong shape, or has no `=VALUE` (`--set recipe.lr` instead of `--set recipe.lr=3e-4`). Paths are `kind.name.field`, `name.field` or `seed`."),
     ("exp::check::conflicting_fields", "Two fields that exclude each other are both set: `manifest` and `source`, `manifest` and `layout = image_folder`, `seed` and `seeds`."),
     ("exp::check::data_unreadable", "With `--data`, a data set could not be opened for inspection (missing manifest or root, unreadable file, or the data module reported an error)."),
 ];

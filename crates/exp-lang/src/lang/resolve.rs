@@ -17,6 +17,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// How many `extends` a declaration may stand on: deeper chains are an
+/// error at the first declaration past the limit.
+/// Why: no hand-written pipeline needs more, and the bound keeps generated
+/// input from costing unbounded time and memory.
+pub const MAX_EXTENDS_DEPTH: usize = 64;
+
+/// How many files deep a chain of `use "file.exp"` may go (the root counts).
+pub const MAX_USE_DEPTH: usize = 64;
+
 /// A declaration after `extends` and overrides.
 #[derive(Debug, Clone)]
 pub struct Merged {
@@ -30,6 +39,8 @@ pub struct Merged {
     /// Its `extends` could not be resolved: fields may be missing because
     /// of that error, so the checker does not report them again.
     pub incomplete: bool,
+    /// How many `extends` it stands on (0 without `extends`).
+    pub depth: usize,
 }
 
 impl Merged {
@@ -59,6 +70,11 @@ pub struct Env {
     pub seed: Option<Expr>,
     /// Declarations named by `extends`.
     pub extended: BTreeSet<String>,
+    /// Names an unknown `use std.X` would likely have brought in: a missing
+    /// one is not reported again (the bad `use` is the one mistake).
+    pub masked: BTreeSet<String>,
+    /// Directory of the root file: `use "..."` may not leave it.
+    pub tree: Option<PathBuf>,
 }
 
 impl Env {
@@ -91,7 +107,13 @@ pub fn resolve_with(
     diags: &mut Vec<Diag>,
     overlay: &Overlay,
 ) -> Env {
-    let mut env = Env::default();
+    let mut env = Env {
+        tree: root.path.as_deref().and_then(|p| {
+            let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            abs.parent().map(canonical_path)
+        }),
+        ..Env::default()
+    };
     let mut r = Resolver {
         env: &mut env,
         diags,
@@ -99,7 +121,7 @@ pub fn resolve_with(
         loaded: HashMap::new(),
         overlay,
     };
-    let root_id = r.load(root);
+    let (root_id, _) = r.load(root);
     r.env.root = root_id;
     r.collect();
     r.merge_all();
@@ -136,11 +158,14 @@ pub fn canonical_path(path: &Path) -> PathBuf {
 }
 
 fn file_key(path: &Path) -> String {
-    canonical_path(path).to_string_lossy().into_owned()
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    canonical_path(&abs).to_string_lossy().into_owned()
 }
 
 impl Resolver<'_> {
-    fn load(&mut self, source: SourceFile) -> FileId {
+    /// Load a file and what it uses; returns its id and how many syntax
+    /// errors it has.
+    fn load(&mut self, source: SourceFile) -> (FileId, usize) {
         let key = match &source.path {
             Some(p) => file_key(p),
             None => source.name.clone(),
@@ -150,6 +175,7 @@ impl Resolver<'_> {
         self.loaded.insert(key.clone(), id);
         self.stack.push(key);
         let (file, mut diags) = parse::parse_source(&text, id);
+        let syntax_errors = diags.iter().filter(|d| d.is_error()).count();
         self.diags.append(&mut diags);
         let uses: Vec<ast::UseItem> = file
             .items
@@ -159,14 +185,12 @@ impl Resolver<'_> {
                 _ => None,
             })
             .collect();
-        let pos = self.env.files.len();
         self.env.files.push((id, file));
         for u in uses {
             self.use_item(id, &u);
         }
-        let _ = pos;
         self.stack.pop();
-        id
+        (id, syntax_errors)
     }
 
     fn use_item(&mut self, from: FileId, u: &ast::UseItem) {
@@ -174,6 +198,15 @@ impl Resolver<'_> {
             UseTarget::Module(m) => {
                 let Some(text) = stdlib::module(m) else {
                     let help = suggest::help(m, stdlib::names(), "modules");
+                    // Why: the names the intended module declares would each
+                    // be "unknown" again; one bad `use` is one error.
+                    let meant = suggest::closest(m, stdlib::names());
+                    self.env.masked.extend(
+                        std_names()
+                            .iter()
+                            .filter(|(_, module)| meant.is_none_or(|x| x == *module))
+                            .map(|(n, _)| n.clone()),
+                    );
                     self.diags.push(Diag::new(
                         from,
                         ResolveError::UnknownModule {
@@ -198,6 +231,24 @@ impl Resolver<'_> {
                 let base = self.env.base_dir(from);
                 let path = base.join(rel);
                 let key = file_key(&path);
+                if let Some(tree) = &self.env.tree {
+                    if !Path::new(&key).starts_with(tree) {
+                        // Why: reading (and echoing in a syntax error) a file
+                        // outside the pipeline's tree leaks it into logs.
+                        self.diags.push(Diag::new(
+                            from,
+                            ResolveError::UseOutsideTree {
+                                path: rel.clone(),
+                                span: u.target_span.into(),
+                                help: format!(
+                                    "`use \"...\"` may only load files inside `{}` (the directory of the checked file) and its subdirectories; copy the file there",
+                                    tree.display()
+                                ),
+                            },
+                        ));
+                        return;
+                    }
+                }
                 if let Some(pos) = self.stack.iter().position(|k| *k == key) {
                     let mut chain: Vec<String> =
                         self.stack[pos..].iter().map(|k| short_name(k)).collect();
@@ -214,6 +265,16 @@ impl Resolver<'_> {
                 if self.loaded.contains_key(&key) {
                     return;
                 }
+                if self.stack.len() >= MAX_USE_DEPTH {
+                    self.diags.push(Diag::new(
+                        from,
+                        ResolveError::UseTooDeep {
+                            limit: MAX_USE_DEPTH,
+                            span: u.target_span.into(),
+                        },
+                    ));
+                    return;
+                }
                 let read = match self.overlay.get(Path::new(&key)) {
                     Some(text) => Ok(text.clone()),
                     None => std::fs::read(&path)
@@ -222,12 +283,23 @@ impl Resolver<'_> {
                 match read {
                     Ok(text) => {
                         let name = path.to_string_lossy().into_owned();
-                        self.load(SourceFile {
-                            name,
+                        let (_, syntax_errors) = self.load(SourceFile {
+                            name: name.clone(),
                             path: Some(path),
                             text,
                             is_std: false,
                         });
+                        if syntax_errors > 0 {
+                            self.diags.push(Diag::new(
+                                from,
+                                ResolveError::BrokenUse {
+                                    path: name,
+                                    count: syntax_errors,
+                                    plural: if syntax_errors == 1 { "" } else { "s" },
+                                    span: u.target_span.into(),
+                                },
+                            ));
+                        }
                     }
                     Err(e) => self.diags.push(Diag::new(
                         from,
@@ -311,39 +383,73 @@ impl Resolver<'_> {
 
     fn merge_all(&mut self) {
         let names: Vec<String> = self.env.decls.keys().cloned().collect();
-        let mut visiting = Vec::new();
+        let mut depth: HashMap<String, usize> = HashMap::new();
         for n in names {
-            self.merged(&n, &mut visiting);
+            self.merge_chain(&n, &mut depth);
         }
     }
 
-    /// Merge one declaration (memoised). `None` when it cannot be built.
-    fn merged(&mut self, name: &str, visiting: &mut Vec<String>) -> Option<Merged> {
-        if let Some(m) = self.env.merged.get(name) {
-            return Some(m.clone());
+    /// Merge `name` and the ancestors it needs, parents first, without
+    /// recursion (a generated chain of thousands of `extends` must not
+    /// exhaust the stack).
+    fn merge_chain(&mut self, name: &str, depth: &mut HashMap<String, usize>) {
+        if self.env.merged.contains_key(name) || !self.env.decls.contains_key(name) {
+            return;
         }
-        let (fid, decl) = self.env.decls.get(name)?.clone();
-        if visiting.iter().any(|v| v == name) {
-            return None;
+        // `chain[k]` extends `chain[k + 1]`; it stops at a merged, unknown,
+        // wrong-kind or repeated (cycle) parent, which `merge_one` reports.
+        let mut chain: Vec<String> = vec![name.to_string()];
+        let mut on_chain: BTreeSet<String> = BTreeSet::from([name.to_string()]);
+        while let Some((_, decl)) = chain.last().and_then(|n| self.env.decls.get(n)) {
+            let Some(ext) = &decl.extends else {
+                break;
+            };
+            let parent_ok = self
+                .env
+                .decls
+                .get(&ext.name)
+                .is_some_and(|(_, p)| p.kind == decl.kind);
+            if !parent_ok || self.env.merged.contains_key(&ext.name) || on_chain.contains(&ext.name)
+            {
+                break;
+            }
+            on_chain.insert(ext.name.clone());
+            chain.push(ext.name.clone());
         }
-        visiting.push(name.to_string());
+        for i in (0..chain.len()).rev() {
+            self.merge_one(&chain[..=i], depth);
+        }
+    }
+
+    /// Merge the last declaration of `chain` (each entry extends the next
+    /// one); its parent is merged already unless the `extends` closes a cycle.
+    fn merge_one(&mut self, chain: &[String], depth: &mut HashMap<String, usize>) {
+        let Some(name) = chain.last() else {
+            return;
+        };
+        let Some((fid, decl)) = self.env.decls.get(name).cloned() else {
+            return;
+        };
         let mut fields: Vec<MergedField> = Vec::new();
         let mut base_ok = true;
+        let mut own_depth = 0;
         if let Some(ext) = &decl.extends {
             self.env.extended.insert(ext.name.clone());
             match self.env.decls.get(&ext.name).cloned() {
                 None => {
                     base_ok = false;
-                    let help = self.name_help(&ext.name, Some(decl.kind));
-                    self.diags.push(Diag::new(
-                        fid,
-                        ResolveError::UnknownName {
-                            name: ext.name.clone(),
-                            expected: decl.kind.keyword().to_string(),
-                            span: ext.span.into(),
-                            help,
-                        },
-                    ));
+                    if !self.env.masked.contains(&ext.name) {
+                        let help = self.name_help(&ext.name, Some(decl.kind));
+                        self.diags.push(Diag::new(
+                            fid,
+                            ResolveError::UnknownName {
+                                name: ext.name.clone(),
+                                expected: decl.kind.keyword().to_string(),
+                                span: ext.span.into(),
+                                help,
+                            },
+                        ));
+                    }
                 }
                 Some((pfid, parent)) if parent.kind != decl.kind => {
                     base_ok = false;
@@ -363,30 +469,42 @@ impl Resolver<'_> {
                         },
                     ));
                 }
-                Some(_) => {
-                    if let Some(pos) = visiting.iter().position(|v| *v == ext.name) {
+                Some(_) => match self.env.merged.get(&ext.name) {
+                    Some(p) => {
+                        base_ok &= !p.incomplete;
+                        fields = p.fields.clone();
+                        own_depth = depth.get(&ext.name).copied().unwrap_or(0) + 1;
+                        if own_depth == MAX_EXTENDS_DEPTH + 1 {
+                            base_ok = false;
+                            self.diags.push(Diag::new(
+                                fid,
+                                ResolveError::ExtendsTooDeep {
+                                    name: decl.name.name.clone(),
+                                    limit: MAX_EXTENDS_DEPTH,
+                                    span: ext.span.into(),
+                                },
+                            ));
+                        }
+                    }
+                    None => {
+                        // Not merged yet, so the parent is further up this
+                        // chain: the `extends` closes a cycle.
                         base_ok = false;
-                        let mut chain: Vec<String> = visiting[pos..].to_vec();
-                        chain.push(ext.name.clone());
+                        let pos = chain.iter().position(|v| *v == ext.name).unwrap_or(0);
+                        let mut cycle: Vec<String> = chain[pos..].to_vec();
+                        cycle.push(ext.name.clone());
                         self.diags.push(Diag::new(
                             fid,
                             ResolveError::ExtendsCycle {
-                                chain: chain.join(" → "),
+                                chain: cycle.join(" → "),
                                 span: ext.span.into(),
                             },
                         ));
-                    } else {
-                        match self.merged(&ext.name, visiting) {
-                            Some(p) => {
-                                base_ok &= !p.incomplete;
-                                fields = p.fields;
-                            }
-                            None => base_ok = false,
-                        }
                     }
-                }
+                },
             }
         }
+        depth.insert(name.clone(), own_depth);
         let mut local: HashMap<String, Span> = HashMap::new();
         let mut override_failed = false;
         for f in &decl.fields {
@@ -421,7 +539,6 @@ impl Resolver<'_> {
                 }
             }
         }
-        visiting.pop();
         let m = Merged {
             kind: decl.kind,
             name: decl.name.clone(),
@@ -431,9 +548,9 @@ impl Resolver<'_> {
             span: decl.span,
             is_std: self.env.is_std(fid),
             incomplete: !base_ok || override_failed,
+            depth: own_depth,
         };
-        self.env.merged.insert(name.to_string(), m.clone());
-        Some(m)
+        self.env.merged.insert(name.clone(), m);
     }
 
     /// Help for an unknown name: a near name of the right kind, or the stdlib
@@ -450,6 +567,23 @@ impl Resolver<'_> {
                 text: Arc::from(arg.as_str()),
                 is_std: false,
             });
+            if !arg.contains('=') {
+                // Why: the grammar's "expected `=`" does not say what to write.
+                let name = arg.trim();
+                self.diags.push(Diag::new(
+                    fid,
+                    CheckError::BadOverride {
+                        arg: arg.clone(),
+                        reason: "no `=VALUE`".into(),
+                        span: Span::new(fid, 0, arg.len()).into(),
+                        help: format!(
+                            "write the path, `=` and the new value with no spaces: `--set {}=VALUE`, e.g. `--set recipe.lr=3e-4`",
+                            if name.is_empty() { "PATH" } else { name }
+                        ),
+                    },
+                ));
+                continue;
+            }
             let (path, value) = match parse::parse_set(arg, fid) {
                 Ok(r) => r,
                 Err(mut d) => {

@@ -53,6 +53,9 @@ pub const UNITS: &[(&str, Dim, f64)] = &[
 /// Where a value sits, for messages: `recipe \`x\`` + field path.
 pub struct Values<'d> {
     pub diags: &'d mut Vec<Diag>,
+    /// Required names an unknown field or argument's did-you-mean points
+    /// at, so their "missing" error is not reported as a second mistake.
+    pub misspelled: std::collections::BTreeSet<String>,
 }
 
 impl Values<'_> {
@@ -406,6 +409,14 @@ impl Values<'_> {
             let (name, span) = match &a.name {
                 Some(n) => {
                     if !params.contains(&n.name.as_str()) {
+                        if let Some(meant) = suggest::closest(&n.name, params.iter().copied()) {
+                            if !args
+                                .iter()
+                                .any(|a| a.name.as_ref().is_some_and(|x| x.name == meant))
+                            {
+                                self.misspelled.insert(meant.to_string());
+                            }
+                        }
                         let help = suggest::help(
                             &n.name,
                             params.iter().copied(),

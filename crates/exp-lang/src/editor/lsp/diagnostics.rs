@@ -74,11 +74,11 @@ impl Server {
         let overlay = self.overlay();
         // Why: a bug in the checker must cost one file's diagnostics, not the session.
         let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::lang::check_text_with(
+            crate::driver::check_text_with(
                 &name,
                 &doc.text,
                 &dir,
-                crate::lang::CheckOptions::default(),
+                crate::driver::CheckOptions::default(),
                 &overlay,
             )
         }));

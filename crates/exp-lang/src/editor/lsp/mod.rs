@@ -1,7 +1,7 @@
 //! `exp lsp`: a language server on stdio (lsp-server + lsp-types).
 //!
 //! - Diagnostics come from the same engine as `exp check`
-//!   ([`crate::lang::check_text_with`]), on open and on every change, with
+//!   ([`crate::driver::check_text_with`]), on open and on every change, with
 //!   open documents standing in for their files; a change re-checks every
 //!   open document whose last check read the changed one. Secondary labels
 //!   are related information.
