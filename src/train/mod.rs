@@ -9,15 +9,20 @@
 pub mod checkpoint;
 pub mod early_stop;
 pub mod ema;
+mod epoch;
+mod epoch_end;
 pub mod fit;
 pub mod history;
 pub mod instability;
+mod loop_state;
 pub mod optim;
 pub mod phases;
 pub mod precision;
 pub mod progress;
 pub mod schedule;
+mod step;
 pub mod tensorboard;
+mod watchdog;
 
 use crate::spec::Cell;
 use std::path::{Path, PathBuf};
