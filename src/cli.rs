@@ -110,6 +110,10 @@ pub struct RunArgs {
     /// Deterministic kernels (bit-identical reruns on CPU).
     #[arg(long)]
     pub deterministic: bool,
+    /// Run every training step eagerly, never as a captured CUDA graph
+    /// (the recipe's `cuda_graphs = off` for every cell).
+    #[arg(long)]
+    pub no_cuda_graphs: bool,
     /// Run only this cell (id as printed by `exp plan`).
     #[arg(long)]
     pub cell: Option<String>,

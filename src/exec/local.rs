@@ -835,6 +835,9 @@ fn spawn_child(
     if a.deterministic {
         cmd.arg("--deterministic");
     }
+    if a.no_cuda_graphs {
+        cmd.arg("--no-cuda-graphs");
+    }
     for s in &a.sets {
         cmd.arg("--set").arg(s);
     }
@@ -1027,6 +1030,7 @@ pub fn cmd_run(a: &crate::cli::RunArgs) -> miette::Result<ExitCode> {
         workers,
         progress: std::io::stderr().is_terminal(),
         tb_every: a.tb_every,
+        cuda_graphs: !a.no_cuda_graphs,
     };
     let exec = Libtorch { opts };
     let runner = Runner::new(&exec, &a.out);

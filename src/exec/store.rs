@@ -311,6 +311,7 @@ pub(crate) mod tests {
             diverge_factor: 10.0,
             val_loss_factor: 10.0,
             on_unstable: crate::spec::OnUnstable::Continue,
+            cuda_graphs: crate::spec::CudaGraphs::Auto,
         };
         let budget = BudgetSpec {
             name: "tiny".into(),

@@ -58,6 +58,7 @@ pub const RECIPE_FIELDS: &[&str] = &[
     "diverge_factor",
     "val_loss_factor",
     "on_unstable",
+    "cuda_graphs",
 ];
 /// Arguments of every optimizer call.
 pub const OPTIMIZER_ARGS: &[&str] = &[
@@ -1019,6 +1020,14 @@ impl Checker<'_, '_> {
             return None;
         };
         let (val_loss_factor, on_unstable) = instability?;
+        let cuda_graphs = match f
+            .get("cuda_graphs")
+            .map(|e| self.v.word(e, "cuda_graphs", &["auto", "off"]))
+        {
+            None | Some(Some("auto")) => CudaGraphs::Auto,
+            Some(Some(_)) => CudaGraphs::Off,
+            Some(None) => return None,
+        };
         ok.then_some(RecipeSpec {
             name: m.name.name.clone(),
             optimizer,
@@ -1040,6 +1049,7 @@ impl Checker<'_, '_> {
             diverge_factor,
             val_loss_factor,
             on_unstable,
+            cuda_graphs,
         })
     }
 

@@ -4,17 +4,19 @@
 
 use super::ema::Ema;
 use super::fit::{CellRun, TRAIN_SPLIT};
+use super::graph::GraphStep;
 use super::history::EpochRow;
 use super::loop_state::{save_checkpoint, LoopState};
 use super::optim::Optimizer;
 use super::phases::{Phase, PhaseKind};
 use super::progress::Progress;
 use super::schedule::PhaseSchedule;
-use super::step::{train_step, StepSetup};
+use super::step::StepSetup;
 use super::tensorboard::CellLog;
 use super::watchdog::{absorb, Diverged, LossWindow};
 use super::{TrainError, TrainStatus};
 use crate::data::{self, Batch, LoaderConfig};
+use crate::models::flops;
 use crate::plan::seeds::{derive_seed, SeedPurpose};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -52,6 +54,7 @@ pub(super) fn train_epoch(
     phase: &Phase,
     sched: &PhaseSchedule,
     optimizer: &mut Optimizer,
+    graph: &mut GraphStep,
 ) -> Result<EpochRun, TrainError> {
     let recipe = &run.cell.recipe;
     let budget = &run.cell.budget;
@@ -98,8 +101,14 @@ pub(super) fn train_epoch(
             &[&run.cell.id, &st.global_step],
         ) as i64);
         let lr = sched.lr(st.phase_step);
-        let loss =
-            train_step(&setup, &b, optimizer, st.scaler.as_mut(), lr).map_err(TrainError::Other)?;
+        let (loss, gave_up) = graph
+            .step(&setup, &b, optimizer, st.scaler.as_mut(), lr)
+            .map_err(TrainError::Other)?;
+        if let Some(why) = gave_up {
+            t.progress.note(&format!(
+                "CUDA graphs off for this phase ({why}); training eagerly"
+            ));
+        }
         if let Some(e) = t.ema.as_mut() {
             e.update(run.vars);
         }
@@ -183,6 +192,11 @@ pub(super) fn train_epoch(
     } else {
         f64::NAN
     };
+    let img_per_s = samples_here as f64 / train_secs;
+    let mfu = run.flops.map_or(f64::NAN, |(fwd, peak)| {
+        let per_image = flops::train_flops_per_image(fwd, phase.kind == PhaseKind::Frozen);
+        flops::mfu(per_image, img_per_s, peak)
+    });
     let row = EpochRow {
         epoch: st.epoch + 1,
         phase: phase.kind.name().to_string(),
@@ -190,10 +204,11 @@ pub(super) fn train_epoch(
         val_loss: f64::NAN,
         val_top1: f64::NAN,
         lr: st.last_lr,
-        img_per_s: samples_here as f64 / train_secs,
+        img_per_s,
         data_wait: loader.wait_fraction(),
         skipped_steps: st.scaler.as_ref().map_or(0, |s| s.skipped_in_epoch),
         loss_scale: st.scaler.as_ref().map_or(1.0, |s| s.scale),
+        mfu,
     };
     Ok(EpochRun::Trained(TrainedEpoch {
         row,

@@ -14,6 +14,7 @@ use super::checkpoint::copy_into;
 use super::ema::Ema;
 use super::epoch::{train_epoch, EpochRun, Tracking};
 use super::epoch_end::finish_epoch;
+use super::graph::GraphStep;
 use super::history;
 use super::instability::chance_top1;
 use super::loop_state::{save_checkpoint, try_resume, LoopState, Resumed};
@@ -26,9 +27,9 @@ use super::tensorboard::CellLog;
 use super::{RunEnd, StopSignal, TrainError, TrainOptions, TrainOutcome, TrainStatus};
 use crate::data::{self, LoaderConfig, PreparedData};
 use crate::models::runtime::{self, Half};
-use crate::models::{self, BakeoffModel, HeadConfig};
+use crate::models::{self, flops, BakeoffModel, HeadConfig};
 use crate::plan::seeds::{derive_seed, SeedPurpose};
-use crate::spec::Cell;
+use crate::spec::{Cell, CudaGraphs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -108,8 +109,12 @@ pub(crate) fn eval_loader_config(
     opts: &TrainOptions,
     channels_last: bool,
 ) -> LoaderConfig {
+    // Why twice the batch on CUDA only: evaluation keeps no activations for a
+    // backward pass, and fewer launches keep the GPU busy; on the CPU the
+    // batch stays that of training so its numbers do not move.
+    let per_device = if opts.device.is_cuda() { 2 } else { 1 };
     LoaderConfig {
-        batch_size: cell.recipe.batch.max(1) as usize,
+        batch_size: per_device * cell.recipe.batch.max(1) as usize,
         image_size: cell.data.image_size,
         mean: cell.backbone.mean,
         std: cell.backbone.std,
@@ -199,6 +204,9 @@ pub(super) struct CellRun<'a> {
     pub eval_cfg: LoaderConfig,
     pub augment_seed: u64,
     pub clock: Clock,
+    /// Forward FLOPs per image and the GPU's bf16 peak (TFLOP/s), for the
+    /// MFU column; `None` on the CPU or an unknown GPU.
+    pub flops: Option<(f64, f64)>,
 }
 
 impl CellRun<'_> {
@@ -335,6 +343,7 @@ pub fn run(
             start: Instant::now(),
             before_s: st.elapsed_s,
         },
+        flops: flops_and_peak(model, cell, data, device),
     };
     let mut t = Tracking {
         st: &mut st,
@@ -344,6 +353,11 @@ pub fn run(
     };
 
     let mut opt: Option<(PhaseKind, Optimizer)> = None;
+    // Why CUDA only: `auto` means off on the CPU, whose results stay those
+    // of the host-lr optimizers bit for bit.
+    let graphs_wanted =
+        opts.cuda_graphs && recipe.cuda_graphs == CudaGraphs::Auto && device.is_cuda();
+    let mut graph = GraphStep::eager();
     let mut status = TrainStatus::Done;
     while t.st.epoch < total_epochs {
         let Some(phase) = phase_plan.iter().find(|p| p.contains(t.st.epoch)).cloned() else {
@@ -363,7 +377,7 @@ pub fn run(
             batch.min(train_len) as u64,
         ));
         if opt.as_ref().map(|(k, _)| *k) != Some(phase.kind) {
-            let mut o = make_optimizer(cell, &phase, model, vars, trainable);
+            let mut o = make_optimizer(cell, &phase, model, vars, trainable, graphs_wanted);
             // A checkpoint taken at the end of a phase holds the old phase's
             // state; the new phase starts fresh, exactly as without a restart.
             let same_phase = t.st.optim_phase.as_deref() == Some(phase.kind.name());
@@ -375,13 +389,20 @@ pub fn run(
                     })?;
             }
             t.st.optim_phase = Some(phase.kind.name().to_string());
+            let (g, why) = GraphStep::for_phase(graphs_wanted, device, mode.loss_scaling, &o);
+            if let Some(why) = why {
+                t.progress.note(&format!(
+                    "CUDA graphs off for this phase ({why}); training eagerly"
+                ));
+            }
+            graph = g;
             opt = Some((phase.kind, o));
         }
         saved_optim = None;
         let Some((_, optimizer)) = opt.as_mut() else {
             break;
         };
-        let trained = match train_epoch(&run, &mut t, &phase, &sched, optimizer)? {
+        let trained = match train_epoch(&run, &mut t, &phase, &sched, optimizer, &mut graph)? {
             EpochRun::Trained(e) => e,
             EpochRun::Interrupted { epoch, step } => {
                 return Ok(RunEnd::Interrupted { epoch, step })
@@ -441,12 +462,34 @@ fn phase_step_cap(
     Some(cap.saturating_sub(before).div_ceil(per_step))
 }
 
+/// The model's forward FLOPs per image and the device's bf16 peak, when the
+/// device is a GPU in the peak table (docs/benchmarks.md).
+fn flops_and_peak(
+    model: &BakeoffModel,
+    cell: &Cell,
+    data: &PreparedData,
+    device: Device,
+) -> Option<(f64, f64)> {
+    let Device::Cuda(index) = device else {
+        return None;
+    };
+    let peak = flops::bf16_peak_tflops(&runtime::cuda_device_info(index)?.name)?;
+    let fwd = flops::forward_flops_per_image(
+        model,
+        cell.data.image_size,
+        data.metadata_dim as i64,
+        device,
+    );
+    Some((fwd, peak))
+}
+
 fn make_optimizer(
     cell: &Cell,
     phase: &Phase,
     model: &BakeoffModel,
     vars: &BTreeMap<String, Tensor>,
     trainable: &BTreeSet<String>,
+    capturable: bool,
 ) -> Optimizer {
     phases::set_trainable(phase.kind, vars, trainable);
     let num_layers = model.num_layers();
@@ -459,5 +502,10 @@ fn make_optimizer(
         cell.recipe.optimizer.weight_decay,
         &scale,
     );
-    Optimizer::new(cell.recipe.optimizer.kind.clone(), params)
+    let kind = cell.recipe.optimizer.kind.clone();
+    if capturable {
+        Optimizer::capturable(kind, params)
+    } else {
+        Optimizer::new(kind, params)
+    }
 }

@@ -12,6 +12,7 @@ pub mod ema;
 mod epoch;
 mod epoch_end;
 pub mod fit;
+pub mod graph;
 pub mod history;
 pub mod instability;
 mod loop_state;
@@ -40,6 +41,9 @@ pub struct TrainOptions {
     /// Log the training loss to the TensorBoard event file every this many
     /// steps (`exp run --tb-every`); 0: per-epoch scalars only.
     pub tb_every: u64,
+    /// Whole-step CUDA graphs where the recipe allows them (`exp run
+    /// --no-cuda-graphs` clears it).
+    pub cuda_graphs: bool,
 }
 
 /// Default of `exp run --tb-every` (Lightning's `log_every_n_steps`).

@@ -134,3 +134,27 @@ pub(super) fn train_step(
     }
     Ok(loss)
 }
+
+/// `train_step` as a CUDA graph records it: no gradient reset (they were
+/// dropped before the capture and every replay rewrites them), no loss
+/// scaling, the lr read from the device (`Optimizer::step_device_lr`).
+pub(super) fn accumulate_step(
+    setup: &StepSetup,
+    b: &Batch,
+    optimizer: &mut Optimizer,
+) -> Result<Tensor, String> {
+    let loss = accumulate_gradients(
+        setup.model,
+        b,
+        setup.micro_batches,
+        setup.autocast,
+        setup.frozen,
+        setup.label_smoothing,
+        None,
+    );
+    if let Some(max) = setup.grad_clip {
+        let _ = optimizer.clip_grad_norm(max);
+    }
+    optimizer.step_device_lr()?;
+    Ok(loss)
+}
