@@ -24,7 +24,8 @@
 #
 # GPU_CHECK_SMOKE=1 runs the same script on the CPU with one tiny setting
 # (resnet18, 32 px, batches 4 and 8, torch.compile's aot_eager backend), so
-# the script is known to work where there is no GPU.
+# the script is known to work where there is no GPU. GPU_CHECK_BACKEND
+# overrides peer B's torch.compile backend (`none` skips peer B).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXP="$(realpath "${1:-./exp}")"
@@ -52,6 +53,7 @@ else
   TIMM=(resnet50 convnextv2_tiny tf_efficientnetv2_s vit_small_patch14_dinov2)
   PRECISION=bf16
 fi
+BACKEND="${GPU_CHECK_BACKEND:-$BACKEND}"
 GPU="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)"
 GPU="${GPU:-$DEVICE}"
 
