@@ -158,11 +158,14 @@ print()
 print("| model | batch | exp img/s | peer A img/s | peer B img/s | exp/A | exp/B | MFU exp / A / B | exp data-wait |")
 print("|---|---|---|---|---|---|---|---|---|")
 for arch in archs:
+    # Why the last JSON line: imports may print notices on stdout first.
+    peer = {}
     try:
         with open(os.path.join(work, f"peer_{arch}.json")) as f:
-            peer = json.load(f)
+            lines = [l for l in f if l.startswith("{")]
+        peer = json.loads(lines[-1]) if lines else {}
     except (OSError, ValueError):
-        peer = {}
+        pass
     for b in batches:
         row = last_epoch(arch, b) or {}
         e = num(row.get("img_per_s"))
