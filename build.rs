@@ -31,6 +31,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PYTHON_SYS_EXECUTABLE");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
+    println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
     // Why: the front alone (`--no-default-features`) needs no torch at all.
     if std::env::var_os("CARGO_FEATURE_RUNTIME").is_none() {
         return;
@@ -90,15 +92,78 @@ fn compile_shim(lib: &std::path::Path) {
         return;
     };
     let include = torch_dir.join("include");
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .file("csrc/shim.cpp")
+        .file("csrc/cuda_graph.cpp")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .flag_if_supported("-Wno-unused-parameter")
-        .warnings(false)
-        .compile("exp_shim");
+        .warnings(false);
+    let cuda_include = cuda_include_dir(torch_dir);
+    let has_cuda_libs =
+        lib.join("libtorch_cuda.so").exists() && lib.join("libc10_cuda.so").exists();
+    match (&cuda_include, has_cuda_libs) {
+        (Some((dir, crt)), true) => {
+            build.include(dir).define("EXP_CUDA_GRAPHS", None);
+            if let Some(crt) = crt {
+                build.flag(format!("-idirafter{}", crt.display()));
+            }
+            println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+            println!("cargo:rustc-link-arg=-lc10_cuda");
+            println!("cargo:rustc-link-arg=-Wl,--as-needed");
+        }
+        _ => println!(
+            "cargo:warning=CUDA graphs unavailable in this build: {}",
+            if has_cuda_libs {
+                "no cuda_runtime_api.h found (set CUDA_HOME)"
+            } else {
+                "libtorch has no CUDA libraries"
+            }
+        ),
+    }
+    build.compile("exp_shim");
+}
+
+/// A folder holding `cuda_runtime_api.h` for the CUDA-graph part of the
+/// shim: `$CUDA_HOME/include`, the CUDA wheels next to torch
+/// (`site-packages/nvidia/*/include`), or `/usr/local/cuda/include`; with a
+/// second folder to search last for `crt/host_config.h` when the first lacks
+/// it (the `nvidia-cuda-runtime` wheel does; Triton's bundled CUDA headers
+/// next to torch have it, and the host-only code here needs only its macros).
+fn cuda_include_dir(torch_dir: &std::path::Path) -> Option<(PathBuf, Option<PathBuf>)> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(home) = std::env::var_os("CUDA_HOME") {
+        candidates.push(PathBuf::from(home).join("include"));
+    }
+    if let Some(site) = torch_dir.parent() {
+        // Why sorted: the first match must not depend on directory order.
+        let mut wheels: Vec<PathBuf> = std::fs::read_dir(site.join("nvidia"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("include"))
+            .collect();
+        wheels.sort();
+        candidates.extend(wheels);
+    }
+    candidates.push(PathBuf::from("/usr/local/cuda/include"));
+    let runtime = candidates
+        .iter()
+        .find(|d| d.join("cuda_runtime_api.h").exists())?
+        .clone();
+    if runtime.join("crt/host_config.h").exists() {
+        return Some((runtime, None));
+    }
+    if let Some(site) = torch_dir.parent() {
+        candidates.push(site.join("triton/backends/nvidia/include"));
+    }
+    let crt = candidates
+        .into_iter()
+        .find(|d| d.join("crt/host_config.h").exists());
+    crt.map(|c| (runtime, Some(c)))
 }

@@ -29,12 +29,16 @@ extern "C" {
 void exp_shim_free_error(char *err) { std::free(err); }
 
 // torch.use_deterministic_algorithms(on) + cudnn.deterministic = on and
-// cudnn.benchmark = !on.
+// cudnn.benchmark = !on, and TF32 for f32 CUDA matmuls and convolutions
+// unless deterministic (as timm's train.py sets it; CPU results are untouched).
 char *exp_shim_set_deterministic(int on) {
   try {
     at::globalContext().setDeterministicAlgorithms(on != 0, /*warn_only=*/false);
     at::globalContext().setDeterministicCuDNN(on != 0);
     at::globalContext().setBenchmarkCuDNN(on == 0);
+    const auto f32 = on != 0 ? at::Float32Precision::IEEE : at::Float32Precision::TF32;
+    at::globalContext().setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL, f32);
+    at::globalContext().setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV, f32);
     return nullptr;
   } catch (const std::exception &e) {
     return copy_error(e);
@@ -136,12 +140,16 @@ char *exp_shim_clear_grads(const at::Tensor *const *ts, int64_t n) {
 // torch.optim.Adam(W)(fused=True) does: the step counters are incremented
 // first, then one kernel updates every tensor in one pass. The caller holds
 // no_grad. `params`, `grads`, `exp_avgs`, `exp_avg_sqs` and `steps` are `n`
-// live at::Tensor pointers each.
+// live at::Tensor pointers each. With `lr_t` (a one-element f32 tensor on the
+// parameters' device) the kernel reads the lr from the device and `lr` is
+// ignored: the call is then capturable in a CUDA graph and a new lr is a
+// `fill_` of `lr_t`, not a re-capture.
 char *exp_shim_fused_adam(const at::Tensor *const *params, const at::Tensor *const *grads,
                           const at::Tensor *const *exp_avgs,
                           const at::Tensor *const *exp_avg_sqs,
-                          const at::Tensor *const *steps, int64_t n, double lr, double beta1,
-                          double beta2, double weight_decay, double eps, int decoupled) {
+                          const at::Tensor *const *steps, int64_t n, double lr,
+                          const at::Tensor *lr_t, double beta1, double beta2,
+                          double weight_decay, double eps, int decoupled) {
   try {
     std::vector<at::Tensor> p, g, m, v, s;
     p.reserve(n);
@@ -157,7 +165,15 @@ char *exp_shim_fused_adam(const at::Tensor *const *params, const at::Tensor *con
       s.push_back(*steps[i]);
     }
     at::_foreach_add_(s, 1);
-    if (decoupled != 0) {
+    if (lr_t != nullptr) {
+      if (decoupled != 0) {
+        at::_fused_adamw_(p, g, m, v, {}, s, *lr_t, beta1, beta2, weight_decay, eps,
+                          /*amsgrad=*/false, /*maximize=*/false);
+      } else {
+        at::_fused_adam_(p, g, m, v, {}, s, *lr_t, beta1, beta2, weight_decay, eps,
+                         /*amsgrad=*/false, /*maximize=*/false);
+      }
+    } else if (decoupled != 0) {
       at::_fused_adamw_(p, g, m, v, {}, s, lr, beta1, beta2, weight_decay, eps,
                         /*amsgrad=*/false, /*maximize=*/false);
     } else {
@@ -174,10 +190,12 @@ char *exp_shim_fused_adam(const at::Tensor *const *params, const at::Tensor *con
 // as torch.optim.SGD(fused=True) does (dampening 0): L2 weight decay added to
 // the gradient, then momentum (buffers set to the gradient on the first step)
 // and the update, in one pass per tensor. With `momentum == 0` `bufs` is
-// ignored. The caller holds no_grad.
+// ignored. With `lr_t` (one-element f32 on the device) the lr is read from the
+// device, as in exp_shim_fused_adam. The caller holds no_grad.
 char *exp_shim_fused_sgd(const at::Tensor *const *params, const at::Tensor *const *grads,
                          const at::Tensor *const *bufs, int64_t n, double lr,
-                         double weight_decay, double momentum, int nesterov, int first_step) {
+                         const at::Tensor *lr_t, double weight_decay, double momentum,
+                         int nesterov, int first_step) {
   try {
     std::vector<at::Tensor> p, g, b;
     p.reserve(n);
@@ -189,8 +207,81 @@ char *exp_shim_fused_sgd(const at::Tensor *const *params, const at::Tensor *cons
         b.push_back(*bufs[i]);
       }
     }
-    at::_fused_sgd_(p, g, b, weight_decay, momentum, lr, /*dampening=*/0.0, nesterov != 0,
-                    /*maximize=*/false, first_step != 0);
+    if (lr_t != nullptr) {
+      at::_fused_sgd_(p, g, b, weight_decay, momentum, *lr_t, /*dampening=*/0.0, nesterov != 0,
+                      /*maximize=*/false, first_step != 0);
+    } else {
+      at::_fused_sgd_(p, g, b, weight_decay, momentum, lr, /*dampening=*/0.0, nesterov != 0,
+                      /*maximize=*/false, first_step != 0);
+    }
+    return nullptr;
+  } catch (const std::exception &e) {
+    return copy_error(e);
+  }
+}
+
+// One RMSprop step over a parameter group with multi-tensor (`_foreach_*`)
+// ops: torch.optim.RMSprop, or timm's RMSpropTF with `tf_style` (lr folded
+// into the momentum buffer). The op sequence is exactly the per-tensor one
+// exp used before (same roundings, so CPU results are unchanged); on CUDA
+// each op is one launch for the whole group instead of one per parameter.
+// `square_avgs` (and `bufs` when `momentum > 0`) exist already. With `lr_t`
+// (one-element f32 on the device) the lr is read from the device: the step
+// is capturable. The caller holds no_grad.
+char *exp_shim_rmsprop(const at::Tensor *const *params, const at::Tensor *const *grads,
+                       const at::Tensor *const *square_avgs, const at::Tensor *const *bufs,
+                       int64_t n, double lr, const at::Tensor *lr_t, double alpha, double eps,
+                       double weight_decay, double momentum, int tf_style) {
+  try {
+    std::vector<at::Tensor> p, g, sq, b;
+    p.reserve(n);
+    g.reserve(n);
+    sq.reserve(n);
+    for (int64_t i = 0; i < n; ++i) {
+      p.push_back(*params[i]);
+      g.push_back(*grads[i]);
+      sq.push_back(*square_avgs[i]);
+      if (momentum > 0.0) {
+        b.push_back(*bufs[i]);
+      }
+    }
+    if (weight_decay != 0.0) {
+      g = at::_foreach_add(g, at::_foreach_mul(p, weight_decay));
+    }
+    // g * s for an lr-like factor s: from the device tensor when capturable.
+    auto times_lr = [&](const std::vector<at::Tensor> &xs, double sign) {
+      if (lr_t != nullptr) {
+        return at::_foreach_mul(xs, sign < 0 ? lr_t->neg() : *lr_t);
+      }
+      return at::_foreach_mul(xs, sign * lr);
+    };
+    std::vector<at::Tensor> avg;
+    if (tf_style != 0) {
+      // sq += (g² − sq)(1 − α); avg = √(sq + ε)
+      auto d = at::_foreach_sub(at::_foreach_mul(g, g), sq);
+      at::_foreach_mul_(d, 1.0 - alpha);
+      at::_foreach_add_(sq, d);
+      avg = at::_foreach_add(sq, eps);
+      at::_foreach_sqrt_(avg);
+    } else {
+      // sq = α·sq + (1 − α)g²; avg = √sq + ε
+      at::_foreach_mul_(sq, alpha);
+      at::_foreach_addcmul_(sq, g, at::_foreach_mul(g, 1.0 - alpha));
+      avg = at::_foreach_sqrt(sq);
+      at::_foreach_add_(avg, eps);
+    }
+    if (momentum > 0.0) {
+      at::_foreach_mul_(b, momentum);
+      if (tf_style != 0) {
+        at::_foreach_addcdiv_(b, times_lr(g, 1.0), avg);
+        at::_foreach_sub_(p, b);
+      } else {
+        at::_foreach_addcdiv_(b, g, avg);
+        at::_foreach_add_(p, times_lr(b, -1.0));
+      }
+    } else {
+      at::_foreach_addcdiv_(p, times_lr(g, -1.0), avg);
+    }
     return nullptr;
   } catch (const std::exception &e) {
     return copy_error(e);

@@ -16,6 +16,10 @@ pub struct Args {
     /// Deterministic kernels (bit-identical reruns on CPU).
     #[arg(long)]
     pub deterministic: bool,
+    /// Run every training step eagerly, never as a captured CUDA graph
+    /// (the recipe's `cuda_graphs = off` for every cell).
+    #[arg(long)]
+    pub no_cuda_graphs: bool,
     /// Run only this cell (id as printed by `exp plan`).
     #[arg(long)]
     pub cell: Option<String>,
@@ -62,6 +66,7 @@ impl Args {
             out: self.out,
             device: self.device,
             deterministic: self.deterministic,
+            no_cuda_graphs: self.no_cuda_graphs,
             cell: self.cell,
             sweep: self.sweep,
             jobs: self.jobs,

@@ -131,6 +131,9 @@ fn spawn_child(
     if a.deterministic {
         cmd.arg("--deterministic");
     }
+    if a.no_cuda_graphs {
+        cmd.arg("--no-cuda-graphs");
+    }
     for s in &a.sets {
         cmd.arg("--set").arg(s);
     }

@@ -45,6 +45,9 @@ pub fn run_command(a: &RunArgs) -> String {
     if a.deterministic {
         cmd.push_str(" --deterministic");
     }
+    if a.no_cuda_graphs {
+        cmd.push_str(" --no-cuda-graphs");
+    }
     if a.jobs != 1 {
         push(&mut cmd, "jobs", &a.jobs.to_string());
     }

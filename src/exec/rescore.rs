@@ -436,6 +436,7 @@ pub fn cmd_score(a: &crate::options::ScoreOptions) -> miette::Result<ExitCode> {
         progress: std::io::stderr().is_terminal(),
         // Re-scoring trains nothing: no TensorBoard steps.
         tb_every: 0,
+        cuda_graphs: false,
     };
     let mut rescorer = Rescorer::new(
         opts,

@@ -131,6 +131,7 @@ pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
         workers,
         progress: std::io::stderr().is_terminal(),
         tb_every: a.tb_every,
+        cuda_graphs: !a.no_cuda_graphs,
     };
     let exec = Libtorch { opts };
     let runner = Runner::new(&exec, &a.out);

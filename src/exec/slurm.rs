@@ -37,6 +37,8 @@ pub struct SbatchSpec {
     pub cells: Vec<String>,
     pub device: String,
     pub deterministic: bool,
+    /// `--no-cuda-graphs`, passed on to every task.
+    pub no_cuda_graphs: bool,
     pub sets: Vec<String>,
     pub workers: Option<usize>,
     /// `--tb-every`, passed on when not the default.
@@ -109,6 +111,9 @@ pub fn render(spec: &SbatchSpec) -> String {
     );
     if spec.deterministic {
         cmd.push_str(" --deterministic");
+    }
+    if spec.no_cuda_graphs {
+        cmd.push_str(" --no-cuda-graphs");
     }
     if let Some(w) = spec.workers {
         cmd.push_str(&format!(" --workers {w}"));
@@ -304,6 +309,7 @@ pub fn submit(
         cells: pending.clone(),
         device: a.device.to_string(),
         deterministic: a.deterministic,
+        no_cuda_graphs: a.no_cuda_graphs,
         sets: a.sets.clone(),
         workers: a.workers,
         tb_every: a.tb_every,
@@ -375,6 +381,7 @@ mod tests {
             ],
             device: "auto".into(),
             deterministic: false,
+            no_cuda_graphs: false,
             sets: vec!["budget.screen.finetune=2epochs".into(), "note=it's".into()],
             workers: Some(8),
             tb_every: crate::train::TB_EVERY_DEFAULT,

@@ -104,7 +104,13 @@ impl Proj {
     fn forward(&self, x: &Tensor) -> Tensor {
         match self {
             Proj::Conv(c) => c.forward(x),
-            Proj::Linear { weight, bias } => x.linear(weight, Some(bias)),
+            Proj::Linear { weight, bias } => {
+                let y = x.linear(weight, Some(bias));
+                if super::flops::counting() {
+                    super::flops::add_output(&y, weight.size().get(1).copied().unwrap_or(0));
+                }
+                y
+            }
         }
     }
 }

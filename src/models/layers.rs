@@ -85,6 +85,15 @@ fn tf_same_pad(size: i64, kernel: i64, stride: i64) -> i64 {
 
 impl Conv2d {
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        let y = self.conv(x);
+        if super::flops::counting() {
+            let cin_per_group = self.weight.size().get(1).copied().unwrap_or(0);
+            super::flops::add_output(&y, cin_per_group * self.kernel * self.kernel);
+        }
+        y
+    }
+
+    fn conv(&self, x: &Tensor) -> Tensor {
         let (k, s) = (self.kernel, self.stride);
         match self.pad {
             Pad::Symmetric => {
@@ -233,7 +242,11 @@ pub fn linear(p: &nn::Path, cin: i64, cout: i64) -> Linear {
 
 impl Linear {
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, Some(&self.bias))
+        let y = x.linear(&self.weight, Some(&self.bias));
+        if super::flops::counting() {
+            super::flops::add_output(&y, self.weight.size().get(1).copied().unwrap_or(0));
+        }
+        y
     }
 }
 

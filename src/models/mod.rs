@@ -6,9 +6,11 @@
 //! a timm checkpoint loads with no renaming (see `docs/models.md`).
 
 pub mod convnextv2;
+pub mod cuda_graph;
 pub mod efficientnetv2;
 mod embed;
 mod error;
+pub mod flops;
 mod head;
 pub mod hf_cache;
 pub mod layers;

@@ -62,10 +62,25 @@ extern "C" {
         bufs: *const *const c_void,
         n: i64,
         lr: f64,
+        lr_t: *const c_void,
         weight_decay: f64,
         momentum: f64,
         nesterov: c_int,
         first_step: c_int,
+    ) -> *mut c_char;
+    fn exp_shim_rmsprop(
+        params: *const *const c_void,
+        grads: *const *const c_void,
+        square_avgs: *const *const c_void,
+        bufs: *const *const c_void,
+        n: i64,
+        lr: f64,
+        lr_t: *const c_void,
+        alpha: f64,
+        eps: f64,
+        weight_decay: f64,
+        momentum: f64,
+        tf_style: c_int,
     ) -> *mut c_char;
     fn exp_shim_fused_adam(
         params: *const *const c_void,
@@ -75,6 +90,7 @@ extern "C" {
         steps: *const *const c_void,
         n: i64,
         lr: f64,
+        lr_t: *const c_void,
         beta1: f64,
         beta2: f64,
         weight_decay: f64,
@@ -84,7 +100,7 @@ extern "C" {
 }
 
 /// Turn a shim error string into a `Result`, freeing it.
-fn check(err: *mut c_char) -> Result<(), String> {
+pub(crate) fn check(err: *mut c_char) -> Result<(), String> {
     if err.is_null() {
         return Ok(());
     }
@@ -99,7 +115,8 @@ fn check(err: *mut c_char) -> Result<(), String> {
 }
 
 /// `torch.use_deterministic_algorithms(on)` plus cuDNN determinism (and
-/// cuDNN benchmarking off while on). Also sets `CUBLAS_WORKSPACE_CONFIG`,
+/// cuDNN benchmarking and TF32 for f32 CUDA matmuls/convolutions off while
+/// on, both on otherwise, as timm trains). Also sets `CUBLAS_WORKSPACE_CONFIG`,
 /// which deterministic cuBLAS needs, unless the user set it.
 pub fn try_set_deterministic(on: bool) -> Result<(), String> {
     if on && std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
@@ -335,10 +352,29 @@ pub struct AdamGroup<'a> {
     pub steps: Vec<&'a Tensor>,
 }
 
+/// The learning rate of one optimizer call: a host number baked into the
+/// launch, or a device tensor the kernels read (capturable: a CUDA graph
+/// replays with whatever lr the tensor holds).
+#[derive(Debug, Clone, Copy)]
+pub enum Lr<'a> {
+    Host(f64),
+    /// A 0-dim f32 tensor on the parameters' device.
+    Device(&'a Tensor),
+}
+
+impl Lr<'_> {
+    fn parts(self) -> (f64, *const c_void) {
+        match self {
+            Lr::Host(lr) => (lr, std::ptr::null()),
+            Lr::Device(t) => (f64::NAN, t.as_ptr().cast()),
+        }
+    }
+}
+
 /// Adam/AdamW hyper-parameters of one fused call.
 #[derive(Debug, Clone, Copy)]
-pub struct AdamHyper {
-    pub lr: f64,
+pub struct AdamHyper<'a> {
+    pub lr: Lr<'a>,
     pub beta1: f64,
     pub beta2: f64,
     pub weight_decay: f64,
@@ -355,7 +391,7 @@ pub struct AdamHyper {
 /// Why fused: the per-tensor update is six elementwise passes and two
 /// temporaries per parameter (and on CUDA, six kernel launches); the fused
 /// kernel reads and writes each tensor once.
-pub fn fused_adam(group: &AdamGroup<'_>, h: AdamHyper) -> Result<(), String> {
+pub fn fused_adam(group: &AdamGroup<'_>, h: AdamHyper<'_>) -> Result<(), String> {
     let n = group.params.len();
     if [
         &group.grads,
@@ -378,6 +414,7 @@ pub fn fused_adam(group: &AdamGroup<'_>, h: AdamHyper) -> Result<(), String> {
         tensor_ptrs(&group.exp_avg_sqs),
         tensor_ptrs(&group.steps),
     );
+    let (lr, lr_t) = h.lr.parts();
     tch::no_grad(|| {
         // SAFETY: every pointer is a live at::Tensor borrowed for the call;
         // the lists all have `n` entries.
@@ -389,7 +426,8 @@ pub fn fused_adam(group: &AdamGroup<'_>, h: AdamHyper) -> Result<(), String> {
                 v.as_ptr(),
                 s.as_ptr(),
                 n as i64,
-                h.lr,
+                lr,
+                lr_t,
                 h.beta1,
                 h.beta2,
                 h.weight_decay,
@@ -402,8 +440,8 @@ pub fn fused_adam(group: &AdamGroup<'_>, h: AdamHyper) -> Result<(), String> {
 
 /// SGD hyper-parameters of one fused call (dampening is 0).
 #[derive(Debug, Clone, Copy)]
-pub struct SgdHyper {
-    pub lr: f64,
+pub struct SgdHyper<'a> {
+    pub lr: Lr<'a>,
     pub weight_decay: f64,
     pub momentum: f64,
     pub nesterov: bool,
@@ -418,7 +456,7 @@ pub fn fused_sgd(
     params: &[&Tensor],
     grads: &[&Tensor],
     bufs: &[&Tensor],
-    h: SgdHyper,
+    h: SgdHyper<'_>,
 ) -> Result<(), String> {
     let n = params.len();
     if grads.len() != n || (h.momentum != 0.0 && bufs.len() != n) {
@@ -428,6 +466,7 @@ pub fn fused_sgd(
         return Ok(());
     }
     let (p, g, b) = (tensor_ptrs(params), tensor_ptrs(grads), tensor_ptrs(bufs));
+    let (lr, lr_t) = h.lr.parts();
     tch::no_grad(|| {
         // SAFETY: every pointer is a live at::Tensor borrowed for the call;
         // `params` and `grads` have `n` entries, and so does `bufs` whenever
@@ -438,11 +477,73 @@ pub fn fused_sgd(
                 g.as_ptr(),
                 b.as_ptr(),
                 n as i64,
-                h.lr,
+                lr,
+                lr_t,
                 h.weight_decay,
                 h.momentum,
                 c_int::from(h.nesterov),
                 c_int::from(h.first_step),
+            )
+        })
+    })
+}
+
+/// RMSprop hyper-parameters of one multi-tensor call.
+#[derive(Debug, Clone, Copy)]
+pub struct RmsPropHyper<'a> {
+    pub lr: Lr<'a>,
+    pub alpha: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub momentum: f64,
+    /// timm's `RMSpropTF` (ε inside the root, lr folded into the momentum buffer).
+    pub tf_style: bool,
+}
+
+/// One RMSprop step over a group with multi-tensor `_foreach_*` ops
+/// (torch.optim.RMSprop's `foreach` path; the same op sequence as a
+/// per-tensor loop, so CPU results are identical to it). `square_avgs` and,
+/// when `momentum > 0`, `bufs` hold one existing buffer per parameter. Runs
+/// under `no_grad`; never synchronises with the device.
+pub fn rmsprop(
+    params: &[&Tensor],
+    grads: &[&Tensor],
+    square_avgs: &[&Tensor],
+    bufs: &[&Tensor],
+    h: RmsPropHyper<'_>,
+) -> Result<(), String> {
+    let n = params.len();
+    if grads.len() != n || square_avgs.len() != n || (h.momentum > 0.0 && bufs.len() != n) {
+        return Err("RMSprop: tensor lists of different lengths".into());
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let (p, g, sq, b) = (
+        tensor_ptrs(params),
+        tensor_ptrs(grads),
+        tensor_ptrs(square_avgs),
+        tensor_ptrs(bufs),
+    );
+    let (lr, lr_t) = h.lr.parts();
+    tch::no_grad(|| {
+        // SAFETY: every pointer is a live at::Tensor borrowed for the call;
+        // `params`, `grads` and `square_avgs` have `n` entries, and so does
+        // `bufs` whenever the shim reads it (momentum > 0).
+        check(unsafe {
+            exp_shim_rmsprop(
+                p.as_ptr(),
+                g.as_ptr(),
+                sq.as_ptr(),
+                b.as_ptr(),
+                n as i64,
+                lr,
+                lr_t,
+                h.alpha,
+                h.eps,
+                h.weight_decay,
+                h.momentum,
+                c_int::from(h.tf_style),
             )
         })
     })

@@ -108,6 +108,8 @@ impl Block {
             None,
             false,
         );
+        // q·kᵀ and its product with v: n × n × head_dim multiply-adds each.
+        super::flops::add_output(&y, 2 * n);
         self.proj.forward(&y.transpose(1, 2).reshape([b, n, c]))
     }
 
@@ -225,6 +227,7 @@ impl Backbone for Vit {
     fn forward_features(&self, x: &Tensor, train: bool) -> Tensor {
         let p = self.cfg.patch;
         let x = x.conv2d(&self.proj_w, Some(&self.proj_b), [p, p], [0, 0], [1, 1], 1);
+        super::flops::add_output(&x, 3 * p * p);
         let size = x.size();
         let (b, h, w) = (size[0], size[2], size[3]);
         let x = x.flatten(2, 3).transpose(1, 2);

@@ -85,6 +85,8 @@ pub struct Power {
 pub struct Throughput {
     pub mean_img_per_s: f64,
     pub mean_data_wait: f64,
+    /// Mean MFU of the epochs that have one (GPU runs on a GPU of known peak).
+    pub mean_mfu: Option<f64>,
     /// `IO-bound` or `compute-bound`.
     pub verdict: String,
 }
@@ -257,6 +259,12 @@ fn throughput(epochs: &[EpochRow]) -> Option<Throughput> {
     let n = epochs.len() as f64;
     let mean_img_per_s = epochs.iter().map(|e| e.img_per_s).sum::<f64>() / n;
     let mean_data_wait = epochs.iter().map(|e| e.data_wait).sum::<f64>() / n;
+    let mfus: Vec<f64> = epochs
+        .iter()
+        .map(|e| e.mfu)
+        .filter(|m| m.is_finite())
+        .collect();
+    let mean_mfu = (!mfus.is_empty()).then(|| mfus.iter().sum::<f64>() / mfus.len() as f64);
     let verdict = if mean_data_wait > IO_BOUND_WAIT {
         "IO-bound"
     } else {
@@ -265,6 +273,7 @@ fn throughput(epochs: &[EpochRow]) -> Option<Throughput> {
     Some(Throughput {
         mean_img_per_s,
         mean_data_wait,
+        mean_mfu,
         verdict: verdict.into(),
     })
 }

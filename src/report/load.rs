@@ -102,6 +102,13 @@ pub struct EpochRow {
     pub lr: f64,
     pub img_per_s: f64,
     pub data_wait: f64,
+    /// Absent in metrics.csv files written before the column existed.
+    #[serde(default = "nan")]
+    pub mfu: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 #[derive(Debug, Clone)]

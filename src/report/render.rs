@@ -349,6 +349,7 @@ pub fn training_table(a: &Analysis) -> Table {
         "reason",
         "img/s",
         "data wait",
+        "MFU",
         "bound",
     ]
     .map(String::from)
@@ -372,6 +373,8 @@ pub fn training_table(a: &Analysis) -> Table {
                 t.map_or("–".into(), |t| {
                     format!("{:.0}%", 100.0 * t.mean_data_wait)
                 }),
+                t.and_then(|t| t.mean_mfu)
+                    .map_or("–".into(), |m| format!("{:.1}%", 100.0 * m)),
                 t.map_or("no metrics.csv".into(), |t| t.verdict.clone()),
             ]
         })

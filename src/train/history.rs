@@ -15,7 +15,7 @@ pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Erro
 }
 
 pub const METRICS_HEADER: &str =
-    "epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait,skipped_steps,loss_scale";
+    "epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait,skipped_steps,loss_scale,mfu";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
@@ -48,10 +48,19 @@ pub struct EpochRow {
     /// Loss scale at the end of the epoch (1 without loss scaling).
     #[serde(default = "one", deserialize_with = "f64_or_nan")]
     pub loss_scale: f64,
+    /// Model FLOPs utilisation of the epoch's training: the zoo's FLOP count
+    /// per image × img/s ÷ the GPU's bf16 peak (`models::flops`); NaN on the
+    /// CPU and on GPUs without a known peak.
+    #[serde(default = "nan", deserialize_with = "f64_or_nan")]
+    pub mfu: f64,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 fn num(x: f64) -> String {
@@ -65,7 +74,7 @@ pub fn render(rows: &[EpochRow]) -> String {
     s.push('\n');
     for r in rows {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{:.1},{:.4},{},{}\n",
+            "{},{},{},{},{},{},{:.1},{:.4},{},{},{:.4}\n",
             r.epoch,
             r.phase,
             num(r.train_loss),
@@ -76,6 +85,7 @@ pub fn render(rows: &[EpochRow]) -> String {
             r.data_wait,
             r.skipped_steps,
             num(r.loss_scale),
+            r.mfu,
         ));
     }
     s

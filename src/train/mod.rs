@@ -9,15 +9,21 @@
 pub mod checkpoint;
 pub mod early_stop;
 pub mod ema;
+mod epoch;
+mod epoch_end;
 pub mod fit;
+pub mod graph;
 pub mod history;
 pub mod instability;
+mod loop_state;
 pub mod optim;
 pub mod phases;
 pub mod precision;
 pub mod progress;
 pub mod schedule;
+mod step;
 pub mod tensorboard;
+mod watchdog;
 
 use crate::spec::Cell;
 use std::path::{Path, PathBuf};
@@ -35,6 +41,9 @@ pub struct TrainOptions {
     /// Log the training loss to the TensorBoard event file every this many
     /// steps (`exp run --tb-every`); 0: per-epoch scalars only.
     pub tb_every: u64,
+    /// Whole-step CUDA graphs where the recipe allows them (`exp run
+    /// --no-cuda-graphs` clears it).
+    pub cuda_graphs: bool,
 }
 
 pub use exp_lang::options::TB_EVERY_DEFAULT;

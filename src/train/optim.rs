@@ -11,9 +11,17 @@
 //!
 //! Adam, AdamW and SGD run libtorch's fused kernels (`torch.optim.AdamW(fused=True)`,
 //! `torch.optim.SGD(fused=True)`), one call per parameter group; RMSprop, which
-//! has no fused kernel, runs PyTorch's per-tensor formulas.
+//! has no fused kernel, runs PyTorch's formulas as multi-tensor `_foreach_*`
+//! ops, also one call per group.
+//!
+//! A *capturable* optimizer (`Optimizer::capturable`) keeps each group's lr
+//! in a device tensor and Adam's step counts on the device (as every
+//! optimizer here does), so a step recorded in a CUDA graph replays with the
+//! current schedule: `set_lr` refreshes the tensors outside the graph and
+//! `step_device_lr` is what the graph records. On the CPU it computes
+//! exactly what the eager optimizer computes.
 
-use crate::models::runtime::{self, AdamGroup, AdamHyper};
+use crate::models::runtime::{self, AdamGroup, AdamHyper, Lr, RmsPropHyper};
 use crate::spec::OptimizerKind;
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
@@ -52,9 +60,13 @@ pub struct Optimizer {
     /// Indices of `params` by what one fused call needs them to share; fixed
     /// for the optimizer's life, like the parameters.
     groups: Vec<(GroupKey, Vec<usize>)>,
+    /// Capturable: each group's lr (`phase lr × lr_scale`) as a 0-dim
+    /// tensor on its device, in `groups` order.
+    lr_device: Option<Vec<Tensor>>,
 }
 
 impl Optimizer {
+    /// An optimizer whose lr is a host number given to every `step`.
     pub fn new(kind: OptimizerKind, params: Vec<(ParamSpec, Tensor)>) -> Self {
         let state = params
             .iter()
@@ -82,6 +94,87 @@ impl Optimizer {
             params,
             state,
             groups,
+            lr_device: None,
+        }
+    }
+
+    /// An optimizer whose lr lives on the device (see the module docs).
+    pub fn capturable(kind: OptimizerKind, params: Vec<(ParamSpec, Tensor)>) -> Self {
+        let mut o = Self::new(kind, params);
+        // Why f32 on CUDA and f64 on the CPU: the CUDA kernels read the lr
+        // as f32, the CPU ones as a double, which then equals the host lr.
+        let lrs = o
+            .groups
+            .iter()
+            .map(|(k, _)| {
+                let kind = if k.device.is_cuda() {
+                    Kind::Float
+                } else {
+                    Kind::Double
+                };
+                Tensor::zeros([], (kind, k.device))
+            })
+            .collect();
+        o.lr_device = Some(lrs);
+        o
+    }
+
+    pub fn is_capturable(&self) -> bool {
+        self.lr_device.is_some()
+    }
+
+    /// Write phase lr `lr` into the device lr tensors (a fill kernel per
+    /// group, no host sync); nothing for a host-lr optimizer.
+    pub fn set_lr(&self, lr: f64) {
+        let Some(lrs) = &self.lr_device else {
+            return;
+        };
+        tch::no_grad(|| {
+            for ((key, _), t) in self.groups.iter().zip(lrs) {
+                let mut t = t.shallow_clone();
+                let _ = t.fill_(lr * f64::from_bits(key.lr_scale));
+            }
+        });
+    }
+
+    /// The lr of group `g` for one call.
+    fn group_lr(&self, g: usize, lr: f64) -> Lr<'_> {
+        match &self.lr_device {
+            Some(lrs) => Lr::Device(&lrs[g]),
+            None => Lr::Host(lr * f64::from_bits(self.groups[g].0.lr_scale)),
+        }
+    }
+
+    /// A capturable optimizer's step with the lr last given to `set_lr`:
+    /// launches kernels only, so a CUDA graph can record it.
+    pub fn step_device_lr(&mut self) -> Result<(), String> {
+        if !self.is_capturable() {
+            return Err("step_device_lr needs a capturable optimizer".into());
+        }
+        self.step_with(f64::NAN)
+    }
+
+    /// The host step count of every parameter (see `restore_host_steps`).
+    pub fn host_steps(&self) -> Vec<u64> {
+        self.state.iter().map(|s| s.step).collect()
+    }
+
+    /// Put back counts from `host_steps`: recording a step in a CUDA graph
+    /// counts it on the host although the device has not taken it yet.
+    pub fn restore_host_steps(&mut self, steps: &[u64]) {
+        for (st, &s) in self.state.iter_mut().zip(steps) {
+            st.step = s;
+        }
+    }
+
+    /// Count one more update for every parameter that has a gradient, as a
+    /// step does on the host: a CUDA graph replay updates the device state
+    /// only, and the host counts are what checkpoints save.
+    pub fn count_replayed_step(&mut self) {
+        for ((_, p), st) in self.params.iter().zip(self.state.iter_mut()) {
+            if p.grad().defined() {
+                st.step += 1;
+            }
         }
     }
 
@@ -123,6 +216,12 @@ impl Optimizer {
 
     /// One update of every parameter that has a gradient, at phase lr `lr`.
     pub fn step(&mut self, lr: f64) -> Result<(), String> {
+        self.set_lr(lr);
+        self.step_with(lr)
+    }
+
+    /// The update; `lr` is ignored by a capturable optimizer.
+    fn step_with(&mut self, lr: f64) -> Result<(), String> {
         match self.kind {
             OptimizerKind::AdamW { beta1, beta2, eps } => {
                 self.step_fused_adam(lr, beta1, beta2, eps, true)
@@ -138,68 +237,69 @@ impl Optimizer {
                 eps,
                 momentum,
                 tf_style,
-            } => {
-                self.step_rmsprop(lr, alpha, eps, momentum, tf_style);
-                Ok(())
-            }
+            } => self.step_rmsprop(lr, alpha, eps, momentum, tf_style),
         }
     }
 
-    /// RMSprop, one parameter at a time: `torch.optim.RMSprop`, or timm's
-    /// `RMSpropTF` with `tf_style`.
-    fn step_rmsprop(&mut self, lr: f64, alpha: f64, eps: f64, momentum: f64, tf_style: bool) {
-        tch::no_grad(|| {
-            for ((spec, p), st) in self.params.iter().zip(self.state.iter_mut()) {
-                let g = p.grad();
-                if !g.defined() {
-                    continue;
+    /// RMSprop per group with multi-tensor ops: `torch.optim.RMSprop`, or
+    /// timm's `RMSpropTF` with `tf_style` (whose squared average starts at
+    /// one, not zero).
+    fn step_rmsprop(
+        &mut self,
+        lr: f64,
+        alpha: f64,
+        eps: f64,
+        momentum: f64,
+        tf_style: bool,
+    ) -> Result<(), String> {
+        let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).collect();
+        for ((_, p), (st, g)) in self.params.iter().zip(self.state.iter_mut().zip(&grads)) {
+            if !g.defined() {
+                continue;
+            }
+            st.bufs.entry("square_avg").or_insert_with(|| {
+                if tf_style {
+                    p.ones_like()
+                } else {
+                    p.zeros_like()
                 }
-                st.step += 1;
-                let lr = lr * spec.lr_scale;
-                let wd = spec.weight_decay;
-                let mut p = p.shallow_clone();
-                let g = if wd != 0.0 { &g + &p * wd } else { g };
-                let mut sq = st
-                    .bufs
-                    .entry("square_avg")
-                    .or_insert_with(|| {
-                        if tf_style {
-                            g.ones_like()
-                        } else {
-                            g.zeros_like()
-                        }
-                    })
-                    .shallow_clone();
-                let avg = if tf_style {
-                    // timm RMSpropTF: sq += (g² − sq)(1 − α); avg = √(sq + ε).
-                    let _ = sq.g_add_(&((&g * &g - &sq) * (1.0 - alpha)));
-                    sq.g_add_scalar(eps).sqrt()
-                } else {
-                    // torch.optim.RMSprop: sq = α·sq + (1 − α)g²; avg = √sq + ε.
-                    let _ = sq.g_mul_scalar_(alpha);
-                    let _ = sq.addcmul_(&g, &(&g * (1.0 - alpha)));
-                    sq.sqrt().g_add_scalar_(eps)
+            });
+            if momentum > 0.0 {
+                st.bufs
+                    .entry("momentum_buffer")
+                    .or_insert_with(|| p.zeros_like());
+            }
+            st.step += 1;
+        }
+        for (gi, (key, members)) in self.groups.iter().enumerate() {
+            let (mut ps, mut gs, mut sqs, mut bs) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for &i in members.iter().filter(|&&i| grads[i].defined()) {
+                let st = &self.state[i];
+                let Some(sq) = st.bufs.get("square_avg") else {
+                    return Err(format!(
+                        "optimizer state of `{}` is incomplete",
+                        self.params[i].0.name
+                    ));
                 };
-                if momentum > 0.0 {
-                    let mut buf = st
-                        .bufs
-                        .entry("momentum_buffer")
-                        .or_insert_with(|| g.zeros_like())
-                        .shallow_clone();
-                    let _ = buf.g_mul_scalar_(momentum);
-                    if tf_style {
-                        // timm's default lr_in_momentum: the lr is folded into the buffer.
-                        let _ = buf.addcdiv_(&(&g * lr), &avg);
-                        let _ = p.g_sub_(&buf);
-                    } else {
-                        let _ = buf.addcdiv_(&g, &avg);
-                        let _ = p.g_add_(&(&buf * -lr));
-                    }
-                } else {
-                    let _ = p.addcdiv_(&(&g * -lr), &avg);
+                ps.push(&self.params[i].1);
+                gs.push(&grads[i]);
+                sqs.push(sq);
+                if let Some(b) = st.bufs.get("momentum_buffer") {
+                    bs.push(b);
                 }
             }
-        });
+            let h = RmsPropHyper {
+                lr: self.group_lr(gi, lr),
+                alpha,
+                eps,
+                weight_decay: f64::from_bits(key.weight_decay),
+                momentum,
+                tf_style,
+            };
+            runtime::rmsprop(&ps, &gs, &sqs, &bs, h)?;
+        }
+        Ok(())
     }
 
     /// SGD through libtorch's fused kernel (`torch.optim.SGD(fused=True)`):
@@ -219,7 +319,7 @@ impl Optimizer {
             }
             st.step += 1;
         }
-        for (key, members) in &self.groups {
+        for (gi, (key, members)) in self.groups.iter().enumerate() {
             for first_step in [false, true] {
                 let (mut ps, mut gs, mut bs) = (Vec::new(), Vec::new(), Vec::new());
                 for &i in members
@@ -233,7 +333,7 @@ impl Optimizer {
                     }
                 }
                 let h = runtime::SgdHyper {
-                    lr: lr * f64::from_bits(key.lr_scale),
+                    lr: self.group_lr(gi, lr),
                     weight_decay: f64::from_bits(key.weight_decay),
                     momentum,
                     nesterov,
@@ -271,7 +371,7 @@ impl Optimizer {
             }
             st.step += 1;
         }
-        for (key, members) in &self.groups {
+        for (gi, (key, members)) in self.groups.iter().enumerate() {
             let mut g = AdamGroup {
                 params: Vec::with_capacity(members.len()),
                 grads: Vec::with_capacity(members.len()),
@@ -298,7 +398,7 @@ impl Optimizer {
                 g.steps.push(s);
             }
             let h = AdamHyper {
-                lr: lr * f64::from_bits(key.lr_scale),
+                lr: self.group_lr(gi, lr),
                 beta1,
                 beta2,
                 weight_decay: f64::from_bits(key.weight_decay),

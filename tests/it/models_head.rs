@@ -224,3 +224,48 @@ fn param_groups_scale_lr_by_layer_and_flag_no_decay() {
         .iter()
         .any(|g| g.name.contains("running_")));
 }
+
+#[test]
+fn flop_counts_of_the_zoo_match_the_published_and_analytic_totals() {
+    use exp::models::flops::{
+        bf16_peak_tflops, forward_flops_per_image, mfu, train_flops_per_image,
+    };
+    // ResNet-50 at 224 px: 4.09 GMACs (torchvision's published figure with
+    // its 1000-class fc, 2.05 M MACs of which a 4-class head does not have).
+    let (_vs, m) = build("resnet50", 224, 0, 0.0);
+    let got = forward_flops_per_image(&m, 224, 0, Device::Cpu);
+    let want = 2.0 * (4.0895e9 - 2048.0 * 996.0);
+    assert!(
+        (got / want - 1.0).abs() < 5e-3,
+        "resnet50: {got:e} FLOPs, want {want:e}"
+    );
+    // DINOv2 ViT-S/14 at 224 px, counted by hand: 256 patches + cls token,
+    // 12 blocks of qkv, attention (q·kᵀ and ·v), proj and a 4× MLP.
+    let (_vs, m) = build("vit_small_patch14_dinov2", 224, 0, 0.0);
+    let got = forward_flops_per_image(&m, 224, 0, Device::Cpu);
+    let (n, d): (f64, f64) = (257.0, 384.0);
+    let block = n * d * 3.0 * d + 2.0 * n * n * d + n * d * d + 2.0 * n * d * 4.0 * d;
+    let macs = 256.0 * d * 3.0 * 14.0 * 14.0 + 12.0 * block + d * 4.0;
+    assert!(
+        (got / (2.0 * macs) - 1.0).abs() < 1e-9,
+        "vit: {got:e} FLOPs, want {:e}",
+        2.0 * macs
+    );
+    // Counting is off outside the counting pass.
+    let x = Tensor::zeros([1, 3, 224, 224], (Kind::Float, Device::Cpu));
+    let _ = m.forward(
+        &x,
+        &Tensor::zeros([1, 0], (Kind::Float, Device::Cpu)),
+        false,
+        false,
+    );
+    assert_eq!(forward_flops_per_image(&m, 224, 0, Device::Cpu), got);
+    assert_eq!(train_flops_per_image(got, false), 3.0 * got);
+    assert_eq!(train_flops_per_image(got, true), got);
+    assert_eq!(bf16_peak_tflops("NVIDIA H200"), Some(989.4));
+    assert_eq!(bf16_peak_tflops("NVIDIA H100 PCIe"), Some(756.0));
+    assert_eq!(bf16_peak_tflops("NVIDIA A100-SXM4-80GB"), Some(312.0));
+    assert_eq!(bf16_peak_tflops("NVIDIA A10"), Some(125.0));
+    assert_eq!(bf16_peak_tflops("Tesla V100-SXM2-16GB"), None);
+    assert!((mfu(1e9, 1000.0, 1.0) - 1.0).abs() < 1e-12);
+}

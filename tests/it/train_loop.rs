@@ -110,6 +110,7 @@ fn cell(name: &str) -> Cell {
             diverge_factor: 10.0,
             val_loss_factor: 10.0,
             on_unstable: exp::spec::OnUnstable::Continue,
+            cuda_graphs: exp::spec::CudaGraphs::Auto,
         },
         budget: BudgetSpec {
             name: "b".into(),
@@ -158,6 +159,7 @@ fn opts() -> TrainOptions {
         workers: 2,
         progress: false,
         tb_every: 1,
+        cuda_graphs: true,
     }
 }
 
@@ -166,7 +168,7 @@ fn metrics_rows(dir: &Path) -> Vec<Vec<String>> {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait,skipped_steps,loss_scale")
+        Some("epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait,skipped_steps,loss_scale,mfu")
     );
     lines
         .map(|l| l.split(',').map(str::to_string).collect())
@@ -613,4 +615,98 @@ fn fp16_loss_scaling_runs_on_cpu_and_changes_no_f32_bit() {
         assert_eq!((r[8].as_str(), r[9].as_str()), ("0", "1"), "{r:?}");
     }
     assert_same_tensors(&w16, &w32, "fp16 scaler vs f32");
+}
+
+// ------------------------------------------------ CUDA graphs (GPU only)
+//
+// `cargo test --test train_loop -- --ignored cuda_graph` on a machine with a
+// CUDA GPU. The cell trains 1 frozen + 3 finetune epochs of 6 steps: each
+// phase warms up, captures and replays.
+
+fn cuda_opts(cuda_graphs: bool) -> TrainOptions {
+    TrainOptions {
+        device: Device::Cuda(0),
+        deterministic: true,
+        workers: 2,
+        progress: false,
+        tb_every: 0,
+        cuda_graphs,
+    }
+}
+
+/// The model weights of the cell's last checkpoint (after its last epoch).
+fn last_weights(dir: &Path) -> BTreeMap<String, Tensor> {
+    tensors(&dir.join("ckpt").join("last.safetensors"))
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("model."))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn cuda_graph_steps_match_eager_steps_within_bf16_tolerance() {
+    let _turn = serial();
+    let c = cell("graphs");
+    let run = |graphs: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = train_cell(&c, prepared(&c), dir.path(), &cuda_opts(graphs)).unwrap();
+        assert_eq!(out.status, TrainStatus::Done);
+        let w = last_weights(dir.path());
+        (dir, w)
+    };
+    let (_e, eager) = run(false);
+    let (_g, graph) = run(true);
+    assert_eq!(
+        eager.keys().collect::<Vec<_>>(),
+        graph.keys().collect::<Vec<_>>()
+    );
+    for (k, t) in &eager {
+        let d = rel_diff(
+            &t.to_kind(tch::Kind::Float),
+            &graph[k].to_kind(tch::Kind::Float),
+        );
+        assert!(d < 2e-2, "`{k}` differs by {d} (relative) after 24 steps");
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn two_cuda_graph_runs_under_deterministic_are_bit_identical() {
+    let _turn = serial();
+    let c = cell("graphs_twice");
+    let run = || {
+        let dir = tempfile::tempdir().unwrap();
+        train_cell(&c, prepared(&c), dir.path(), &cuda_opts(true)).unwrap();
+        let w = last_weights(dir.path());
+        let m = metrics_values(dir.path());
+        (dir, w, m)
+    };
+    let (_a, wa, ma) = run();
+    let (_b, wb, mb) = run();
+    assert_same_tensors(&wa, &wb, "weights of two graph runs");
+    assert_eq!(ma, mb, "metrics of two graph runs");
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_cuda_graph_capture_failure_reports_why_and_eager_work_goes_on() {
+    use exp::models::cuda_graph::{self, CudaGraph};
+    assert!(cuda_graph::built(), "this build has no CUDA graphs");
+    let x = Tensor::ones([4], (tch::Kind::Float, Device::Cuda(0)));
+    let mut g = CudaGraph::new().unwrap();
+    // Reading a value back to the host inside a capture is what breaks it.
+    let err = g
+        .capture(|| {
+            let y = &x * 2.0;
+            Ok(y.sum(tch::Kind::Float).double_value(&[]))
+        })
+        .unwrap_err();
+    assert!(!err.is_empty());
+    // The stream is restored: eager work runs and reads back as usual.
+    assert_eq!((&x * 3.0).sum(tch::Kind::Float).double_value(&[]), 12.0);
+    // A clean capture on a new graph still works and replays.
+    let mut g = CudaGraph::new().unwrap();
+    let out = g.capture(|| Ok(&x * 5.0)).unwrap();
+    g.replay().unwrap();
+    assert_eq!(out.sum(tch::Kind::Float).double_value(&[]), 20.0);
 }

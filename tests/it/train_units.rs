@@ -617,15 +617,184 @@ fn metrics_csv_is_written_atomically_with_the_documented_columns() {
         data_wait: 0.12345,
         skipped_steps: 2,
         loss_scale: 16384.0,
+        mfu: 0.41234,
     };
     write(&p, &[row]).unwrap();
     assert_eq!(
         std::fs::read_to_string(&p).unwrap(),
-        "epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait,skipped_steps,loss_scale\n1,frozen,0.5,0.25,0.75,0.001,123.5,0.1235,2,16384\n"
+        "epoch,phase,train_loss,val_loss,val_top1,lr,img_per_s,data_wait,skipped_steps,loss_scale,mfu\n1,frozen,0.5,0.25,0.75,0.001,123.5,0.1235,2,16384,0.4123\n"
     );
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         1,
         "no temp file left"
     );
+}
+
+#[test]
+fn capturable_optimizers_equal_the_eager_ones_over_20_steps() {
+    // Two groups (different lr scale and weight decay), a schedule that
+    // changes the lr every step, f32 parameters as in training: the
+    // optimizer with its lr on the device (`set_lr` + `step_device_lr`, what
+    // a CUDA graph records, or plain `step`) gives bit-identical weights.
+    let kinds = [
+        OptimizerKind::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+        OptimizerKind::Adam {
+            beta1: 0.8,
+            beta2: 0.99,
+            eps: 1e-6,
+        },
+        OptimizerKind::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+        },
+        OptimizerKind::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+        },
+        OptimizerKind::RmsProp {
+            alpha: 0.9,
+            eps: 1e-3,
+            momentum: 0.9,
+            tf_style: false,
+        },
+        OptimizerKind::RmsProp {
+            alpha: 0.9,
+            eps: 1e-3,
+            momentum: 0.0,
+            tf_style: true,
+        },
+        OptimizerKind::RmsProp {
+            alpha: 0.9,
+            eps: 1e-3,
+            momentum: 0.9,
+            tf_style: true,
+        },
+    ];
+    let run = |kind: &OptimizerKind, capturable: bool| -> Vec<Vec<f32>> {
+        tch::manual_seed(7);
+        let a = Tensor::randn([4, 3], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let b = Tensor::randn([5], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let specs = [("a", 1.0, 0.05), ("b", 0.5, 0.0)];
+        let params = specs
+            .iter()
+            .zip([&a, &b])
+            .map(|(&(name, lr_scale, weight_decay), t)| {
+                let spec = ParamSpec {
+                    name: name.into(),
+                    lr_scale,
+                    weight_decay,
+                };
+                (spec, t.shallow_clone())
+            })
+            .collect();
+        let mut opt = if capturable {
+            Optimizer::capturable(kind.clone(), params)
+        } else {
+            Optimizer::new(kind.clone(), params)
+        };
+        assert_eq!(opt.is_capturable(), capturable);
+        for step in 0..20 {
+            opt.zero_grad().unwrap();
+            let x = Tensor::randn([5], (Kind::Float, tch::Device::Cpu));
+            let loss = (a.sum(Kind::Float) * x.sum(Kind::Float)).sin()
+                + (&b * &x).square().sum(Kind::Float);
+            loss.backward();
+            let lr = 0.01 * (1.0 + f64::from(step)).sqrt().recip();
+            if capturable && step % 2 == 1 {
+                opt.set_lr(lr);
+                opt.step_device_lr().unwrap();
+            } else {
+                opt.step(lr).unwrap();
+            }
+        }
+        [&a, &b]
+            .iter()
+            .map(|t| Vec::<f32>::try_from(t.detach().flatten(0, -1)).unwrap())
+            .collect()
+    };
+    for kind in &kinds {
+        let eager = run(kind, false);
+        let captured = run(kind, true);
+        assert_eq!(
+            eager, captured,
+            "{kind:?}: device-resident lr changes the weights"
+        );
+        assert!(
+            eager[0].iter().all(|v| v.is_finite()),
+            "{kind:?}: the run diverged"
+        );
+    }
+    let mut eager = Optimizer::new(kinds[0].clone(), Vec::new());
+    assert!(
+        eager.step_device_lr().is_err(),
+        "a host-lr optimizer refuses the graph step"
+    );
+}
+
+fn loader_batch(seed: i64, n: i64, soft: bool) -> exp::data::Batch {
+    tch::manual_seed(seed);
+    let cpu = (Kind::Float, tch::Device::Cpu);
+    exp::data::Batch {
+        images: Tensor::randn([n, 3, 8, 8], cpu),
+        labels: Tensor::randint(5, [n], (Kind::Int64, tch::Device::Cpu)),
+        soft_targets: soft.then(|| Tensor::rand([n, 5], cpu)),
+        metadata: Tensor::randn([n, 2], cpu),
+        index: (0..n as usize).collect(),
+    }
+}
+
+#[test]
+fn static_batch_buffers_take_every_batch_in_place_and_refuse_other_shapes() {
+    use exp::train::graph::StaticBatch;
+    let first = loader_batch(1, 4, false);
+    let statics = StaticBatch::like(&first);
+    let storage = statics.images.data_ptr();
+    for seed in [1, 2, 3] {
+        let b = loader_batch(seed, 4, false);
+        statics.fill(&b).unwrap();
+        let fed = statics.as_batch();
+        // The captured step reads the same memory every time...
+        assert_eq!(fed.images.data_ptr(), storage);
+        assert_eq!(fed.labels.data_ptr(), statics.labels.data_ptr());
+        // ...which now holds this batch.
+        assert!(fed.images.equal(&b.images), "images of batch {seed}");
+        assert!(fed.labels.equal(&b.labels), "labels of batch {seed}");
+        assert!(fed.metadata.equal(&b.metadata), "metadata of batch {seed}");
+        assert_eq!(fed.index, vec![0, 1, 2, 3]);
+    }
+    let last = loader_batch(3, 4, false);
+    // A last partial batch or a mixed batch does not fit: it runs eagerly.
+    let partial = loader_batch(4, 3, false);
+    assert!(!statics.accepts(&partial));
+    let err = statics.fill(&partial).unwrap_err();
+    assert!(
+        err.contains("[3, 3, 8, 8]") && err.contains("[4, 3, 8, 8]"),
+        "{err}"
+    );
+    assert!(!statics.accepts(&loader_batch(5, 4, true)));
+    assert!(
+        statics.images.equal(&last.images),
+        "a refused batch leaves the buffers alone"
+    );
+    // Mixed batches get their own soft-target buffer.
+    let mixed = StaticBatch::like(&loader_batch(6, 4, true));
+    let b = loader_batch(7, 4, true);
+    mixed.fill(&b).unwrap();
+    assert!(mixed
+        .as_batch()
+        .soft_targets
+        .unwrap()
+        .equal(b.soft_targets.as_ref().unwrap()));
+    // Channels-last images keep their layout in the buffer.
+    let mut cl = loader_batch(8, 4, false);
+    cl.images = exp::models::runtime::to_channels_last(&cl.images);
+    let cl_statics = StaticBatch::like(&cl);
+    assert!(exp::models::runtime::is_channels_last(&cl_statics.images));
+    cl_statics.fill(&cl).unwrap();
+    assert!(cl_statics.images.equal(&cl.images));
 }

@@ -82,6 +82,8 @@ pub struct RunOptions {
     pub device: DeviceRequest,
     /// Deterministic kernels (bit-identical reruns on CPU).
     pub deterministic: bool,
+    /// Run every training step eagerly, never as a captured CUDA graph.
+    pub no_cuda_graphs: bool,
     pub cell: Option<String>,
     pub sweep: Option<String>,
     /// Cells run at once on CPU.
@@ -108,6 +110,7 @@ impl RunOptions {
             out: PathBuf::from("runs"),
             device: DeviceRequest::Auto,
             deterministic: false,
+            no_cuda_graphs: false,
             cell: None,
             sweep: None,
             jobs: 1,

@@ -250,6 +250,27 @@ pub struct RecipeSpec {
     pub val_loss_factor: f64,
     /// What a tripped instability check does.
     pub on_unstable: OnUnstable,
+    /// Whole-step CUDA graphs on CUDA (`auto`) or eager steps only (`off`).
+    // Why skipped at auto: stage keys hash the recipe's JSON, so recipes
+    // without the field keep the keys they had before it.
+    #[serde(default, skip_serializing_if = "CudaGraphs::is_auto")]
+    pub cuda_graphs: CudaGraphs,
+}
+
+/// `cuda_graphs`: capture each phase's training step as a CUDA graph where
+/// possible (`auto`; on the CPU it means off), or never (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CudaGraphs {
+    #[default]
+    Auto,
+    Off,
+}
+
+impl CudaGraphs {
+    pub fn is_auto(&self) -> bool {
+        *self == CudaGraphs::Auto
+    }
 }
 
 /// `on_unstable`: train on and end `unstable`, or stop and end `diverged`.

@@ -55,6 +55,7 @@ pub const FIELD_DOCS: &[FieldDoc] = &[
     FieldDoc { kind: DeclKind::Recipe, field: "diverge_factor", ty: "number > 1", doc: "End a cell whose loss exceeds this × the first epoch's mean. Default 10." },
     FieldDoc { kind: DeclKind::Recipe, field: "val_loss_factor", ty: "number > 1", doc: "Instability: a validation loss above this × the best so far. Default 10." },
     FieldDoc { kind: DeclKind::Recipe, field: "on_unstable", ty: "`continue` | `stop`", doc: "On a tripped instability check: train on and end `unstable` (default), or stop and end `diverged`." },
+    FieldDoc { kind: DeclKind::Recipe, field: "cuda_graphs", ty: "`auto` | `off`", doc: "Capture each phase's training step as a CUDA graph on CUDA (`auto`, default; off on the CPU), or run every step eagerly (`off`)." },
     // budget
     FieldDoc { kind: DeclKind::Budget, field: "train", ty: "quantity in `samples`", doc: "Seeded train subset, `24_000 samples`. Default the full split." },
     FieldDoc { kind: DeclKind::Budget, field: "val", ty: "quantity in `samples`", doc: "Seeded val subset, `4_000 samples`. Default the full split." },

@@ -320,6 +320,7 @@ pub mod testing {
             diverge_factor: 10.0,
             val_loss_factor: 10.0,
             on_unstable: crate::spec::OnUnstable::Continue,
+            cuda_graphs: crate::spec::CudaGraphs::Auto,
         };
         let budget = BudgetSpec {
             name: "tiny".into(),

@@ -68,6 +68,7 @@ pub const RECIPE_FIELDS: &[&str] = &[
     "diverge_factor",
     "val_loss_factor",
     "on_unstable",
+    "cuda_graphs",
 ];
 /// Arguments of every optimizer call.
 pub const OPTIMIZER_ARGS: &[&str] = &[

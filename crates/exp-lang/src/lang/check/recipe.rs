@@ -225,6 +225,14 @@ impl Checker<'_, '_> {
             return None;
         };
         let (val_loss_factor, on_unstable) = instability?;
+        let cuda_graphs = match f
+            .get("cuda_graphs")
+            .map(|e| self.v.word(e, "cuda_graphs", &["auto", "off"]))
+        {
+            None | Some(Some("auto")) => CudaGraphs::Auto,
+            Some(Some(_)) => CudaGraphs::Off,
+            Some(None) => return None,
+        };
         ok.then_some(RecipeSpec {
             name: m.name.name.clone(),
             optimizer,
@@ -246,6 +254,7 @@ impl Checker<'_, '_> {
             diverge_factor,
             val_loss_factor,
             on_unstable,
+            cuda_graphs,
         })
     }
 
