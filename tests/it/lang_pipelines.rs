@@ -481,7 +481,9 @@ fn codes_in_source() -> std::collections::BTreeSet<String> {
         }
     }
     let mut files = Vec::new();
+    // The runtime and the command line, then the language core.
     walk(std::path::Path::new("src"), &mut files);
+    walk(std::path::Path::new("crates/exp-lang/src"), &mut files);
     let mut codes = std::collections::BTreeSet::new();
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read source");
@@ -516,7 +518,7 @@ fn every_code_in_the_source_has_explain_docs() {
         .collect();
     assert!(
         missing.is_empty(),
-        "`exp explain` knows nothing of {missing:?}: add them to src/runtime_codes.rs \
+        "`exp explain` knows nothing of {missing:?}: add them to crates/exp-lang/src/runtime_codes.rs \
          (or the phase's docs table) and docs/diagnostics.md"
     );
     // What the user sees for a runtime code.

@@ -140,6 +140,38 @@ fn non_utf8_byte_is_an_error_at_its_position_in_check_and_fmt() {
 }
 
 #[test]
+fn non_utf8_byte_in_a_used_file_is_an_error_in_that_file_and_at_the_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        "tests/fixtures/invalid/not_utf8_string.exp",
+        dir.path().join("latin1.exp"),
+    )
+    .expect("copy");
+    let main = dir.path().join("main.exp");
+    std::fs::write(&main, "use \"latin1.exp\"\n").expect("write");
+    let o = check_path(&main, &[], CheckOptions::default()).expect("readable");
+    let got: Vec<(String, String, usize, usize)> = o
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| {
+            let j = d.to_json(&o.sources);
+            let file = Path::new(&j.file).file_name().map(|f| f.to_string_lossy().into_owned());
+            (j.code, file.unwrap_or_default(), j.line, j.column)
+        })
+        .collect();
+    assert!(
+        got.contains(&("exp::parse::not_utf8".into(), "latin1.exp".into(), 9, 23)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("exp::resolve::broken_use".into(), "main.exp".into(), 1, 5)),
+        "{got:?}"
+    );
+    assert!(o.pipeline.is_none());
+}
+
+#[test]
 fn fmt_refuses_a_hash_comment_with_the_checkers_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("hash.exp");

@@ -80,5 +80,6 @@ pub const RUNTIME_DOCS: &[(&str, &str)] = &[
     ("exp::fmt::unformatted", "`exp fmt --check` found a file that differs from its canonical layout. Run `exp fmt FILE` to rewrite it."),
     ("exp::fmt::changed_meaning", "Formatting would have changed the file's tokens, so the file was left as it is. This is a bug in `exp fmt`: please report it with the file attached."),
     ("exp::lsp::protocol", "`exp lsp` received something that is not the language server protocol on stdio. Start it from an editor's language client, not by hand."),
+    ("exp::install::no_runtime", "`exp run`, `status`, `score`, `report`, `embed` or `check --data` needs the runtime binary `exp-runtime` next to `exp`, and it is not there (the front was installed alone, with `--no-default-features`). Install the runtime with `cargo install --path .` (it needs torch, see the README); `check`, `fmt`, `lsp`, `explain` and `plan` work without it."),
     ("exp::lsp::json", "`exp lsp` could not serialise or read a message. This is a bug: please report it with the client's log."),
 ];

@@ -275,20 +275,29 @@ impl Resolver<'_> {
                     ));
                     return;
                 }
+                // Why decode, not a lossy read: a non-UTF-8 byte in a used
+                // file is an error at its position, as in the checked file.
                 let read = match self.overlay.get(Path::new(&key)) {
-                    Some(text) => Ok(text.clone()),
-                    None => std::fs::read(&path)
-                        .map(|bytes| Arc::from(String::from_utf8_lossy(&bytes).into_owned())),
+                    Some(text) => Ok((text.clone(), None)),
+                    None => std::fs::read(&path).map(|bytes| {
+                        let (text, not_utf8) = parse::decode(&bytes, from);
+                        (Arc::from(text), not_utf8)
+                    }),
                 };
                 match read {
-                    Ok(text) => {
+                    Ok((text, not_utf8)) => {
                         let name = path.to_string_lossy().into_owned();
-                        let (_, syntax_errors) = self.load(SourceFile {
+                        let (id, mut syntax_errors) = self.load(SourceFile {
                             name: name.clone(),
                             path: Some(path),
                             text,
                             is_std: false,
                         });
+                        if let Some(mut d) = not_utf8 {
+                            d.file = id;
+                            self.diags.push(d);
+                            syntax_errors += 1;
+                        }
                         if syntax_errors > 0 {
                             self.diags.push(Diag::new(
                                 from,
