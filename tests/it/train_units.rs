@@ -676,6 +676,8 @@ fn capturable_optimizers_equal_the_eager_ones_over_20_steps() {
         },
     ];
     let run = |kind: &OptimizerKind, capturable: bool| -> Vec<Vec<f32>> {
+        // Held while this run draws its parameters and inputs.
+        let _rng = crate::global_rng();
         tch::manual_seed(7);
         let a = Tensor::randn([4, 3], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
         let b = Tensor::randn([5], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
@@ -737,6 +739,7 @@ fn capturable_optimizers_equal_the_eager_ones_over_20_steps() {
 }
 
 fn loader_batch(seed: i64, n: i64, soft: bool) -> exp::data::Batch {
+    let _rng = crate::global_rng();
     tch::manual_seed(seed);
     let cpu = (Kind::Float, tch::Device::Cpu);
     exp::data::Batch {
