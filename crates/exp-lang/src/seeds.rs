@@ -96,7 +96,7 @@ impl SeedPart for usize {
 
 /// A small, fast, splittable generator (SplitMix64) for per-sample randomness.
 /// Deterministic across platforms; never use it for anything cryptographic.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleRng(u64);
 
 impl SampleRng {
