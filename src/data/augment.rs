@@ -14,7 +14,7 @@ use crate::seeds::SampleRng;
 use crate::spec::Augment;
 
 /// Fill of pixels that geometric ops move in from outside (ImageNet mean, as timm).
-const FILL: [u8; 3] = [124, 116, 104];
+pub(crate) const FILL: [u8; 3] = [124, 116, 104];
 
 /// A borrowed cached image.
 #[derive(Clone, Copy)]
@@ -251,7 +251,7 @@ pub fn vflip(img: &mut Rgb) {
 
 /// Inverse affine map about the image centre for a rotation by `deg` degrees
 /// (counter-clockwise): output (x, y) samples input `m · (x, y, 1)`.
-fn rotation(deg: f64, w: u32, h: u32) -> [f64; 6] {
+pub(crate) fn rotation(deg: f64, w: u32, h: u32) -> [f64; 6] {
     let t = deg.to_radians();
     let (c, s) = (t.cos(), t.sin());
     let (cx, cy) = (f64::from(w) / 2.0, f64::from(h) / 2.0);
