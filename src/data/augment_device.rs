@@ -4,8 +4,9 @@
 //!
 //! The workers only draw the plans and copy each sample's crop box (plus the
 //! few pixels around it that the antialiasing filter reads) out of the cache
-//! into one uint8 tile batch; the resize, flips, rotation and colour jitter
-//! run batched on the device. Mixup/cutmix and the normalisation follow in
+//! into one uint8 tile batch; the resize, flips, rotation, colour jitter and
+//! random erasing run batched on the device. RandAugment is not on the
+//! device yet: a recipe with it runs wholly on the CPU path. Mixup/cutmix and the normalisation follow in
 //! the loader as on the CPU path.
 //!
 //! Why a matrix product for the resize: the cache's filter (antialiased
@@ -14,8 +15,8 @@
 //! its box; two batched matmuls resize every sample with its own box, where
 //! `interpolate` would need one launch per sample.
 //!
-//! Pixels agree with the CPU path exactly for a crop that needs no resize and
-//! for flips; the resize and the colour ops agree within a level or two of
+//! Pixels agree with the CPU path exactly for a crop that needs no resize,
+//! for flips and for random erasing (the same fill bytes); the resize and the colour ops agree within a level or two of
 //! 255 (the CPU filter works in fixed point, the device in f32).
 
 use super::augment::{rotation, SamplePlan, Step, View, FILL};
@@ -27,7 +28,6 @@ use tch::{Device, Kind, Tensor};
 pub fn unsupported(augs: &[Augment]) -> Option<&'static str> {
     augs.iter().find_map(|a| match a {
         Augment::RandAugment { .. } => Some("RandAugment is not on the device yet"),
-        Augment::RandomErasing { .. } => Some("random erasing is not on the device yet"),
         _ => None,
     })
 }
@@ -157,7 +157,8 @@ pub fn apply(tiles: &Tensor, crops: &[f32], plans: &[SamplePlan], size: u32) -> 
             Some(Step::HFlip(_)) | Some(Step::VFlip(_)) => flip(&x, &steps, d)?,
             Some(Step::Rotate(_)) => rotate(&x, &steps, s, d)?,
             Some(Step::Jitter { .. }) => jitter(&x, &steps, d)?,
-            Some(Step::RandOp(_)) | Some(Step::Erase(_)) | None => {
+            Some(Step::Erase(_)) => erase(&x, &steps, s, d)?,
+            Some(Step::RandOp(_)) | None => {
                 return Err(tch::TchError::Convert(
                     "internal: an op the device path does not apply reached it".into(),
                 ))
@@ -213,6 +214,66 @@ fn rotate(x: &Tensor, steps: &[&Step], s: i64, d: Device) -> R<Tensor> {
         .f_grid_sampler(&grid, 0, 0, false)?
         .f_permute([0, 2, 3, 1])?;
     quantise(&(out + fill))
+}
+
+/// SplitMix64's output mix of states held as i64 bit patterns (wrapping
+/// multiplies; `>>` made logical by masking the sign extension).
+fn splitmix(state: &Tensor) -> R<Tensor> {
+    let shr = |z: &Tensor, k: i64| -> R<Tensor> {
+        z.f_bitwise_right_shift_tensor_scalar(k)?
+            .f_bitwise_and((1i64 << (64 - k)) - 1)
+    };
+    let z = state.f_bitwise_xor_tensor(&shr(state, 30)?)? * (0xBF58_476D_1CE4_E5B9u64 as i64);
+    let z = z.f_bitwise_xor_tensor(&shr(&z, 27)?)? * (0x94D0_49BB_1331_11EBu64 as i64);
+    z.f_bitwise_xor_tensor(&shr(&z, 31)?)
+}
+
+/// Random erasing with the CPU path's very fill bytes: byte `o` of box row
+/// `r` is byte `o mod 8` of draw `r · ⌈3w/8⌉ + o/8 + 1` of the sample's
+/// fill generator, and draw `n` of SplitMix64 is `mix(state + n · γ)`.
+fn erase(x: &Tensor, steps: &[&Step], s: i64, d: Device) -> R<Tensor> {
+    let b = x.size()[0];
+    let mut p: Vec<i64> = Vec::with_capacity(steps.len() * 6);
+    for st in steps {
+        match st {
+            Step::Erase(Some(((x0, y0, w, h), rng))) => {
+                let per_row = (w * 3).div_ceil(8);
+                p.extend([
+                    *x0 as i64,
+                    *y0 as i64,
+                    *w as i64,
+                    *h as i64,
+                    per_row as i64,
+                    rng.state() as i64,
+                ]);
+            }
+            _ => p.extend([0, 0, 0, 0, 0, 0]),
+        }
+    }
+    let p = Tensor::f_from_slice(&p)?
+        .f_view([b, 6, 1, 1, 1])?
+        .f_to_device(d)?;
+    let pi = |i: i64| p.f_select(1, i);
+    let (x0, y0, w, h, per_row, state) = (pi(0)?, pi(1)?, pi(2)?, pi(3)?, pi(4)?, pi(5)?);
+    let idx = |n: i64, shape: [i64; 4]| -> R<Tensor> {
+        Tensor::f_arange(n, (Kind::Int64, d))?.f_view(shape)
+    };
+    let r = idx(s, [1, s, 1, 1])? - &y0;
+    let col = idx(s, [1, 1, s, 1])? - &x0;
+    let o = &col * 3 + idx(3, [1, 1, 1, 3])?;
+    let inside = r
+        .f_ge(0)?
+        .f_logical_and(&r.f_lt_tensor(&h)?)?
+        .f_logical_and(&col.f_ge(0)?)?
+        .f_logical_and(&col.f_lt_tensor(&w)?)?;
+    let n = &r * &per_row + o.f_bitwise_right_shift_tensor_scalar(3)? + 1;
+    let z = splitmix(&(state + n * (0x9E37_79B9_7F4A_7C15u64 as i64)))?;
+    let shift = o.f_bitwise_and(7)? * 8;
+    let byte = z
+        .f_bitwise_right_shift(&shift)?
+        .f_bitwise_and(255)?
+        .f_to_kind(Kind::Float)?;
+    byte.f_where_self(&inside, x)
 }
 
 /// The CPU path's colour jitter (brightness, contrast, saturation, hue, each

@@ -104,6 +104,12 @@ impl SampleRng {
         Self(seed)
     }
 
+    /// The current state: draw `n` from here is the SplitMix64 mix of
+    /// `state + n · 0x9E3779B97F4A7C15` (what the device erasing reproduces).
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
