@@ -465,3 +465,37 @@ fn the_loader_runs_the_device_path_when_asked_and_falls_back_for_ops_not_on_it()
         assert!(a.0.equal(&b.0), "fallback is the CPU path");
     }
 }
+
+#[test]
+#[ignore = "needs a CUDA device: cargo test --test it data_loader:: -- --ignored on a GPU machine"]
+fn cuda_augments_on_the_device_like_its_cpu_twin() {
+    assert!(tch::Cuda::is_available(), "this test needs CUDA");
+    let t = tempfile::tempdir().expect("tempdir");
+    let d = prepared(t.path());
+    let augs: Vec<Augment> = all_augments()
+        .into_iter()
+        .filter(|a| !matches!(a, Augment::RandAugment { .. }))
+        .collect();
+    let host = collect(&d, "train", &cfg(true, 2, augs.clone()));
+    let mut c = cfg(true, 2, augs);
+    c.device = Device::Cuda(0);
+    c.channels_last = true;
+    let mut l = loader(&d, "train", &c).expect("loader");
+    assert_eq!(l.augments_on_device(), Ok(()), "automatic on CUDA");
+    let mut n = 0;
+    for (b, want) in l.by_ref().zip(&host) {
+        let b = b.expect("batch");
+        assert_eq!(b.images.stride()[1], 1, "channels-last on the device");
+        assert_eq!(b.index, want.4);
+        // Mean difference in levels of 255 (std ≤ 0.229).
+        let mean = (b.images.to_device(Device::Cpu) - &want.0)
+            .abs()
+            .mean(Kind::Float)
+            .double_value(&[])
+            * 255.0
+            * 0.229;
+        assert!(mean < 1.5, "batch {n}: mean level difference {mean}");
+        n += 1;
+    }
+    assert_eq!(n, host.len());
+}
