@@ -436,20 +436,17 @@ fn draw_rand_op(m: u32, rng: &mut SampleRng) -> RandOp {
 /// Apply one drawn RandAugment op.
 fn rand_augment_op(img: &mut Rgb, o: RandOp) {
     let RandOp {
-        op,
-        sign,
-        level,
-        vertical,
+        op, sign, level, ..
     } = o;
-    let (w, h) = (f64::from(img.w), f64::from(img.h));
+    if let Some(m) = rand_op_affine(o, img.w, img.h) {
+        *img = affine(img, m);
+        return;
+    }
     match op {
-        0 => {}
         1 => autocontrast(img),
         2 => equalize(img),
-        3 => *img = affine(img, rotation(sign * 30.0 * level, img.w, img.h)),
         4 => {
-            let bits = 8 - (4.0 * level).round() as u32;
-            let mask = (0xFFu32 << (8 - bits)) as u8;
+            let mask = posterize_mask(level);
             img.data.iter_mut().for_each(|v| *v &= mask);
         }
         5 => {
@@ -464,23 +461,45 @@ fn rand_augment_op(img: &mut Rgb, o: RandOp) {
         7 => contrast(img, 1.0 + sign * 0.9 * level),
         8 => brightness(img, 1.0 + sign * 0.9 * level),
         9 => sharpness(img, 1.0 + sign * 0.9 * level),
+        _ => {}
+    }
+}
+
+/// The bits posterize keeps at `level`, as a mask.
+pub(crate) fn posterize_mask(level: f64) -> u8 {
+    let bits = 8 - (4.0 * level).round() as u32;
+    (0xFFu32 << (8 - bits)) as u8
+}
+
+/// The inverse affine map of a geometric RandAugment op (rotate, shear x,
+/// shear y, translate) on a `w × h` image; `None` for the other ops.
+pub(crate) fn rand_op_affine(o: RandOp, img_w: u32, img_h: u32) -> Option<[f64; 6]> {
+    let RandOp {
+        op,
+        sign,
+        level,
+        vertical,
+    } = o;
+    let (w, h) = (f64::from(img_w), f64::from(img_h));
+    match op {
+        3 => Some(rotation(sign * 30.0 * level, img_w, img_h)),
         10 => {
             let s = sign * 0.3 * level;
-            *img = affine(img, [1.0, s, -s * h / 2.0, 0.0, 1.0, 0.0]);
+            Some([1.0, s, -s * h / 2.0, 0.0, 1.0, 0.0])
         }
         11 => {
             let s = sign * 0.3 * level;
-            *img = affine(img, [1.0, 0.0, 0.0, s, 1.0, -s * w / 2.0]);
+            Some([1.0, 0.0, 0.0, s, 1.0, -s * w / 2.0])
         }
-        _ => {
+        12.. => {
             let t = sign * 0.45 * level;
-            let m = if vertical {
+            Some(if vertical {
                 [1.0, 0.0, 0.0, 0.0, 1.0, t * h]
             } else {
                 [1.0, 0.0, t * w, 0.0, 1.0, 0.0]
-            };
-            *img = affine(img, m);
+            })
         }
+        _ => None,
     }
 }
 

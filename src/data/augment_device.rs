@@ -19,16 +19,27 @@
 //! for flips and for random erasing (the same fill bytes); the resize and the colour ops agree within a level or two of
 //! 255 (the CPU filter works in fixed point, the device in f32).
 
-use super::augment::{rotation, SamplePlan, Step, View, FILL};
+use super::augment::{
+    posterize_mask, rand_op_affine, rotation, RandOp, SamplePlan, Step, View, FILL,
+};
 use crate::spec::Augment;
 use tch::{Device, Kind, Tensor};
 
 /// Why a recipe's augmentation cannot run on the device (the loader then
-/// uses the CPU path for the whole recipe), or `None` when it can.
+/// uses the CPU path for the whole recipe), or `None` when it can. Every op
+/// is on the device now; the match is exhaustive so that an op added to the
+/// language later must be placed here (device, or a fallback reason).
 pub fn unsupported(augs: &[Augment]) -> Option<&'static str> {
     augs.iter().find_map(|a| match a {
-        Augment::RandAugment { .. } => Some("RandAugment is not on the device yet"),
-        _ => None,
+        Augment::RandomResizedCrop { .. }
+        | Augment::HFlip { .. }
+        | Augment::VFlip { .. }
+        | Augment::Rotate { .. }
+        | Augment::ColorJitter { .. }
+        | Augment::RandAugment { .. }
+        | Augment::RandomErasing { .. }
+        | Augment::Mixup { .. }
+        | Augment::Cutmix { .. } => None,
     })
 }
 
@@ -158,7 +169,8 @@ pub fn apply(tiles: &Tensor, crops: &[f32], plans: &[SamplePlan], size: u32) -> 
             Some(Step::Rotate(_)) => rotate(&x, &steps, s, d)?,
             Some(Step::Jitter { .. }) => jitter(&x, &steps, d)?,
             Some(Step::Erase(_)) => erase(&x, &steps, s, d)?,
-            Some(Step::RandOp(_)) | None => {
+            Some(Step::RandOp(_)) => rand_ops(&x, &steps, s, d)?,
+            None => {
                 return Err(tch::TchError::Convert(
                     "internal: an op the device path does not apply reached it".into(),
                 ))
@@ -184,16 +196,23 @@ fn flip(x: &Tensor, steps: &[&Step], d: Device) -> R<Tensor> {
     x.f_flip([dim])?.f_where_self(&mask, x)
 }
 
-/// Bilinear rotation about the centre with the mean-colour fill: the CPU
-/// path's inverse map, sampled at pixel centres by `grid_sample`.
+/// Bilinear rotation about the centre with the mean-colour fill.
 fn rotate(x: &Tensor, steps: &[&Step], s: i64, d: Device) -> R<Tensor> {
+    let mats: Vec<[f64; 6]> = steps
+        .iter()
+        .filter_map(|st| match st {
+            Step::Rotate(deg) => Some(rotation(*deg, s as u32, s as u32)),
+            _ => None,
+        })
+        .collect();
+    warp(x, &mats, s, d)
+}
+
+/// Warp each sample with its inverse affine map (the CPU path's `affine`:
+/// sampled at pixel centres by `grid_sample`, mean-colour fill).
+fn warp(x: &Tensor, mats: &[[f64; 6]], s: i64, d: Device) -> R<Tensor> {
     let b = x.size()[0];
-    let mut m = Vec::with_capacity(steps.len() * 6);
-    for st in steps {
-        if let Step::Rotate(deg) = st {
-            m.extend(rotation(*deg, s as u32, s as u32).map(|v| v as f32));
-        }
-    }
+    let m: Vec<f32> = mats.iter().flatten().map(|&v| v as f32).collect();
     let m = Tensor::f_from_slice(&m)?
         .f_view([b, 6, 1, 1])?
         .f_to_device(d)?;
@@ -290,15 +309,9 @@ fn jitter(x: &Tensor, steps: &[&Step], d: Device) -> R<Tensor> {
             mats.extend(hue_matrix(*h));
         }
     }
-    let grey_w = Tensor::f_from_slice(&[0.299f32, 0.587, 0.114])?
-        .f_view([3, 1])?
-        .f_to_device(d)?;
-    let grey = |x: &Tensor| x.f_matmul(&grey_w);
-    let x = quantise(&(x * per_sample(&fb, d)?))?;
-    let m = grey(&x)?.f_mean_dim([1i64, 2, 3].as_slice(), true, Kind::Float)?;
-    let x = quantise(&(&m + per_sample(&fc, d)? * (&x - &m)))?;
-    let g = grey(&x)?;
-    let x = quantise(&(&g + per_sample(&fsat, d)? * (&x - &g)))?;
+    let x = brightness(x, &per_sample(&fb, d)?)?;
+    let x = contrast(&x, &per_sample(&fc, d)?)?;
+    let x = saturation(&x, &per_sample(&fsat, d)?)?;
     let dims = x.size();
     let mt = Tensor::f_from_slice(&mats)?
         .f_view([dims[0], 3, 3])?
@@ -311,6 +324,155 @@ fn jitter(x: &Tensor, steps: &[&Step], d: Device) -> R<Tensor> {
     // Why skip a zero shift: the CPU path leaves those pixels untouched.
     let on = per_sample(&hue, d)?.f_ne(0.0)?;
     hued.f_where_self(&on, &x)
+}
+
+/// ITU-R 601 grey `[B, H, W, 1]` of `[B, H, W, 3]` pixels.
+fn grey(x: &Tensor) -> R<Tensor> {
+    let w = Tensor::f_from_slice(&[0.299f32, 0.587, 0.114])?
+        .f_view([3, 1])?
+        .f_to_device(x.device())?;
+    x.f_matmul(&w)
+}
+
+/// PIL's enhance blends with per-sample factors `f` (`[B, 1, 1, 1]`), quantised.
+fn brightness(x: &Tensor, f: &Tensor) -> R<Tensor> {
+    quantise(&(x * f))
+}
+
+fn contrast(x: &Tensor, f: &Tensor) -> R<Tensor> {
+    let m = grey(x)?.f_mean_dim([1i64, 2, 3].as_slice(), true, Kind::Float)?;
+    quantise(&(&m + f * (x - &m)))
+}
+
+fn saturation(x: &Tensor, f: &Tensor) -> R<Tensor> {
+    let g = grey(x)?;
+    quantise(&(&g + f * (x - &g)))
+}
+
+/// Sharpness: blend with the 3×3 smoothing (centre weight 5, ÷ 13) on the
+/// interior pixels; the border stays as it is, as on the CPU path.
+fn sharpness(x: &Tensor, f: &Tensor) -> R<Tensor> {
+    let dims = x.size();
+    let (h, w) = (dims[1], dims[2]);
+    if h < 3 || w < 3 {
+        return Ok(x.copy());
+    }
+    let k: Vec<f32> = [1., 1., 1., 1., 5., 1., 1., 1., 1.].repeat(3);
+    let k = Tensor::f_from_slice(&k)?
+        .f_view([3, 1, 3, 3])?
+        .f_to_device(x.device())?;
+    let nchw = x.f_permute([0, 3, 1, 2])?.f_contiguous()?;
+    let smooth = nchw.f_conv2d(&k, None::<Tensor>, [1, 1], [0, 0], [1, 1], 3)? / 13.0;
+    let inner = nchw.f_narrow(2, 1, h - 2)?.f_narrow(3, 1, w - 2)?;
+    let blended = quantise(&(&smooth + f * (inner - &smooth)))?;
+    let out = nchw.copy();
+    out.f_narrow(2, 1, h - 2)?
+        .f_narrow(3, 1, w - 2)?
+        .f_copy_(&blended)?;
+    out.f_permute([0, 2, 3, 1])
+}
+
+/// Per channel, stretch `lo..=hi` to `0..=255` (in f64, as the CPU path).
+fn autocontrast(x: &Tensor) -> R<Tensor> {
+    let x64 = x.f_to_kind(Kind::Double)?;
+    let lo = x64.f_amin([1i64, 2].as_slice(), true)?;
+    let hi = x64.f_amax([1i64, 2].as_slice(), true)?;
+    let span = &hi - &lo;
+    let scale = span.f_clamp_min(1.0)?.f_reciprocal()? * 255.0;
+    let y = quantise(&((&x64 - &lo) * scale))?.f_to_kind(Kind::Float)?;
+    y.f_where_self(&span.f_gt(0.0)?, x)
+}
+
+/// PIL's `ImageOps.equalize` per channel, in exact integer arithmetic
+/// (quotients of integers below 2⁵³ floor exactly in f64).
+fn equalize(x: &Tensor) -> R<Tensor> {
+    let dims = x.size();
+    let (b, d) = (dims[0], x.device());
+    let px = dims[1] * dims[2];
+    let idx = x
+        .f_permute([0, 3, 1, 2])?
+        .f_reshape([b, 3, px])?
+        .f_to_kind(Kind::Int64)?;
+    let ones = Tensor::f_ones([b, 3, px], (Kind::Double, d))?;
+    let hist = Tensor::f_zeros([b, 3, 256], (Kind::Double, d))?.f_scatter_add(2, &idx, &ones)?;
+    let bins = Tensor::f_arange(256, (Kind::Double, d))?;
+    let seen = hist.f_gt(0.0)?.f_to_kind(Kind::Double)?;
+    let top = (seen * (bins + 1.0)).f_amax([2i64].as_slice(), true)? - 1.0;
+    let top = top.f_clamp_min(0.0)?.f_to_kind(Kind::Int64)?;
+    let last = hist.f_gather(2, &top, false)?;
+    let step = ((last * -1.0 + px as f64) / 255.0).f_floor()?;
+    let before = hist.f_cumsum(2, Kind::Double)? - &hist;
+    let safe = step.f_clamp_min(1.0)?;
+    let lut = ((&safe / 2.0).f_floor()? + before)
+        .f_div(&safe)?
+        .f_floor()?
+        .f_clamp_max(255.0)?;
+    let mapped = lut.f_gather(2, &idx, false)?.f_to_kind(Kind::Float)?;
+    let orig = idx.f_to_kind(Kind::Float)?;
+    mapped
+        .f_where_self(&step.f_gt(0.0)?, &orig)?
+        .f_view([b, 3, dims[1], dims[2]])?
+        .f_permute([0, 2, 3, 1])
+}
+
+/// One RandAugment step: each op kind drawn in the batch applied to the
+/// samples that drew it (`index_select`, the op, `index_copy`).
+fn rand_ops(x: &Tensor, steps: &[&Step], s: i64, d: Device) -> R<Tensor> {
+    let ops: Vec<RandOp> = steps
+        .iter()
+        .filter_map(|st| match st {
+            Step::RandOp(o) => Some(*o),
+            _ => None,
+        })
+        .collect();
+    let mut out = x.copy();
+    for kind in 1..13u64 {
+        let picked: Vec<(i64, RandOp)> = ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.op == kind)
+            .map(|(i, o)| (i as i64, *o))
+            .collect();
+        if picked.is_empty() {
+            continue;
+        }
+        let at: Vec<i64> = picked.iter().map(|p| p.0).collect();
+        let at = Tensor::f_from_slice(&at)?.f_to_device(d)?;
+        let sub = x.f_index_select(0, &at)?;
+        let per = |f: &dyn Fn(&RandOp) -> f64| -> R<Tensor> {
+            let v: Vec<f64> = picked.iter().map(|(_, o)| f(o)).collect();
+            per_sample(&v, d)
+        };
+        let factor = || per(&|o| 1.0 + o.sign * 0.9 * o.level);
+        let y = match kind {
+            1 => autocontrast(&sub)?,
+            2 => equalize(&sub)?,
+            4 => {
+                let m = per(&|o| f64::from(posterize_mask(o.level)))?.f_to_kind(Kind::Int64)?;
+                sub.f_to_kind(Kind::Int64)?
+                    .f_bitwise_and_tensor(&m)?
+                    .f_to_kind(Kind::Float)?
+            }
+            5 => {
+                let t = per(&|o| 256.0 - 256.0 * o.level)?;
+                let inverted = (&sub * -1.0) + 255.0;
+                inverted.f_where_self(&sub.f_ge_tensor(&t)?, &sub)?
+            }
+            6 => saturation(&sub, &factor()?)?,
+            7 => contrast(&sub, &factor()?)?,
+            8 => brightness(&sub, &factor()?)?,
+            9 => sharpness(&sub, &factor()?)?,
+            _ => {
+                let mats: Vec<[f64; 6]> = picked
+                    .iter()
+                    .filter_map(|(_, o)| rand_op_affine(*o, s as u32, s as u32))
+                    .collect();
+                warp(&sub, &mats, s, d)?
+            }
+        };
+        out = out.f_index_copy(0, &at, &y)?;
+    }
+    Ok(out)
 }
 
 /// The transposed RGB → RGB matrix of a YIQ chroma rotation by `h` turns

@@ -418,6 +418,26 @@ fn device_augmentation_twin_rotates_and_jitters_like_the_cpu_path() {
 }
 
 #[test]
+fn device_augmentation_twin_applies_randaugment_like_the_cpu_path() {
+    use exp::data::augment::Step;
+    let augs = vec![Augment::RandAugment { n: 3, m: 9 }];
+    let (mut kinds, mut means) = (std::collections::BTreeSet::new(), Vec::new());
+    for (i, (p, cpu, dev)) in twin_outputs(&augs).into_iter().enumerate() {
+        let (max, mean) = diff(&cpu, &dev);
+        assert!(mean < 2.0, "sample {i}: max {max} mean {mean} {p:?}");
+        means.push(mean);
+        for st in &p.steps {
+            if let Step::RandOp(o) = st {
+                kinds.insert(o.op);
+            }
+        }
+    }
+    assert!(kinds.len() >= 10, "ops drawn: {kinds:?}");
+    let avg = means.iter().sum::<f32>() / means.len() as f32;
+    assert!(avg < 0.8, "mean level difference {avg}");
+}
+
+#[test]
 fn the_loader_runs_the_device_path_when_asked_and_falls_back_for_ops_not_on_it() {
     use exp::data::AugmentOn;
     let tmp = tempfile::tempdir().expect("tmp");
@@ -450,19 +470,20 @@ fn the_loader_runs_the_device_path_when_asked_and_falls_back_for_ops_not_on_it()
         let worst = (&a.0 - &b.0).abs().max().double_value(&[]);
         assert!(worst < 2.0 / (255.0 * 0.224) + 1e-4, "{worst}");
     }
-    // RandAugment is not on the device: the whole recipe runs on the CPU
-    // path, op for op, never with the op skipped.
+    // RandAugment runs on the device too; `Cpu` keeps the host path.
     let ra = vec![
         Augment::HFlip { p: 0.5 },
         Augment::RandAugment { n: 2, m: 9 },
     ];
     let l = loader(&d, "train", &on(ra.clone(), AugmentOn::Device)).expect("loader");
-    let why = l.augments_on_device().expect_err("falls back");
-    assert!(why.contains("RandAugment"), "{why}");
-    let fell = collect(&d, "train", &on(ra.clone(), AugmentOn::Device));
-    let host = collect(&d, "train", &on(ra, AugmentOn::Cpu));
-    for (a, b) in fell.iter().zip(&host) {
-        assert!(a.0.equal(&b.0), "fallback is the CPU path");
+    assert_eq!(l.augments_on_device(), Ok(()));
+    let host = loader(&d, "train", &on(ra.clone(), AugmentOn::Cpu)).expect("loader");
+    assert_eq!(host.augments_on_device(), Err("augment_on = cpu"));
+    let dev = collect(&d, "train", &on(ra.clone(), AugmentOn::Device));
+    let cpu = collect(&d, "train", &on(ra, AugmentOn::Cpu));
+    for (a, b) in dev.iter().zip(&cpu) {
+        let mean = (&a.0 - &b.0).abs().mean(Kind::Float).double_value(&[]) * 255.0 * 0.229;
+        assert!(mean < 1.5, "mean level difference {mean}");
     }
 }
 
