@@ -358,6 +358,7 @@ fn device_augmentation_twin_gives_each_sample_the_cpu_paths_crop_and_flips() {
     }];
     rrc.extend(flips);
     let imgs = noise_images(32);
+    let mut resized = Vec::new();
     for (i, (p, cpu, dev)) in twin_outputs(&rrc).into_iter().enumerate() {
         let (max, mean) = diff(&cpu, &dev);
         let (_, _, w, h) = p.crop;
@@ -368,6 +369,7 @@ fn device_augmentation_twin_gives_each_sample_the_cpu_paths_crop_and_flips() {
                 max <= 2.0 && mean < 0.3,
                 "sample {i}: max {max} mean {mean} {p:?}"
             );
+            resized.push((max, mean));
         }
         // The other horizontal-flip decision would look nothing like it.
         let mut other = p.clone();
@@ -386,6 +388,12 @@ fn device_augmentation_twin_gives_each_sample_the_cpu_paths_crop_and_flips() {
             "sample {i}: a flip decision is visible"
         );
     }
+    let worst = resized.iter().map(|r| r.0).fold(0.0, f32::max);
+    let mean = resized.iter().map(|r| r.1).sum::<f32>() / resized.len().max(1) as f32;
+    println!(
+        "{} resized crops: max level difference {worst}, mean {mean}",
+        resized.len()
+    );
 }
 
 #[test]
