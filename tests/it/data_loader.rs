@@ -247,6 +247,8 @@ fn cuda_batches_match_cpu_batches_and_are_channels_last() {
         let mut c = cfg(train, 4, augs);
         c.device = Device::Cuda(0);
         c.channels_last = true;
+        // The host path on CUDA; the device path has its own test below.
+        c.augment_on = exp::data::AugmentOn::Cpu;
         let mut l = loader(&d, if train { "train" } else { "val" }, &c).expect("loader");
         let mut n = 0;
         for (b, want) in l.by_ref().zip(&cpu) {
