@@ -393,15 +393,24 @@ fn equalize(x: &Tensor) -> R<Tensor> {
         .f_permute([0, 3, 1, 2])?
         .f_reshape([b, 3, px])?
         .f_to_kind(Kind::Int64)?;
-    let ones = Tensor::f_ones([b, 3, px], (Kind::Double, d))?;
-    let hist = Tensor::f_zeros([b, 3, 256], (Kind::Double, d))?.f_scatter_add(2, &idx, &ones)?;
-    let bins = Tensor::f_arange(256, (Kind::Double, d))?;
+    // Why sort + searchsorted, not scatter_add + cumsum: both are exact
+    // and deterministic on CUDA under `--deterministic`.
+    let (sorted, _) = idx.f_sort(2, false)?;
+    let bins = Tensor::f_arange(257, (Kind::Int64, d))?
+        .f_view([1, 1, 257])?
+        .f_expand([b, 3, 257], false)?
+        .f_contiguous()?;
+    let below = bins
+        .f_searchsorted(&sorted, false, false, "left", None::<Tensor>)?
+        .f_to_kind(Kind::Double)?;
+    let before = below.f_narrow(2, 0, 256)?;
+    let hist = below.f_narrow(2, 1, 256)? - &before;
     let seen = hist.f_gt(0.0)?.f_to_kind(Kind::Double)?;
+    let bins = Tensor::f_arange(256, (Kind::Double, d))?;
     let top = (seen * (bins + 1.0)).f_amax([2i64].as_slice(), true)? - 1.0;
     let top = top.f_clamp_min(0.0)?.f_to_kind(Kind::Int64)?;
     let last = hist.f_gather(2, &top, false)?;
     let step = ((last * -1.0 + px as f64) / 255.0).f_floor()?;
-    let before = hist.f_cumsum(2, Kind::Double)? - &hist;
     let safe = step.f_clamp_min(1.0)?;
     let lut = ((&safe / 2.0).f_floor()? + before)
         .f_div(&safe)?
@@ -416,7 +425,8 @@ fn equalize(x: &Tensor) -> R<Tensor> {
 }
 
 /// One RandAugment step: each op kind drawn in the batch applied to the
-/// samples that drew it (`index_select`, the op, `index_copy`).
+/// samples that drew it (`index_select`, the op, and back by a mask:
+/// `index_copy` has no deterministic CUDA kernel).
 fn rand_ops(x: &Tensor, steps: &[&Step], s: i64, d: Device) -> R<Tensor> {
     let ops: Vec<RandOp> = steps
         .iter()
@@ -470,7 +480,14 @@ fn rand_ops(x: &Tensor, steps: &[&Step], s: i64, d: Device) -> R<Tensor> {
                 warp(&sub, &mats, s, d)?
             }
         };
-        out = out.f_index_copy(0, &at, &y)?;
+        let (mut row, mut hit) = (vec![0i64; ops.len()], vec![0.0; ops.len()]);
+        for (r, (i, _)) in picked.iter().enumerate() {
+            row[*i as usize] = r as i64;
+            hit[*i as usize] = 1.0;
+        }
+        let row = Tensor::f_from_slice(&row)?.f_to_device(d)?;
+        let full = y.f_index_select(0, &row)?;
+        out = full.f_where_self(&per_sample(&hit, d)?.f_gt(0.5)?, &out)?;
     }
     Ok(out)
 }
