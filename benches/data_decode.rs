@@ -150,6 +150,7 @@ fn main() {
                     drop_last: true,
                     start_batch: 0,
                     channels_last: true,
+                    augment_on: exp::data::AugmentOn::Auto,
                 };
                 let mut l = loader(&data, "train", &cfg).expect("loader");
                 for b in l.by_ref() {

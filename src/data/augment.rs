@@ -14,7 +14,7 @@ use crate::seeds::SampleRng;
 use crate::spec::Augment;
 
 /// Fill of pixels that geometric ops move in from outside (ImageNet mean, as timm).
-const FILL: [u8; 3] = [124, 116, 104];
+pub(crate) const FILL: [u8; 3] = [124, 116, 104];
 
 /// A borrowed cached image.
 #[derive(Clone, Copy)]
@@ -27,20 +27,7 @@ pub struct View<'a> {
 /// Eval transform: the central `size × size` square of the cached image (whose
 /// shorter side is the cache size), resized if the cache is smaller.
 pub fn eval_transform(src: View<'_>, size: u32) -> Result<Rgb, String> {
-    let side = src.w.min(src.h);
-    let c = side.min(size);
-    let (x, y) = ((src.w - c) / 2, (src.h - c) / 2);
-    if c == size {
-        return Ok(crop_view(src, x, y, size, size));
-    }
-    resize_slice(
-        src.w,
-        src.h,
-        src.data,
-        (f64::from(x), f64::from(y), f64::from(c), f64::from(c)),
-        size,
-        size,
-    )
+    crop_resized(src, size, centre_box(src.w, src.h, size))
 }
 
 /// Copy the `w × h` window at `(x, y)` of a cached image (must lie inside).
@@ -54,51 +41,70 @@ pub fn crop_view(src: View<'_>, x: u32, y: u32, w: u32, h: u32) -> Rgb {
     Rgb { w, h, data }
 }
 
-/// Train transform of one sample.
-pub fn train_transform(
-    src: View<'_>,
-    size: u32,
-    augs: &[Augment],
-    rng: &mut SampleRng,
-) -> Result<Rgb, String> {
+/// One random decision of a sample's plan, one per listed op (RandAugment:
+/// one per drawn op), in the order the ops apply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    HFlip(bool),
+    VFlip(bool),
+    /// Degrees, counter-clockwise.
+    Rotate(f64),
+    /// Brightness, contrast, saturation factors and hue shift in turns.
+    Jitter {
+        b: f64,
+        c: f64,
+        s: f64,
+        h: f64,
+    },
+    RandOp(RandOp),
+    /// The erased `(x, y, w, h)` box and the generator its fill bytes come
+    /// from; `None` when not drawn or no box fitted.
+    Erase(Option<((usize, usize, usize, usize), SampleRng)>),
+}
+
+/// One drawn RandAugment op: index 0..13, sign ±1, and for translate the axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RandOp {
+    pub op: u64,
+    pub sign: f64,
+    pub level: f64,
+    pub vertical: bool,
+}
+
+/// Every random decision of one training sample: the crop box in the cached
+/// image and the per-op steps. The CPU path and the device path both apply a
+/// plan from [`plan_sample`], so they cannot disagree on a crop or a flip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplePlan {
+    /// `(x, y, w, h)` in the cached image, resized to `size × size`
+    /// (a plain copy when it is already that size).
+    pub crop: (u32, u32, u32, u32),
+    pub steps: Vec<Step>,
+}
+
+/// The eval centre-crop box: the central square of side `min(shorter side, size)`.
+pub fn centre_box(w: u32, h: u32, size: u32) -> (u32, u32, u32, u32) {
+    let c = w.min(h).min(size);
+    ((w - c) / 2, (h - c) / 2, c, c)
+}
+
+/// Draw a sample's decisions in the order the CPU path always drew them:
+/// the crop box, then each listed op, then random erasing.
+pub fn plan_sample(w: u32, h: u32, size: u32, augs: &[Augment], rng: &mut SampleRng) -> SamplePlan {
     let rrc = augs.iter().find_map(|a| match a {
         Augment::RandomResizedCrop { scale, ratio } => Some((*scale, *ratio)),
         _ => None,
     });
-    let mut img = match rrc {
-        Some((scale, ratio)) => {
-            let (x, y, w, h) = rrc_box(src.w, src.h, scale, ratio, rng);
-            if w == size && h == size {
-                crop_view(src, x, y, w, h)
-            } else {
-                resize_slice(
-                    src.w,
-                    src.h,
-                    src.data,
-                    (f64::from(x), f64::from(y), f64::from(w), f64::from(h)),
-                    size,
-                    size,
-                )?
-            }
-        }
-        None => eval_transform(src, size)?,
+    let crop = match rrc {
+        Some((scale, ratio)) => rrc_box(w, h, scale, ratio, rng),
+        None => centre_box(w, h, size),
     };
+    let mut steps = Vec::new();
     for a in augs {
         match a {
-            Augment::HFlip { p } => {
-                if rng.uniform() < *p {
-                    hflip(&mut img);
-                }
-            }
-            Augment::VFlip { p } => {
-                if rng.uniform() < *p {
-                    vflip(&mut img);
-                }
-            }
-            Augment::Rotate { degrees } => {
-                let d = rng.range(-degrees, *degrees);
-                img = affine(&img, rotation(d, img.w, img.h));
-            }
+            Augment::HFlip { p } => steps.push(Step::HFlip(rng.uniform() < *p)),
+            Augment::VFlip { p } => steps.push(Step::VFlip(rng.uniform() < *p)),
+            Augment::Rotate { degrees } => steps.push(Step::Rotate(rng.range(-degrees, *degrees))),
             Augment::ColorJitter {
                 brightness,
                 contrast,
@@ -109,11 +115,11 @@ pub fn train_transform(
                 let c = rng.range((1.0 - contrast).max(0.0), 1.0 + contrast);
                 let s = rng.range((1.0 - saturation).max(0.0), 1.0 + saturation);
                 let h = rng.range(-hue, *hue);
-                color_jitter(&mut img, b, c, s, h);
+                steps.push(Step::Jitter { b, c, s, h });
             }
             Augment::RandAugment { n, m } => {
                 for _ in 0..*n {
-                    rand_augment_op(&mut img, *m, rng);
+                    steps.push(Step::RandOp(draw_rand_op(*m, rng)));
                 }
             }
             Augment::RandomResizedCrop { .. }
@@ -124,9 +130,60 @@ pub fn train_transform(
     }
     for a in augs {
         if let Augment::RandomErasing { p } = a {
-            if rng.uniform() < *p {
-                random_erase(&mut img, rng);
-            }
+            let erase = if rng.uniform() < *p {
+                draw_erase(size as usize, size as usize, rng)
+            } else {
+                None
+            };
+            steps.push(Step::Erase(erase));
+        }
+    }
+    SamplePlan { crop, steps }
+}
+
+/// Train transform of one sample.
+pub fn train_transform(
+    src: View<'_>,
+    size: u32,
+    augs: &[Augment],
+    rng: &mut SampleRng,
+) -> Result<Rgb, String> {
+    let plan = plan_sample(src.w, src.h, size, augs, rng);
+    apply_plan(src, size, &plan)
+}
+
+/// The `size × size` crop of a plan's box (copied, or resized with the
+/// cache's antialiased bilinear filter).
+pub fn crop_resized(
+    src: View<'_>,
+    size: u32,
+    (x, y, w, h): (u32, u32, u32, u32),
+) -> Result<Rgb, String> {
+    if w == size && h == size {
+        return Ok(crop_view(src, x, y, w, h));
+    }
+    resize_slice(
+        src.w,
+        src.h,
+        src.data,
+        (f64::from(x), f64::from(y), f64::from(w), f64::from(h)),
+        size,
+        size,
+    )
+}
+
+/// Apply a plan on the host (the CPU path).
+pub fn apply_plan(src: View<'_>, size: u32, plan: &SamplePlan) -> Result<Rgb, String> {
+    let mut img = crop_resized(src, size, plan.crop)?;
+    for step in &plan.steps {
+        match step {
+            Step::HFlip(true) => hflip(&mut img),
+            Step::VFlip(true) => vflip(&mut img),
+            Step::HFlip(false) | Step::VFlip(false) | Step::Erase(None) => {}
+            Step::Rotate(d) => img = affine(&img, rotation(*d, img.w, img.h)),
+            Step::Jitter { b, c, s, h } => color_jitter(&mut img, *b, *c, *s, *h),
+            Step::RandOp(op) => rand_augment_op(&mut img, *op),
+            Step::Erase(Some((b, fill))) => random_erase(&mut img, *b, &mut fill.clone()),
         }
     }
     Ok(img)
@@ -194,7 +251,7 @@ pub fn vflip(img: &mut Rgb) {
 
 /// Inverse affine map about the image centre for a rotation by `deg` degrees
 /// (counter-clockwise): output (x, y) samples input `m · (x, y, 1)`.
-fn rotation(deg: f64, w: u32, h: u32) -> [f64; 6] {
+pub(crate) fn rotation(deg: f64, w: u32, h: u32) -> [f64; 6] {
     let t = deg.to_radians();
     let (c, s) = (t.cos(), t.sin());
     let (cx, cy) = (f64::from(w) / 2.0, f64::from(h) / 2.0);
@@ -362,20 +419,34 @@ fn equalize(img: &mut Rgb) {
     }
 }
 
-/// One RandAugment op (torchvision's op set less Invert), magnitude `m` of 10.
-fn rand_augment_op(img: &mut Rgb, m: u32, rng: &mut SampleRng) {
+/// Draw one RandAugment op (torchvision's op set less Invert), magnitude `m` of 10.
+fn draw_rand_op(m: u32, rng: &mut SampleRng) -> RandOp {
     let level = (f64::from(m) / 10.0).clamp(0.0, 1.0);
     let op = rng.below(13);
     let sign = if rng.uniform() < 0.5 { -1.0 } else { 1.0 };
-    let (w, h) = (f64::from(img.w), f64::from(img.h));
+    let vertical = op >= 12 && rng.uniform() >= 0.5;
+    RandOp {
+        op,
+        sign,
+        level,
+        vertical,
+    }
+}
+
+/// Apply one drawn RandAugment op.
+fn rand_augment_op(img: &mut Rgb, o: RandOp) {
+    let RandOp {
+        op, sign, level, ..
+    } = o;
+    if let Some(m) = rand_op_affine(o, img.w, img.h) {
+        *img = affine(img, m);
+        return;
+    }
     match op {
-        0 => {}
         1 => autocontrast(img),
         2 => equalize(img),
-        3 => *img = affine(img, rotation(sign * 30.0 * level, img.w, img.h)),
         4 => {
-            let bits = 8 - (4.0 * level).round() as u32;
-            let mask = (0xFFu32 << (8 - bits)) as u8;
+            let mask = posterize_mask(level);
             img.data.iter_mut().for_each(|v| *v &= mask);
         }
         5 => {
@@ -390,30 +461,57 @@ fn rand_augment_op(img: &mut Rgb, m: u32, rng: &mut SampleRng) {
         7 => contrast(img, 1.0 + sign * 0.9 * level),
         8 => brightness(img, 1.0 + sign * 0.9 * level),
         9 => sharpness(img, 1.0 + sign * 0.9 * level),
-        10 => {
-            let s = sign * 0.3 * level;
-            *img = affine(img, [1.0, s, -s * h / 2.0, 0.0, 1.0, 0.0]);
-        }
-        11 => {
-            let s = sign * 0.3 * level;
-            *img = affine(img, [1.0, 0.0, 0.0, s, 1.0, -s * w / 2.0]);
-        }
-        _ => {
-            let t = sign * 0.45 * level;
-            let m = if rng.uniform() < 0.5 {
-                [1.0, 0.0, t * w, 0.0, 1.0, 0.0]
-            } else {
-                [1.0, 0.0, 0.0, 0.0, 1.0, t * h]
-            };
-            *img = affine(img, m);
-        }
+        _ => {}
     }
 }
 
-/// timm's random erasing: a box of 2–33 % of the area, aspect 0.3–3.3,
-/// filled with random pixels.
-fn random_erase(img: &mut Rgb, rng: &mut SampleRng) {
-    let (w, h) = (img.w as usize, img.h as usize);
+/// The bits posterize keeps at `level`, as a mask.
+pub(crate) fn posterize_mask(level: f64) -> u8 {
+    let bits = 8 - (4.0 * level).round() as u32;
+    (0xFFu32 << (8 - bits)) as u8
+}
+
+/// The inverse affine map of a geometric RandAugment op (rotate, shear x,
+/// shear y, translate) on a `w × h` image; `None` for the other ops.
+pub(crate) fn rand_op_affine(o: RandOp, img_w: u32, img_h: u32) -> Option<[f64; 6]> {
+    let RandOp {
+        op,
+        sign,
+        level,
+        vertical,
+    } = o;
+    let (w, h) = (f64::from(img_w), f64::from(img_h));
+    match op {
+        3 => Some(rotation(sign * 30.0 * level, img_w, img_h)),
+        10 => {
+            let s = sign * 0.3 * level;
+            Some([1.0, s, -s * h / 2.0, 0.0, 1.0, 0.0])
+        }
+        11 => {
+            let s = sign * 0.3 * level;
+            Some([1.0, 0.0, 0.0, s, 1.0, -s * w / 2.0])
+        }
+        12.. => {
+            let t = sign * 0.45 * level;
+            Some(if vertical {
+                [1.0, 0.0, 0.0, 0.0, 1.0, t * h]
+            } else {
+                [1.0, 0.0, t * w, 0.0, 1.0, 0.0]
+            })
+        }
+        _ => None,
+    }
+}
+
+/// timm's random erasing box: 2–33 % of the area, aspect 0.3–3.3, and the
+/// generator its random-pixel fill is drawn from. The returned generator is
+/// where the CPU path starts the fill; `rng` is moved past the fill's draws,
+/// so a second erasing op draws what it always drew.
+fn draw_erase(
+    w: usize,
+    h: usize,
+    rng: &mut SampleRng,
+) -> Option<((usize, usize, usize, usize), SampleRng)> {
     let area = (w * h) as f64;
     for _ in 0..10 {
         let target = area * rng.range(0.02, 1.0 / 3.0);
@@ -423,14 +521,28 @@ fn random_erase(img: &mut Rgb, rng: &mut SampleRng) {
         if ew > 0 && eh > 0 && ew < w && eh < h {
             let x0 = rng.below((w - ew + 1) as u64) as usize;
             let y0 = rng.below((h - eh + 1) as u64) as usize;
-            for y in y0..y0 + eh {
-                let row = &mut img.data[(y * w + x0) * 3..(y * w + x0 + ew) * 3];
-                for chunk in row.chunks_mut(8) {
-                    let bytes = rng.next_u64().to_le_bytes();
-                    chunk.copy_from_slice(&bytes[..chunk.len()]);
-                }
+            let fill = rng.clone();
+            for _ in 0..eh * (ew * 3).div_ceil(8) {
+                rng.next_u64();
             }
-            return;
+            return Some(((x0, y0, ew, eh), fill));
+        }
+    }
+    None
+}
+
+/// Fill the box with random bytes, 8 per draw, row by row.
+fn random_erase(
+    img: &mut Rgb,
+    (x0, y0, ew, eh): (usize, usize, usize, usize),
+    rng: &mut SampleRng,
+) {
+    let w = img.w as usize;
+    for y in y0..y0 + eh {
+        let row = &mut img.data[(y * w + x0) * 3..(y * w + x0 + ew) * 3];
+        for chunk in row.chunks_mut(8) {
+            let bytes = rng.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
     }
 }

@@ -7,6 +7,7 @@
 //! `exp check --data`. See docs/data.md.
 
 pub mod augment;
+pub mod augment_device;
 pub mod cache;
 pub mod decode;
 pub mod files;
@@ -18,7 +19,7 @@ mod tj;
 
 use exp_lang::dataset::{content, source};
 pub use exp_lang::dataset::{content_key, fill_content_keys, DataError};
-pub use loader::{Batch, Loader, LoaderConfig};
+pub use loader::{AugmentOn, Batch, Loader, LoaderConfig};
 pub use metadata::{ColumnEncoding, MetadataEncoding};
 
 use crate::spec::{BudgetSpec, DataSource, DataSpec};

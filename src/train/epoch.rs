@@ -69,6 +69,12 @@ pub(super) fn train_epoch(
         ..run.eval_cfg.clone()
     };
     let mut loader = data::loader(run.data, TRAIN_SPLIT, &cfg)?;
+    if cfg.device.is_cuda() && t.st.epoch == 0 && t.st.batch == 0 {
+        if let Err(why) = loader.augments_on_device() {
+            t.progress
+                .note(&format!("augmentation runs on the CPU path ({why})"));
+        }
+    }
     t.progress.start_epoch(
         t.st.epoch,
         phase.kind.name(),

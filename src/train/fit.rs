@@ -128,6 +128,7 @@ pub(crate) fn eval_loader_config(
         drop_last: false,
         start_batch: 0,
         channels_last,
+        augment_on: crate::data::AugmentOn::Auto,
     }
 }
 

@@ -23,6 +23,7 @@ fn cfg(train: bool, workers: usize, augment: Vec<Augment>) -> LoaderConfig {
         drop_last: train,
         start_batch: 0,
         channels_last: false,
+        augment_on: exp::data::AugmentOn::Auto,
     }
 }
 
@@ -246,6 +247,8 @@ fn cuda_batches_match_cpu_batches_and_are_channels_last() {
         let mut c = cfg(train, 4, augs);
         c.device = Device::Cuda(0);
         c.channels_last = true;
+        // The host path on CUDA; the device path has its own test below.
+        c.augment_on = exp::data::AugmentOn::Cpu;
         let mut l = loader(&d, if train { "train" } else { "val" }, &c).expect("loader");
         let mut n = 0;
         for (b, want) in l.by_ref().zip(&cpu) {
@@ -268,4 +271,264 @@ fn cuda_batches_match_cpu_batches_and_are_channels_last() {
         assert!((0.0..=1.0).contains(&f));
         println!("train={train}: {n} CUDA batches match CPU; wait fraction {f:.3}");
     }
+}
+
+/// Random-noise cached images (so a wrong crop box or flip changes almost
+/// every pixel), at least 24 px a side.
+fn noise_images(n: usize) -> Vec<(u32, u32, Vec<u8>)> {
+    let mut g = exp::seeds::SampleRng::new(11);
+    (0..n)
+        .map(|_| {
+            let (w, h) = (24 + g.below(40) as u32, 24 + g.below(40) as u32);
+            let data = (0..w * h * 3).map(|_| g.below(256) as u8).collect();
+            (w, h, data)
+        })
+        .collect()
+}
+
+/// Per sample: the CPU path's uint8 pixels and the device path's (run on a
+/// CPU tensor device), for the same plans.
+fn twin_outputs(augs: &[Augment]) -> Vec<(exp::data::augment::SamplePlan, Vec<u8>, Vec<f32>)> {
+    use exp::data::augment::{apply_plan, plan_sample, View};
+    use exp::data::augment_device::{apply, pack};
+    let imgs = noise_images(32);
+    let views: Vec<View<'_>> = imgs
+        .iter()
+        .map(|(w, h, d)| View {
+            w: *w,
+            h: *h,
+            data: d,
+        })
+        .collect();
+    let plans: Vec<_> = (0..views.len() as u64)
+        .map(|i| {
+            let mut rng = exp::seeds::SampleRng::new(1000 + i);
+            plan_sample(views[i as usize].w, views[i as usize].h, 24, augs, &mut rng)
+        })
+        .collect();
+    let cpu: Vec<Vec<u8>> = views
+        .iter()
+        .zip(&plans)
+        .map(|(v, p)| apply_plan(*v, 24, p).expect("cpu").data)
+        .collect();
+    let t = pack(&views, plans.clone(), 24);
+    let tiles =
+        Tensor::from_slice(&t.bytes).view([views.len() as i64, t.th as i64, t.tw as i64, 3]);
+    let out = apply(&tiles, &t.crops, &t.plans, 24).expect("device path");
+    assert_eq!(out.size(), vec![views.len() as i64, 24, 24, 3]);
+    plans
+        .into_iter()
+        .zip(cpu)
+        .enumerate()
+        .map(|(i, (p, c))| {
+            let d = Vec::<f32>::try_from(out.get(i as i64).flatten(0, -1)).expect("f32");
+            (p, c, d)
+        })
+        .collect()
+}
+
+fn diff(cpu: &[u8], dev: &[f32]) -> (f32, f32) {
+    let d: Vec<f32> = cpu
+        .iter()
+        .zip(dev)
+        .map(|(a, b)| (f32::from(*a) - b).abs())
+        .collect();
+    let max = d.iter().cloned().fold(0.0, f32::max);
+    (max, d.iter().sum::<f32>() / d.len() as f32)
+}
+
+#[test]
+fn device_augmentation_twin_gives_each_sample_the_cpu_paths_crop_and_flips() {
+    use exp::data::augment::{apply_plan, Step, View};
+    let flips = vec![Augment::HFlip { p: 0.5 }, Augment::VFlip { p: 0.5 }];
+    // Centre crop (no resize) + flips: exactly the CPU path's pixels.
+    let (mut h, mut v) = (0, 0);
+    for (p, cpu, dev) in twin_outputs(&flips) {
+        assert_eq!(diff(&cpu, &dev).0, 0.0, "plan {p:?}");
+        h += usize::from(p.steps[0] == Step::HFlip(true));
+        v += usize::from(p.steps[1] == Step::VFlip(true));
+    }
+    assert!(
+        h > 4 && h < 28 && v > 4 && v < 28,
+        "both flip outcomes drawn: {h} {v}"
+    );
+    // Random-resized crop + flips: the same box and flips per sample; a crop
+    // with no resize is exact, a resized one within the fixed-point filter's rounding.
+    let mut rrc = vec![Augment::RandomResizedCrop {
+        scale: (0.2, 1.0),
+        ratio: (0.75, 4.0 / 3.0),
+    }];
+    rrc.extend(flips);
+    let imgs = noise_images(32);
+    let mut resized = Vec::new();
+    for (i, (p, cpu, dev)) in twin_outputs(&rrc).into_iter().enumerate() {
+        let (max, mean) = diff(&cpu, &dev);
+        let (_, _, w, h) = p.crop;
+        if w == 24 && h == 24 {
+            assert_eq!(max, 0.0, "exact crop {p:?}");
+        } else {
+            assert!(
+                max <= 2.0 && mean < 0.3,
+                "sample {i}: max {max} mean {mean} {p:?}"
+            );
+            resized.push((max, mean));
+        }
+        // The other horizontal-flip decision would look nothing like it.
+        let mut other = p.clone();
+        if let Step::HFlip(f) = other.steps[0] {
+            other.steps[0] = Step::HFlip(!f);
+        }
+        let (iw, ih, data) = &imgs[i];
+        let view = View {
+            w: *iw,
+            h: *ih,
+            data,
+        };
+        let alt = apply_plan(view, 24, &other).expect("cpu").data;
+        assert!(
+            diff(&alt, &dev).1 > 20.0,
+            "sample {i}: a flip decision is visible"
+        );
+    }
+    let worst = resized.iter().map(|r| r.0).fold(0.0, f32::max);
+    let mean = resized.iter().map(|r| r.1).sum::<f32>() / resized.len().max(1) as f32;
+    println!(
+        "{} resized crops: max level difference {worst}, mean {mean}",
+        resized.len()
+    );
+}
+
+#[test]
+fn device_augmentation_twin_rotates_and_jitters_like_the_cpu_path() {
+    let augs = vec![
+        Augment::RandomResizedCrop {
+            scale: (0.3, 1.0),
+            ratio: (0.75, 4.0 / 3.0),
+        },
+        Augment::HFlip { p: 0.5 },
+        Augment::Rotate { degrees: 20.0 },
+        Augment::ColorJitter {
+            brightness: 0.3,
+            contrast: 0.3,
+            saturation: 0.3,
+            hue: 0.1,
+        },
+    ];
+    let mut means = Vec::new();
+    for (i, (p, cpu, dev)) in twin_outputs(&augs).into_iter().enumerate() {
+        let (max, mean) = diff(&cpu, &dev);
+        assert!(
+            max <= 12.0 && mean < 1.5,
+            "sample {i}: max {max} mean {mean} {p:?}"
+        );
+        means.push(mean);
+    }
+    let avg = means.iter().sum::<f32>() / means.len() as f32;
+    println!("mean level difference {avg}");
+    assert!(avg < 0.8, "mean level difference {avg}");
+}
+
+#[test]
+fn device_augmentation_twin_applies_randaugment_like_the_cpu_path() {
+    use exp::data::augment::Step;
+    let augs = vec![Augment::RandAugment { n: 3, m: 9 }];
+    let (mut kinds, mut means) = (std::collections::BTreeSet::new(), Vec::new());
+    for (i, (p, cpu, dev)) in twin_outputs(&augs).into_iter().enumerate() {
+        let (max, mean) = diff(&cpu, &dev);
+        assert!(mean < 2.0, "sample {i}: max {max} mean {mean} {p:?}");
+        means.push(mean);
+        for st in &p.steps {
+            if let Step::RandOp(o) = st {
+                kinds.insert(o.op);
+            }
+        }
+    }
+    assert!(kinds.len() >= 10, "ops drawn: {kinds:?}");
+    let avg = means.iter().sum::<f32>() / means.len() as f32;
+    println!("mean level difference {avg}");
+    assert!(avg < 0.8, "mean level difference {avg}");
+}
+
+#[test]
+fn the_loader_runs_the_device_path_when_asked_and_the_host_path_for_cpu() {
+    use exp::data::AugmentOn;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let d = prepared(tmp.path());
+    let on = |augment: Vec<Augment>, augment_on: AugmentOn| LoaderConfig {
+        augment_on,
+        ..cfg(true, 2, augment)
+    };
+    let recipe = vec![
+        Augment::RandomResizedCrop {
+            scale: (0.3, 1.0),
+            ratio: (0.75, 4.0 / 3.0),
+        },
+        Augment::HFlip { p: 0.5 },
+        Augment::Mixup { alpha: 0.4 },
+    ];
+    let l = loader(&d, "train", &on(recipe.clone(), AugmentOn::Device)).expect("loader");
+    assert_eq!(l.augments_on_device(), Ok(()));
+    let auto = loader(&d, "train", &on(recipe.clone(), AugmentOn::Auto)).expect("loader");
+    assert_eq!(auto.augments_on_device(), Err("the device is the CPU"));
+    let dev = collect(&d, "train", &on(recipe.clone(), AugmentOn::Device));
+    let cpu = collect(&d, "train", &on(recipe, AugmentOn::Cpu));
+    assert_eq!(dev.len(), cpu.len());
+    for (a, b) in dev.iter().zip(&cpu) {
+        assert_eq!(a.4, b.4, "same samples in the same order");
+        assert!(a.1.equal(&b.1));
+        let (x, y) = (a.2.as_ref().expect("mixed"), b.2.as_ref().expect("mixed"));
+        assert!(x.equal(y), "same mixup draw");
+        // Two levels of 255 in normalised units (std ≥ 0.224).
+        let worst = (&a.0 - &b.0).abs().max().double_value(&[]);
+        assert!(worst < 2.0 / (255.0 * 0.224) + 1e-4, "{worst}");
+    }
+    // RandAugment runs on the device too; `Cpu` keeps the host path.
+    let ra = vec![
+        Augment::HFlip { p: 0.5 },
+        Augment::RandAugment { n: 2, m: 9 },
+    ];
+    let l = loader(&d, "train", &on(ra.clone(), AugmentOn::Device)).expect("loader");
+    assert_eq!(l.augments_on_device(), Ok(()));
+    let host = loader(&d, "train", &on(ra.clone(), AugmentOn::Cpu)).expect("loader");
+    assert_eq!(host.augments_on_device(), Err("augment_on = cpu"));
+    let dev = collect(&d, "train", &on(ra.clone(), AugmentOn::Device));
+    let cpu = collect(&d, "train", &on(ra, AugmentOn::Cpu));
+    for (a, b) in dev.iter().zip(&cpu) {
+        let mean = (&a.0 - &b.0).abs().mean(Kind::Float).double_value(&[]) * 255.0 * 0.229;
+        assert!(mean < 1.5, "mean level difference {mean}");
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA device: cargo test --test it data_loader:: -- --ignored on a GPU machine"]
+fn cuda_augments_on_the_device_like_its_cpu_twin() {
+    assert!(tch::Cuda::is_available(), "this test needs CUDA");
+    let t = tempfile::tempdir().expect("tempdir");
+    let d = prepared(t.path());
+    let augs: Vec<Augment> = all_augments()
+        .into_iter()
+        .filter(|a| !matches!(a, Augment::RandAugment { .. }))
+        .collect();
+    let host = collect(&d, "train", &cfg(true, 2, augs.clone()));
+    let mut c = cfg(true, 2, augs);
+    c.device = Device::Cuda(0);
+    c.channels_last = true;
+    let mut l = loader(&d, "train", &c).expect("loader");
+    assert_eq!(l.augments_on_device(), Ok(()), "automatic on CUDA");
+    let mut n = 0;
+    for (b, want) in l.by_ref().zip(&host) {
+        let b = b.expect("batch");
+        assert_eq!(b.images.stride()[1], 1, "channels-last on the device");
+        assert_eq!(b.index, want.4);
+        // Mean difference in levels of 255 (std ≤ 0.229).
+        let mean = (b.images.to_device(Device::Cpu) - &want.0)
+            .abs()
+            .mean(Kind::Float)
+            .double_value(&[])
+            * 255.0
+            * 0.229;
+        assert!(mean < 1.5, "batch {n}: mean level difference {mean}");
+        n += 1;
+    }
+    assert_eq!(n, host.len());
 }

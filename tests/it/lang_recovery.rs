@@ -156,7 +156,9 @@ fn non_utf8_byte_in_a_used_file_is_an_error_in_that_file_and_at_the_use() {
         .filter(|d| d.is_error())
         .map(|d| {
             let j = d.to_json(&o.sources);
-            let file = Path::new(&j.file).file_name().map(|f| f.to_string_lossy().into_owned());
+            let file = Path::new(&j.file)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned());
             (j.code, file.unwrap_or_default(), j.line, j.column)
         })
         .collect();

@@ -96,12 +96,18 @@ impl SeedPart for usize {
 
 /// A small, fast, splittable generator (SplitMix64) for per-sample randomness.
 /// Deterministic across platforms; never use it for anything cryptographic.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleRng(u64);
 
 impl SampleRng {
     pub fn new(seed: u64) -> Self {
         Self(seed)
+    }
+
+    /// The current state: draw `n` from here is the SplitMix64 mix of
+    /// `state + n · 0x9E3779B97F4A7C15` (what the device erasing reproduces).
+    pub fn state(&self) -> u64 {
+        self.0
     }
 
     pub fn next_u64(&mut self) -> u64 {
