@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# GPU check for a machine with PyTorch 2.11 + timm and no Rust, given a
-# prebuilt exp binary (built against the same torch==2.11.0):
+# GPU check for a machine with PyTorch 2.11 + timm and no Rust, given the
+# prebuilt binaries `exp` and `exp-runtime` side by side (built against the
+# same torch==2.11.0; the front `exp` hands `run` to `exp-runtime`, so carry
+# both):
 #
 #   LD_LIBRARY_PATH=<torch>/lib scripts/gpu_check.sh [path/to/exp]   (default ./exp)
 #
@@ -29,8 +31,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXP="$(realpath "${1:-./exp}")"
+RUNTIME="$(dirname "$EXP")/exp-runtime"
+[ -x "$RUNTIME" ] || { echo "gpu_check: $RUNTIME is missing: carry exp-runtime next to exp" >&2; exit 2; }
 PY="${PYTHON:-python3}"
-if [ -z "${LD_LIBRARY_PATH:-}" ] || ! ldd "$EXP" | grep -q "libtorch.*=> /"; then
+if [ -z "${LD_LIBRARY_PATH:-}" ] || ! ldd "$RUNTIME" | grep -q "libtorch.*=> /"; then
   export LD_LIBRARY_PATH="$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 work="$(mktemp -d)"
