@@ -38,7 +38,7 @@ fn main() {
         return;
     }
     let Some(lib) = torch_lib_dir() else { return };
-    compile_shim(&lib);
+    let cuda_graphs = compile_shim(&lib);
     record_cuda_arch_list();
     // Why per target: the front binary `exp` must not load libtorch (it
     // checks in milliseconds); only what runs tensors gets these arguments.
@@ -52,6 +52,12 @@ fn main() {
             println!("cargo:{target}-Wl,--no-as-needed");
             println!("cargo:{target}-L{}", lib.display());
             println!("cargo:{target}-ltorch_cuda");
+            println!("cargo:{target}-Wl,--as-needed");
+        }
+        if cuda_graphs {
+            // The shim's CUDA-graph code calls into c10_cuda.
+            println!("cargo:{target}-Wl,--no-as-needed");
+            println!("cargo:{target}-lc10_cuda");
             println!("cargo:{target}-Wl,--as-needed");
         }
     }
@@ -87,9 +93,11 @@ fn record_cuda_arch_list() {
 ///
 /// Why the same flags as torch-sys: a different C++ ABI setting would link
 /// against symbols libtorch does not export.
-fn compile_shim(lib: &std::path::Path) {
+///
+/// Returns whether the CUDA-graph code was compiled in (it then needs c10_cuda).
+fn compile_shim(lib: &std::path::Path) -> bool {
     let Some(torch_dir) = lib.parent() else {
-        return;
+        return false;
     };
     let include = torch_dir.join("include");
     let mut build = cc::Build::new();
@@ -113,9 +121,6 @@ fn compile_shim(lib: &std::path::Path) {
             if let Some(crt) = crt {
                 build.flag(format!("-idirafter{}", crt.display()));
             }
-            println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-            println!("cargo:rustc-link-arg=-lc10_cuda");
-            println!("cargo:rustc-link-arg=-Wl,--as-needed");
         }
         _ => println!(
             "cargo:warning=CUDA graphs unavailable in this build: {}",
@@ -127,6 +132,7 @@ fn compile_shim(lib: &std::path::Path) {
         ),
     }
     build.compile("exp_shim");
+    cuda_include.is_some() && has_cuda_libs
 }
 
 /// A folder holding `cuda_runtime_api.h` for the CUDA-graph part of the
