@@ -685,3 +685,21 @@ fn every_field_in_the_docs_is_accepted_by_the_checker() {
         .iter()
         .any(|d| d.code() == "exp::check::unknown_field"));
 }
+
+#[test]
+fn the_front_checks_without_libtorch_on_the_library_path() {
+    // Why: `exp check` must not load libtorch (docs/architecture.md); a
+    // torch library among the front's needed libraries would fail to load
+    // here, where only exp-runtime carries an rpath to torch.
+    let out = exp()
+        .args(["check", "pipelines/quickstart.exp"])
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
