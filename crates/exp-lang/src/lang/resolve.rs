@@ -75,6 +75,9 @@ pub struct Env {
     pub masked: BTreeSet<String>,
     /// Directory of the root file: `use "..."` may not leave it.
     pub tree: Option<PathBuf>,
+    /// [`Env::tree`] as the user named it (the root file's directory as
+    /// given), for messages.
+    pub tree_shown: String,
 }
 
 impl Env {
@@ -112,6 +115,15 @@ pub fn resolve_with(
             let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
             abs.parent().map(canonical_path)
         }),
+        // Why: the canonical absolute path differs per machine and per
+        // clone; the user knows the directory by the name they typed.
+        tree_shown: root
+            .path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(|d| d.display().to_string())
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| ".".to_string()),
         ..Env::default()
     };
     let mut r = Resolver {
@@ -242,7 +254,7 @@ impl Resolver<'_> {
                                 span: u.target_span.into(),
                                 help: format!(
                                     "`use \"...\"` may only load files inside `{}` (the directory of the checked file) and its subdirectories; copy the file there",
-                                    tree.display()
+                                    self.env.tree_shown
                                 ),
                             },
                         ));
