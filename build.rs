@@ -32,7 +32,10 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
     println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
+    println!("cargo:rerun-if-changed=csrc/dist.cpp");
+    println!("cargo:rerun-if-changed=csrc/gloo_decls");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    println!("cargo:rerun-if-env-changed=NCCL_HOME");
     // Why: the front alone (`--no-default-features`) needs no torch at all.
     if std::env::var_os("CARGO_FEATURE_RUNTIME").is_none() {
         return;
@@ -105,6 +108,9 @@ fn compile_shim(lib: &std::path::Path) -> bool {
         .cpp(true)
         .file("csrc/shim.cpp")
         .file("csrc/cuda_graph.cpp")
+        .file("csrc/dist.cpp")
+        // Why: the wheel has c10d's headers but not gloo's (README there).
+        .include("csrc/gloo_decls")
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")
@@ -121,6 +127,17 @@ fn compile_shim(lib: &std::path::Path) -> bool {
             if let Some(crt) = crt {
                 build.flag(format!("-idirafter{}", crt.display()));
             }
+            // Why `nv/target`: nccl.h includes cuda_fp16.h, which needs
+            // CCCL (scripts/env.sh installs it next to the CUDA headers).
+            match nccl_include_dir(torch_dir) {
+                Some(nccl) if dir.join("nv/target").exists() => {
+                    build.include(nccl).define("EXP_NCCL", None);
+                }
+                found => println!(
+                    "cargo:warning=NCCL unavailable in this build: {} (data-parallel training on CUDA will refuse to start)",
+                    if found.is_some() { "no CCCL headers (nv/target)" } else { "no nccl.h found" }
+                ),
+            }
         }
         _ => println!(
             "cargo:warning=CUDA graphs unavailable in this build: {}",
@@ -133,6 +150,20 @@ fn compile_shim(lib: &std::path::Path) -> bool {
     }
     build.compile("exp_shim");
     cuda_include.is_some() && has_cuda_libs
+}
+
+/// A folder holding `nccl.h`: `$NCCL_HOME/include` or the `nvidia-nccl`
+/// wheel next to torch (the NCCL libtorch_cuda itself loads).
+fn nccl_include_dir(torch_dir: &std::path::Path) -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(home) = std::env::var_os("NCCL_HOME") {
+        candidates.push(PathBuf::from(home).join("include"));
+    }
+    if let Some(site) = torch_dir.parent() {
+        candidates.push(site.join("nvidia/nccl/include"));
+    }
+    candidates.push(PathBuf::from("/usr/include"));
+    candidates.into_iter().find(|d| d.join("nccl.h").exists())
 }
 
 /// A folder holding `cuda_runtime_api.h` for the CUDA-graph part of the

@@ -31,6 +31,15 @@ print(os.path.join(os.path.dirname(u.find_spec("torch").origin), "lib"))'
       return 1
     }
   fi
+  # Why CCCL: NCCL's header includes cuda_fp16.h, which needs CCCL's
+  # `nv/target`; without it exp builds with Gloo only (no multi-GPU DDP).
+  # Headers only, 18 MB, the CUDA 13.0 release torch's wheels pin.
+  if [ ! -e "$(dirname "$lib")/../nvidia/cu13/include/nv/target" ] &&
+    [ -d "$(dirname "$lib")/../nvidia/cu13/include" ]; then
+    echo "exp: installing CUDA's CCCL headers into $venv (one time, for NCCL)" >&2
+    "$py" -m pip install --quiet --no-cache-dir --no-deps nvidia-cuda-cccl==13.0.85 ||
+      echo "exp: warning: no CCCL headers; exp builds without NCCL" >&2
+  fi
   export EXP_VENV="$venv"
   export PATH="$venv/bin:$HOME/.cargo/bin:$PATH"
   export LIBTORCH_USE_PYTORCH=1

@@ -1,0 +1,3 @@
+// See gloo_decls/gloo/README.md: names only, for ProcessGroupGloo.hpp.
+#pragma once
+#include "gloo/rendezvous/store.h"
