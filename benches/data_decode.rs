@@ -151,6 +151,7 @@ fn main() {
                     start_batch: 0,
                     channels_last: true,
                     augment_on: exp::data::AugmentOn::Auto,
+                    shard: None,
                 };
                 let mut l = loader(&data, "train", &cfg).expect("loader");
                 for b in l.by_ref() {

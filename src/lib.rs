@@ -18,6 +18,7 @@ pub use exp_lang::{
 };
 
 pub mod data;
+pub mod dist;
 pub mod exec;
 pub mod models;
 pub mod preflight;

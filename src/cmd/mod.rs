@@ -49,7 +49,8 @@ pub enum Command {
     /// Print the documentation of a diagnostic code (e.g. exp::lint::diverging_recipe).
     Explain(explain::Args),
     /// Train and score every cell of the file's sweeps.
-    Run(run::Args),
+    // Why boxed: its many flags would make every command this large.
+    Run(Box<run::Args>),
     /// Show each cell's state from the output directory.
     Status(status::Args),
     /// Re-score trained cells on another split or data declaration.
@@ -70,7 +71,7 @@ pub enum Command {
 #[allow(dead_code)]
 #[derive(Debug)]
 pub enum Runtime {
-    Run(RunOptions),
+    Run(Box<RunOptions>),
     Status(StatusOptions),
     Score(ScoreOptions),
     Report(PathBuf),
@@ -100,7 +101,7 @@ pub fn main(runtime: impl FnOnce(Runtime) -> miette::Result<ExitCode>) -> ExitCo
         Command::Explain(a) => explain::run(&a),
         Command::Fmt(a) => fmt::run(&a),
         Command::Lsp => lsp::run(),
-        Command::Run(a) => runtime(Runtime::Run(a.into_options())),
+        Command::Run(a) => runtime(Runtime::Run(Box::new((*a).into_options()))),
         Command::Status(a) => runtime(Runtime::Status(a.into_options())),
         Command::Score(a) => runtime(Runtime::Score(a.into_options())),
         Command::Report(a) => runtime(Runtime::Report(a.dir)),

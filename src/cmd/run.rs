@@ -1,6 +1,8 @@
 //! `exp run FILE`: train and score every cell (runs in the runtime).
 
-use exp_lang::options::{Backend, DeviceRequest, RunOptions, TB_EVERY_DEFAULT};
+use exp_lang::options::{
+    Backend, DeviceRequest, RunOptions, DDP_TIMEOUT_DEFAULT_S, TB_EVERY_DEFAULT,
+};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -39,6 +41,21 @@ pub struct Args {
     /// steps (0: per-epoch scalars only).
     #[arg(long, value_name = "N", default_value_t = TB_EVERY_DEFAULT)]
     pub tb_every: u64,
+    /// Train each cell on N data-parallel processes (one GPU each on CUDA,
+    /// Gloo on the CPU); with `--gpus`, cells × ranks are packed onto the
+    /// listed GPUs. Under `--on slurm`: ranks per node on the CPU.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub ddp: usize,
+    /// Seconds a data-parallel collective waits for the other ranks before
+    /// the cell fails.
+    #[arg(long, value_name = "SECS", default_value_t = DDP_TIMEOUT_DEFAULT_S)]
+    pub ddp_timeout: u64,
+    /// Slurm: nodes per data-parallel cell.
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub nodes: usize,
+    /// Slurm: GPUs per node, one rank each.
+    #[arg(long, value_name = "G")]
+    pub gpus_per_node: Option<usize>,
     #[arg(long, value_enum, default_value_t)]
     pub on: On,
     #[arg(long)]
@@ -73,6 +90,10 @@ impl Args {
             gpus: self.gpus,
             workers: self.workers,
             tb_every: self.tb_every,
+            ddp: self.ddp,
+            ddp_timeout_s: self.ddp_timeout,
+            nodes: self.nodes,
+            gpus_per_node: self.gpus_per_node,
             on: match self.on {
                 On::Local => Backend::Local,
                 On::Slurm => Backend::Slurm,
@@ -93,7 +114,7 @@ mod tests {
 
     fn options(argv: &[&str]) -> exp_lang::options::RunOptions {
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Run(a) => a.into_options(),
+            Command::Run(a) => (*a).into_options(),
             _ => unreachable!("a run command"),
         }
     }
@@ -119,7 +140,20 @@ mod tests {
             "slurm",
             "--time",
             "1:00:00",
+            "--ddp",
+            "2",
+            "--ddp-timeout",
+            "60",
+            "--nodes",
+            "3",
+            "--gpus-per-node",
+            "4",
         ]);
+        assert_eq!(
+            (o.ddp, o.ddp_timeout_s, o.nodes, o.gpus_per_node),
+            (2, 60, 3, Some(4))
+        );
+        assert_eq!(o.world_size(), 12);
         assert_eq!(o.sets, ["seed=4"]);
         assert_eq!(o.device, exp_lang::options::DeviceRequest::Cuda(1));
         assert_eq!(

@@ -47,6 +47,10 @@ pub struct LoaderConfig {
     pub channels_last: bool,
     /// Where training augmentation runs (see [`AugmentOn`]).
     pub augment_on: AugmentOn,
+    /// `(rank, ranks)` of a data-parallel cell: every batch is the global
+    /// batch of the single-process run, and this rank takes its contiguous
+    /// `rank`-th share of it (equal shares when the batch divides).
+    pub shard: Option<(usize, usize)>,
 }
 
 /// Where the training transform runs. Either way each sample gets the same
@@ -74,6 +78,9 @@ pub struct Batch {
     pub metadata: Tensor,
     /// Row indices into the split.
     pub index: Vec<usize>,
+    /// Samples in the whole batch across data-parallel ranks (`index.len()`
+    /// in a single process).
+    pub global_len: usize,
 }
 
 /// A batch as the workers hand it over: bytes, pinned when the device is CUDA.
@@ -85,6 +92,7 @@ struct HostBatch {
     labels: Vec<i64>,
     meta: Vec<f32>,
     index: Vec<usize>,
+    global_len: usize,
 }
 
 /// What the device path applies to a batch of crop regions.
@@ -281,6 +289,7 @@ impl Loader {
             soft_targets: soft,
             metadata: meta,
             index: host.index,
+            global_len: host.global_len,
         })
     }
 
@@ -393,7 +402,15 @@ struct Job {
 impl Job {
     fn batch(&self, b: usize) -> Result<HostBatch, DataError> {
         let bs = self.cfg.batch_size;
-        let rows = &self.order[b * bs..((b + 1) * bs).min(self.order.len())];
+        let global = &self.order[b * bs..((b + 1) * bs).min(self.order.len())];
+        let rows = match self.cfg.shard {
+            Some((rank, ranks)) if ranks > 1 => {
+                let n = global.len();
+                &global[rank * n / ranks..(rank + 1) * n / ranks]
+            }
+            _ => global,
+        };
+        let global_len = global.len();
         let s = self.cfg.image_size as usize;
         let mut bytes = Vec::with_capacity(rows.len() * s * s * 3);
         let mut labels = Vec::with_capacity(rows.len());
@@ -456,6 +473,7 @@ impl Job {
                 labels,
                 meta,
                 index: rows.to_vec(),
+                global_len,
             });
         }
         // Pinned on CUDA, so the consumer's copy is asynchronous.
@@ -471,6 +489,7 @@ impl Job {
             labels,
             meta,
             index: rows.to_vec(),
+            global_len,
         })
     }
 }

@@ -19,13 +19,13 @@ use std::time::Instant;
 /// and the report to the parent.
 pub const CHILD_ENV: &str = "EXP_CHILD";
 
-/// Run cells as child processes, `slots` at a time; slot `i` uses
-/// `devices[i]` (the `--device` value passed to its children).
+/// Run cells as child processes, one per slot at a time; slot `i` uses
+/// `devices[i]`: one `--device` value, or one per data-parallel rank.
 pub(crate) fn run_children(
     a: &crate::options::RunOptions,
     out: &Path,
     cells: &[&Cell],
-    devices: &[String],
+    devices: &[Vec<String>],
     workers: usize,
 ) -> Result<Vec<CellReport>, ExecError> {
     let exe = std::env::current_exe().map_err(ExecError::io("the running exp binary"))?;
@@ -63,9 +63,20 @@ pub(crate) fn run_children(
                 }
                 let started = Instant::now();
                 let since = std::time::SystemTime::now();
-                let report = match spawn_child(&exe, a, out, cell, dev, workers, &dir) {
+                let report = match spawn_cell(&exe, a, out, cell, dev, workers, &dir) {
                     Ok(None) => return,
-                    Ok(Some(code)) => child_report(out, cell, &dir, code, since),
+                    Ok(Some(end)) => {
+                        let mut r = child_report(out, cell, &dir, end.code, since);
+                        if let (Some(bad), CellStatus::Failed) = (end.bad_rank, r.status) {
+                            // Why first: the rank that died is the cause;
+                            // rank 0's error is its consequence.
+                            r.message = Some(match r.message {
+                                Some(m) => format!("{bad}; rank 0: {m}"),
+                                None => bad,
+                            });
+                        }
+                        r
+                    }
                     Err(e) => {
                         first_error
                             .lock()
@@ -95,20 +106,86 @@ pub(crate) fn run_children(
     Ok(reports)
 }
 
-/// Run `exp run FILE --cell ID` for one cell and wait for it. `Ok(None)`: a
-/// stop signal came first and nothing was started; `Ok(Some(status))`:
-/// the child's exit status (`None` when a signal killed it).
-fn spawn_child(
+/// How a cell's child process (rank 0's, in a data-parallel cell) ended.
+struct CellEnd {
+    /// Exit status; `None` when a signal killed it.
+    code: Option<i32>,
+    /// Another rank that ended abnormally first, described, if one did.
+    bad_rank: Option<String>,
+}
+
+/// Run `exp run FILE --cell ID` for one cell (one process per device in
+/// `devices`: the ranks of a data-parallel cell) and wait for it.
+/// `Ok(None)`: a stop signal came first.
+fn spawn_cell(
+    exe: &Path,
+    a: &crate::options::RunOptions,
+    out: &Path,
+    cell: &Cell,
+    devices: &[String],
+    workers: usize,
+    dir: &Path,
+) -> Result<Option<CellEnd>, ExecError> {
+    std::fs::create_dir_all(dir).map_err(ExecError::io(dir))?;
+    let spawn_error = |source| ExecError::Spawn {
+        cell: cell.id.clone(),
+        source,
+    };
+    if let [device] = devices {
+        let mut cmd = child_command(exe, a, out, cell, device, workers, &dir.join("run.log"))?;
+        let Some(mut child) = signals::spawn_child(&mut cmd).map_err(spawn_error)? else {
+            return Ok(None);
+        };
+        let status = child.wait();
+        signals::child_ended(child.id());
+        return Ok(Some(CellEnd {
+            code: status.map_err(spawn_error)?.code(),
+            bad_rank: None,
+        }));
+    }
+    let world = devices.len();
+    let ran = super::ddp::run_ranks(
+        world,
+        a.ddp_timeout_s,
+        |rank| {
+            child_command(
+                exe,
+                a,
+                out,
+                cell,
+                &devices[rank],
+                workers,
+                &super::ddp::rank_log(dir, rank),
+            )
+        },
+        spawn_error,
+    )?;
+    let Some(ended) = ran else {
+        return Ok(None);
+    };
+    let code = ended.ends.iter().find(|e| e.rank == 0).and_then(|e| e.code);
+    let bad_rank = ended.first_bad.filter(|e| e.rank != 0).map(|e| {
+        format!(
+            "{} (see {})",
+            e.describe(world),
+            super::ddp::rank_log(dir, e.rank).display()
+        )
+    });
+    Ok(Some(CellEnd { code, bad_rank }))
+}
+
+/// The command line of a child that runs one cell, its output appended to
+/// `log_path`.
+fn child_command(
     exe: &Path,
     a: &crate::options::RunOptions,
     out: &Path,
     cell: &Cell,
     device: &str,
     workers: usize,
-    dir: &Path,
-) -> Result<Option<Option<i32>>, ExecError> {
-    std::fs::create_dir_all(dir).map_err(ExecError::io(dir))?;
-    let log_path = dir.join("run.log");
+    log_path: &Path,
+) -> Result<std::process::Command, ExecError> {
+    let log_path = log_path.to_path_buf();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -141,16 +218,7 @@ fn spawn_child(
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log2);
-    let spawn_error = |source| ExecError::Spawn {
-        cell: cell.id.clone(),
-        source,
-    };
-    let Some(mut child) = signals::spawn_child(&mut cmd).map_err(spawn_error)? else {
-        return Ok(None);
-    };
-    let status = child.wait();
-    signals::child_ended(child.id());
-    Ok(Some(status.map_err(spawn_error)?.code()))
+    Ok(cmd)
 }
 
 /// A child's result, read back from the files it wrote (`since` it started).

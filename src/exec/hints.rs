@@ -58,6 +58,18 @@ pub fn run_command(a: &RunArgs) -> String {
     if let Some(w) = a.workers {
         push(&mut cmd, "workers", &w.to_string());
     }
+    if a.ddp != 1 {
+        push(&mut cmd, "ddp", &a.ddp.to_string());
+    }
+    if a.ddp_timeout_s != crate::options::DDP_TIMEOUT_DEFAULT_S {
+        push(&mut cmd, "ddp-timeout", &a.ddp_timeout_s.to_string());
+    }
+    if a.nodes != 1 {
+        push(&mut cmd, "nodes", &a.nodes.to_string());
+    }
+    if let Some(g) = a.gpus_per_node {
+        push(&mut cmd, "gpus-per-node", &g.to_string());
+    }
     if a.on == Backend::Slurm {
         cmd.push_str(" --on slurm");
     }

@@ -6,6 +6,7 @@
 /// Crash-safe writes live at the crate root (the trainer uses them too).
 pub use crate::atomic_file as atomic;
 pub mod children;
+pub mod ddp;
 pub mod device;
 pub mod executor;
 pub mod hints;
@@ -169,6 +170,9 @@ pub enum ExecError {
     #[error("slurm: {reason}")]
     #[diagnostic(code(exp::exec::slurm), help("{help}"))]
     Slurm { reason: String, help: String },
+    #[error("data-parallel training: {reason}")]
+    #[diagnostic(code(exp::exec::ddp), help("{help}"))]
+    Ddp { reason: String, help: String },
     #[error("child process for cell `{cell}` could not start: {source}")]
     #[diagnostic(
         code(exp::exec::spawn),

@@ -437,6 +437,7 @@ pub fn cmd_score(a: &crate::options::ScoreOptions) -> miette::Result<ExitCode> {
         // Re-scoring trains nothing: no TensorBoard steps.
         tb_every: 0,
         cuda_graphs: false,
+        dist: None,
     };
     let mut rescorer = Rescorer::new(
         opts,

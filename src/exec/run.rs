@@ -59,7 +59,15 @@ pub fn select<'p>(
 
 /// `exp run`.
 pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
-    let device = device::resolve(a.device)?;
+    let dist = super::ddp::from_env()?;
+    let mut device = device::resolve(a.device)?;
+    if let (Some((_, Some(local))), tch::Device::Cuda(_), crate::options::DeviceRequest::Auto) =
+        (&dist, device, a.device)
+    {
+        // A Slurm rank: one GPU per rank on its node.
+        device = device::resolve(crate::options::DeviceRequest::Cuda(*local))?;
+    }
+    let dist = dist.map(|(spec, _)| spec);
     let gpu_count = if a.gpus.is_empty() {
         0
     } else {
@@ -96,6 +104,29 @@ pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
         eprintln!("{:?}", miette::Report::new(err));
         return Ok(ExitCode::from(1));
     }
+    let world = dist.as_ref().map_or(a.world_size(), |d| d.world);
+    if world > 1 {
+        // Why before anything starts: a batch that does not split would
+        // fail every rank of every cell after the data is prepared.
+        if let Some(c) = cells
+            .iter()
+            .find(|c| c.recipe.effective_batch() as usize % world != 0)
+        {
+            return Err(ExecError::Ddp {
+                reason: format!(
+                    "cell `{}` has a global batch of {} (batch × accumulate), which does not split over {world} ranks",
+                    c.id,
+                    c.recipe.effective_batch()
+                ),
+                help: format!(
+                    "use a batch divisible by {world} (e.g. `--set recipe.{}.batch={}`), or another number of ranks",
+                    c.recipe.name,
+                    (c.recipe.batch as usize).div_ceil(world) * world
+                ),
+            }
+            .into());
+        }
+    }
     if a.on == crate::options::Backend::Slurm {
         return crate::exec::slurm::submit(a, &sweeps, &cells);
     }
@@ -123,7 +154,14 @@ pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
     } else {
         a.gpus.len()
     };
-    let workers = a.workers.unwrap_or((cores / slots).max(1));
+    let ranks = if dist.is_some() { 1 } else { a.ddp.max(1) };
+    // Loader threads: the cores shared by every process that trains at once.
+    let procs = if a.gpus.is_empty() {
+        slots * ranks
+    } else {
+        a.gpus.len()
+    };
+    let workers = a.workers.unwrap_or((cores / procs.max(1)).max(1));
     crate::models::runtime::set_deterministic(a.deterministic);
     let opts = TrainOptions {
         device,
@@ -132,7 +170,11 @@ pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
         progress: std::io::stderr().is_terminal(),
         tb_every: a.tb_every,
         cuda_graphs: !a.no_cuda_graphs,
+        dist: dist.clone(),
     };
+    if let Some(spec) = dist.as_ref().filter(|d| d.rank > 0) {
+        return Ok(super::ddp::follow(spec, &cells, opts, &a.out));
+    }
     let exec = Libtorch { opts };
     let runner = Runner::new(&exec, &a.out);
     println!(
@@ -143,7 +185,8 @@ pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
         a.out.display()
     );
 
-    let reports = if slots > 1 && cells.len() > 1 {
+    let data_parallel = dist.is_none() && a.ddp > 1;
+    let reports = if data_parallel || (slots > 1 && cells.len() > 1) {
         let (cached, todo): (Vec<&Cell>, Vec<&Cell>) =
             cells.iter().copied().partition(|c| runner.is_cached(c));
         let mut reports: Vec<CellReport> = cached
@@ -161,10 +204,17 @@ pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
                 r
             })
             .collect();
-        let devices: Vec<String> = if a.gpus.is_empty() {
-            vec![device::to_arg(device); slots]
+        let devices: Vec<Vec<String>> = if data_parallel {
+            let visible = if device.is_cuda() && a.gpus.is_empty() {
+                device::cuda_count()
+            } else {
+                a.gpus.len()
+            };
+            super::ddp::slots(a.ddp, a.jobs, &a.gpus, device, visible)?
+        } else if a.gpus.is_empty() {
+            vec![vec![device::to_arg(device)]; slots]
         } else {
-            a.gpus.iter().map(|g| format!("cuda:{g}")).collect()
+            a.gpus.iter().map(|g| vec![format!("cuda:{g}")]).collect()
         };
         reports.extend(run_children(a, &a.out, &todo, &devices, workers)?);
         reports

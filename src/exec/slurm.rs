@@ -47,6 +47,21 @@ pub struct SbatchSpec {
     pub gres: Option<String>,
     pub time: Option<String>,
     pub account: Option<String>,
+    /// Data parallelism: nodes per cell (1 otherwise).
+    pub nodes: usize,
+    /// Ranks per node: `--gpus-per-node` (one GPU each) or `--ddp` (CPU).
+    pub ranks_per_node: usize,
+    /// `--gpus-per-node`, requested from Slurm as such.
+    pub gpus_per_node: Option<usize>,
+    /// `--ddp-timeout` for the ranks' collectives.
+    pub ddp_timeout_s: u64,
+}
+
+impl SbatchSpec {
+    /// Ranks one cell trains on.
+    pub fn world(&self) -> usize {
+        self.nodes.max(1) * self.ranks_per_node.max(1)
+    }
 }
 
 /// Single-quote for bash.
@@ -81,6 +96,17 @@ pub fn render(spec: &SbatchSpec) -> String {
         p(&spec.out.join(".exp/slurm/%A_%a.log"))
     ));
     s.push_str("#SBATCH --open-mode=append\n");
+    let world = spec.world();
+    if world > 1 {
+        s.push_str(&format!("#SBATCH --nodes={}\n", spec.nodes.max(1)));
+        s.push_str(&format!(
+            "#SBATCH --ntasks-per-node={}\n",
+            spec.ranks_per_node.max(1)
+        ));
+        if let Some(g) = spec.gpus_per_node {
+            s.push_str(&format!("#SBATCH --gpus-per-node={g}\n"));
+        }
+    }
     s.push_str("#SBATCH --signal=USR1@90\n");
     s.push_str("#SBATCH --requeue\n");
     for (flag, v) in [
@@ -102,8 +128,23 @@ pub fn render(spec: &SbatchSpec) -> String {
     s.push_str(")\n");
     s.push_str("CELL=\"${CELLS[$SLURM_ARRAY_TASK_ID]}\"\n");
     s.push_str("echo \"exp: task $SLURM_ARRAY_TASK_ID (job $SLURM_JOB_ID, restart ${SLURM_RESTART_COUNT:-0}): $CELL\"\n");
+    // Why --kill-on-bad-exit: a rank that dies ends the others at once
+    // instead of leaving them to their collective timeout.
+    let launcher = if world > 1 {
+        s.push_str(&format!(
+            "# {world} data-parallel ranks; rank 0's host serves the rendezvous.\n\
+             export EXP_DIST_WORLD=\"$SLURM_NTASKS\"\n\
+             export EXP_DIST_ADDR=\"$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)\"\n\
+             export EXP_DIST_PORT=$((20000 + SLURM_JOB_ID % 20000))\n\
+             export EXP_DIST_TIMEOUT={}\n",
+            spec.ddp_timeout_s
+        ));
+        "exec srun --kill-on-bad-exit=1".to_string()
+    } else {
+        "exec srun --ntasks=1".to_string()
+    };
     let mut cmd = format!(
-        "exec srun --ntasks=1 {} run {} --out {} --cell \"$CELL\" --device {}",
+        "{launcher} {} run {} --out {} --cell \"$CELL\" --device {}",
         p(&spec.exp),
         p(&spec.file),
         p(&spec.out),
@@ -317,6 +358,10 @@ pub fn submit(
         gres: a.gres.clone(),
         time: a.time.clone(),
         account: a.account.clone(),
+        nodes: a.nodes.max(1),
+        ranks_per_node: a.gpus_per_node.unwrap_or(a.ddp).max(1),
+        gpus_per_node: a.gpus_per_node,
+        ddp_timeout_s: a.ddp_timeout_s,
     };
     let script = render(&spec);
     let digest = blake3::hash(script.as_bytes()).to_hex()[..12].to_string();
@@ -389,7 +434,39 @@ mod tests {
             gres: Some("gpu:1".into()),
             time: Some("04:00:00".into()),
             account: None,
+            nodes: 1,
+            ranks_per_node: 1,
+            gpus_per_node: None,
+            ddp_timeout_s: crate::options::DDP_TIMEOUT_DEFAULT_S,
         };
+        insta::assert_snapshot!(render(&spec));
+    }
+
+    #[test]
+    fn data_parallel_sbatch_script_snapshot() {
+        let spec = SbatchSpec {
+            job_name: "exp-full".into(),
+            comment: "exp:0123456789ab:ba9876543210".into(),
+            exp: "/opt/exp/bin/exp".into(),
+            file: "/home/me/bakeoff.exp".into(),
+            out: "/scratch/me/runs".into(),
+            cells: vec!["full/convnextv2_base-adamw_cosine-s0".into()],
+            device: "auto".into(),
+            deterministic: false,
+            no_cuda_graphs: false,
+            sets: vec![],
+            workers: Some(8),
+            tb_every: crate::train::TB_EVERY_DEFAULT,
+            partition: Some("gpu".into()),
+            gres: None,
+            time: Some("24:00:00".into()),
+            account: None,
+            nodes: 2,
+            ranks_per_node: 4,
+            gpus_per_node: Some(4),
+            ddp_timeout_s: 600,
+        };
+        assert_eq!(spec.world(), 8);
         insta::assert_snapshot!(render(&spec));
     }
 

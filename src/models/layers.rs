@@ -150,6 +150,8 @@ impl Conv2d {
 #[derive(Debug)]
 pub struct BatchNorm {
     inner: nn::BatchNorm,
+    eps: f64,
+    momentum: f64,
 }
 
 pub fn batch_norm(p: &nn::Path, dim: i64, eps: f64, momentum: f64) -> BatchNorm {
@@ -160,6 +162,8 @@ pub fn batch_norm(p: &nn::Path, dim: i64, eps: f64, momentum: f64) -> BatchNorm 
     };
     BatchNorm {
         inner: nn::batch_norm2d(p, dim, cfg),
+        eps,
+        momentum,
     }
 }
 
@@ -174,11 +178,38 @@ pub fn batch_norm_zero_gamma(p: &nn::Path, dim: i64, eps: f64, momentum: f64) ->
     };
     BatchNorm {
         inner: nn::batch_norm2d(p, dim, cfg),
+        eps,
+        momentum,
     }
 }
 
 impl BatchNorm {
+    /// Training statistics come from this rank's batch, or from every
+    /// rank's under `sync_bn = true` in a data-parallel cell
+    /// (`crate::dist::active`).
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        if train {
+            if let (Some(g), Some(w), Some(b)) = (
+                crate::dist::active(),
+                self.inner.ws.as_ref(),
+                self.inner.bs.as_ref(),
+            ) {
+                match g.sync_batch_norm(
+                    x,
+                    w,
+                    b,
+                    &self.inner.running_mean,
+                    &self.inner.running_var,
+                    self.momentum,
+                    self.eps,
+                ) {
+                    Ok(y) => return y,
+                    // Why not a panic: the step's gradient all-reduce fails
+                    // next and ends training with this same cause.
+                    Err(e) => crate::dist::record_failure(e),
+                }
+            }
+        }
         nn::ModuleT::forward_t(&self.inner, x, train)
     }
 }

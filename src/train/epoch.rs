@@ -16,6 +16,7 @@ use super::tensorboard::CellLog;
 use super::watchdog::{absorb, Diverged, LossWindow};
 use super::{TrainError, TrainStatus};
 use crate::data::{self, Batch, LoaderConfig};
+use crate::dist::Reducer;
 use crate::models::flops;
 use crate::seeds::{derive_seed, SeedPurpose};
 use std::sync::atomic::Ordering;
@@ -55,6 +56,7 @@ pub(super) fn train_epoch(
     sched: &PhaseSchedule,
     optimizer: &mut Optimizer,
     graph: &mut GraphStep,
+    reducer: Option<&Reducer>,
 ) -> Result<EpochRun, TrainError> {
     let recipe = &run.cell.recipe;
     let budget = &run.cell.budget;
@@ -88,7 +90,10 @@ pub(super) fn train_epoch(
         frozen: phase.kind == PhaseKind::Frozen,
         label_smoothing: recipe.label_smoothing,
         grad_clip: recipe.grad_clip,
+        reducer,
     };
+    // Why not under sync_bn: its running statistics are equal everywhere.
+    let broadcast_buffers = run.group.as_ref().is_some_and(|g| !g.sync_bn);
     let mut window = LossWindow::new(run.eval_cfg.device);
     let epoch_start = Instant::now();
     let mut samples_here = 0u64;
@@ -97,7 +102,12 @@ pub(super) fn train_epoch(
 
     while let Some(item) = loader.next() {
         let b: Batch = item?;
-        let bs = b.index.len() as u64;
+        // The whole batch over all ranks: sample counts, caps and the loss
+        // weights are those of the single-process run.
+        let bs = b.global_len as u64;
+        if broadcast_buffers {
+            run.sync_buffers()?;
+        }
         let st = &mut *t.st;
         // Why per-step reseeding: dropout and drop-path masks depend only
         // on (seed, cell, step), so a resumed run draws the same masks.
@@ -110,6 +120,9 @@ pub(super) fn train_epoch(
         let (loss, gave_up) = graph
             .step(&setup, &b, optimizer, st.scaler.as_mut(), lr)
             .map_err(TrainError::Other)?;
+        if let Some(e) = crate::dist::take_failure() {
+            return Err(TrainError::Other(e));
+        }
         if let Some(why) = gave_up {
             t.progress.note(&format!(
                 "CUDA graphs off for this phase ({why}); training eagerly"
@@ -137,8 +150,23 @@ pub(super) fn train_epoch(
         let over_time = budget
             .time_limit_s
             .is_some_and(|limit| run.clock.elapsed() >= limit as f64);
+        // Why agreed every step: a rank that stopped alone would leave the
+        // others waiting in the next all-reduce. Two integers over Gloo on
+        // the host, no device sync.
+        let (interrupted, over_time) = match &run.group {
+            Some(g) => {
+                let any = g
+                    .any(&[interrupted, over_time])
+                    .map_err(TrainError::Other)?;
+                (any[0], any[1])
+            }
+            None => (interrupted, over_time),
+        };
         let over_samples = budget.max_samples.is_some_and(|m| st.samples_seen >= m);
         if window.full() || want_ckpt || interrupted || over_time || over_samples {
+            if let Some(g) = &run.group {
+                window.average_over(g).map_err(TrainError::Other)?;
+            }
             if let Some(d) = absorb(st, &mut window, recipe.diverge_factor, t.tb) {
                 diverged = Some(d);
                 break;
@@ -156,7 +184,7 @@ pub(super) fn train_epoch(
                 loader.wait_fraction(),
             );
         }
-        if want_ckpt || interrupted {
+        if (want_ckpt || interrupted) && run.writes() {
             st.elapsed_s = run.clock.elapsed();
             save_checkpoint(&run.ckpt, run.vars, Some(optimizer), t.ema.as_ref(), st)?;
         }
@@ -190,6 +218,9 @@ pub(super) fn train_epoch(
     }
     let st = &mut *t.st;
     if diverged.is_none() {
+        if let Some(g) = &run.group {
+            window.average_over(g).map_err(TrainError::Other)?;
+        }
         diverged = absorb(st, &mut window, recipe.diverge_factor, t.tb);
     }
     let train_secs = epoch_start.elapsed().as_secs_f64().max(1e-9);

@@ -19,6 +19,7 @@ pub(super) fn finish_epoch(
     phase: &Phase,
     trained: TrainedEpoch,
     opt: Option<&Optimizer>,
+    overlap: Option<crate::dist::Overlap>,
 ) -> Result<Option<TrainStatus>, TrainError> {
     let recipe = &run.cell.recipe;
     let io = |e: std::io::Error| run.io_error(e);
@@ -34,7 +35,9 @@ pub(super) fn finish_epoch(
         t.progress.note(&format!("diverged: {}", d.reason));
         t.tb.epoch(&row).map_err(io)?;
         st.rows.push(row);
-        history::write(&run.metrics_path, &st.rows)?;
+        if run.writes() {
+            history::write(&run.metrics_path, &st.rows)?;
+        }
         return Ok(Some(TrainStatus::Diverged {
             epoch: st.epoch + 1,
             step: d.step,
@@ -42,6 +45,8 @@ pub(super) fn finish_epoch(
         }));
     }
 
+    // Every rank validates rank 0's model: its running statistics.
+    run.sync_buffers()?;
     if let Some(e) = t.ema.as_mut() {
         e.swap(run.vars);
     }
@@ -51,13 +56,15 @@ pub(super) fn finish_epoch(
         &recipe.select_split,
         &run.eval_cfg,
         run.mode.autocast,
+        run.group.as_deref(),
     )?;
     row.val_loss = val_loss;
     row.val_top1 = val_top1;
-    if st
+    // Why observe first: every rank tracks the selection; rank 0 writes.
+    let improved = st
         .selection
-        .observe(recipe.monitor, st.epoch + 1, val_loss, val_top1)
-    {
+        .observe(recipe.monitor, st.epoch + 1, val_loss, val_top1);
+    if improved && run.writes() {
         save_best(&run.best_path, run.vars, run.cell, st.epoch + 1)?;
     }
     if let Some(e) = t.ema.as_mut() {
@@ -84,9 +91,19 @@ pub(super) fn finish_epoch(
         st.first_epoch_loss = Some(row.train_loss);
     }
     t.progress.end_epoch(&row);
+    if let Some(o) = overlap {
+        t.progress.note(&format!(
+            "data-parallel backward {:.1} ms, gradient all-reduce {:.1} ms, {:.0}% of it hidden behind the backward",
+            o.backward_ms,
+            o.all_reduce_ms,
+            100.0 * o.hidden()
+        ));
+    }
     t.tb.epoch(&row).map_err(io)?;
     st.rows.push(row);
-    history::write(&run.metrics_path, &st.rows)?;
+    if run.writes() {
+        history::write(&run.metrics_path, &st.rows)?;
+    }
 
     let finished_epoch = st.epoch + 1;
     st.epoch += 1;
@@ -109,7 +126,9 @@ pub(super) fn finish_epoch(
             reason: format!("non-finite validation loss ({val_loss}) after epoch {finished_epoch}"),
         }));
     }
-    save_checkpoint(&run.ckpt, run.vars, opt, t.ema.as_ref(), st)?;
+    if run.writes() {
+        save_checkpoint(&run.ckpt, run.vars, opt, t.ema.as_ref(), st)?;
+    }
     if !tripped.is_empty() && recipe.on_unstable == OnUnstable::Stop {
         let reasons: Vec<&str> = tripped.iter().map(|t| t.reason.as_str()).collect();
         return Ok(Some(TrainStatus::Diverged {

@@ -26,12 +26,14 @@ use super::schedule::PhaseSchedule;
 use super::tensorboard::CellLog;
 use super::{RunEnd, StopSignal, TrainError, TrainOptions, TrainOutcome, TrainStatus};
 use crate::data::{self, LoaderConfig, PreparedData};
+use crate::dist::{self, Group, Reducer};
 use crate::models::runtime::{self, Half};
 use crate::models::{self, flops, BakeoffModel, HeadConfig};
 use crate::seeds::{derive_seed, SeedPurpose};
 use crate::spec::{Cell, CudaGraphs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
@@ -129,24 +131,32 @@ pub(crate) fn eval_loader_config(
         start_batch: 0,
         channels_last,
         augment_on: crate::data::AugmentOn::Auto,
+        shard: None,
     }
 }
 
-/// Mean cross-entropy and top-1 of the model on `split` (in order).
+/// Mean cross-entropy and top-1 of the model on `split` (in order). In a
+/// data-parallel cell (`group`) each rank evaluates its share of every batch
+/// (`cfg.shard`) and the sums are all-reduced: every rank gets the result.
 pub(crate) fn evaluate(
     model: &BakeoffModel,
     data: &PreparedData,
     split: &str,
     cfg: &LoaderConfig,
     autocast: Option<Half>,
+    group: Option<&Group>,
 ) -> Result<(f64, f64), TrainError> {
     let loader = data::loader(data, split, cfg)?;
     let mut loss_sum = Tensor::zeros([1], (Kind::Double, cfg.device));
-    let mut correct = Tensor::zeros([1], (Kind::Int64, cfg.device));
+    let mut correct = Tensor::zeros([1], (Kind::Double, cfg.device));
     let mut n = 0usize;
     for item in loader {
         let b = item?;
         n += b.index.len();
+        if b.index.is_empty() {
+            // A last batch smaller than the ranks: this one has no share.
+            continue;
+        }
         tch::no_grad(|| {
             let logits = runtime::autocast(autocast, || {
                 model.forward(&b.images, &b.metadata, false, false)
@@ -157,17 +167,25 @@ pub(crate) fn evaluate(
             let hit = logits
                 .argmax(-1, false)
                 .eq_tensor(&b.labels)
-                .sum(Kind::Int64);
+                .sum(Kind::Double);
             let _ = correct.g_add_(&hit);
         });
     }
-    if n == 0 {
+    // Why doubles: counts below 2^53 are exact, and one all-reduce carries
+    // the loss, the hits and the count together.
+    let count = Tensor::from_slice(&[n as f64]).to_device(cfg.device);
+    if let Some(g) = group {
+        g.all_reduce_sum(&[&loss_sum, &correct, &count])
+            .map_err(TrainError::Other)?;
+    }
+    let n = count.double_value(&[0]);
+    if n == 0.0 {
         return Err(TrainError::EmptySplit {
             split: split.to_string(),
         });
     }
-    let loss = loss_sum.double_value(&[0]) / n as f64;
-    let top1 = correct.int64_value(&[0]) as f64 / n as f64;
+    let loss = loss_sum.double_value(&[0]) / n;
+    let top1 = correct.double_value(&[0]) / n;
     Ok((loss, top1))
 }
 
@@ -208,9 +226,32 @@ pub(super) struct CellRun<'a> {
     /// Forward FLOPs per image and the GPU's bf16 peak (TFLOP/s), for the
     /// MFU column; `None` on the CPU or an unknown GPU.
     pub flops: Option<(f64, f64)>,
+    /// The data-parallel group, when the cell trains on several ranks.
+    pub group: Option<Arc<Group>>,
+    /// Buffers (batch-norm running statistics: the variables that were
+    /// never trainable), broadcast from rank 0 before every forward pass
+    /// and validation, as torch DDP's `broadcast_buffers`.
+    pub buffers: Vec<Tensor>,
 }
 
 impl CellRun<'_> {
+    /// Whether this process writes the cell's files: the only process, or
+    /// rank 0 of a data-parallel cell.
+    pub(super) fn writes(&self) -> bool {
+        self.group.as_ref().is_none_or(|g| g.rank == 0)
+    }
+
+    /// Rank 0's buffers everywhere (no-op in one process or without any).
+    pub(super) fn sync_buffers(&self) -> Result<(), TrainError> {
+        match &self.group {
+            Some(g) if !self.buffers.is_empty() => {
+                let refs: Vec<&Tensor> = self.buffers.iter().collect();
+                g.broadcast(&refs, 0).map_err(TrainError::Other)
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub(super) fn io_error(&self, e: std::io::Error) -> TrainError {
         TrainError::Io {
             path: self.cell_dir.to_path_buf(),
@@ -261,11 +302,27 @@ pub fn run(
         ..
     }) = &resumed
     {
-        history::write(&metrics_path, rows)?;
+        if opts.dist.as_ref().is_none_or(|d| d.rank == 0) {
+            history::write(&metrics_path, rows)?;
+        }
         return Ok(RunEnd::Finished(outcome.clone()));
     }
 
-    let mut tb = CellLog::create(cell_dir, opts.tb_every).map_err(io)?;
+    // Why after the finished check: every rank reads the same checkpoint,
+    // so all of them either return above or meet here.
+    let group = match &opts.dist {
+        Some(d) if d.world > 1 => Some(Arc::new(
+            Group::join(d, device.is_cuda(), recipe.sync_bn).map_err(TrainError::Other)?,
+        )),
+        _ => None,
+    };
+    let _sync_bn = group.as_ref().map(dist::Activation::new);
+    let writer = group.as_ref().is_none_or(|g| g.rank == 0);
+    let mut tb = if writer {
+        CellLog::create(cell_dir, opts.tb_every).map_err(io)?
+    } else {
+        CellLog::off()
+    };
     let built = build_model(cell, data, device, resumed.is_none())?;
     let Built {
         vs: _vs,
@@ -293,6 +350,15 @@ pub fn run(
         }
         None => (LoopState::fresh(cell), None),
     };
+    if let Some(g) = &group {
+        // torch DDP's module-state sync: every rank starts from rank 0's
+        // weights (the same seeds make them equal already; this makes it so).
+        let mut all: Vec<&Tensor> = vars.values().collect();
+        if let Some(e) = &ema {
+            all.extend(e.shadow.values());
+        }
+        g.broadcast(&all, 0).map_err(TrainError::Other)?;
+    }
 
     let train_len = data.split_len(TRAIN_SPLIT)?;
     if train_len == 0 {
@@ -311,6 +377,15 @@ pub fn run(
     // batch, and accumulation only trades memory for time.
     let batch = recipe.effective_batch() as usize;
     let micro_batches = recipe.accumulate.max(1) as i64;
+    let shard = group.as_ref().map(|g| (g.rank, g.world));
+    if let Some(g) = &group {
+        if batch % g.world != 0 || batch / g.world < micro_batches as usize {
+            return Err(TrainError::Other(format!(
+                "the global batch of {batch} does not split into {} equal shares of at least {micro_batches} sample(s); choose a batch (× accumulate) divisible by the number of ranks",
+                g.world
+            )));
+        }
+    }
     // Why drop_last: a trailing batch of one sample breaks batch norm and
     // skews the step count; keep it only when the split is smaller than a batch.
     let drop_last = train_len >= batch;
@@ -338,13 +413,22 @@ pub fn run(
         drop_last,
         steps_per_epoch,
         chance,
-        eval_cfg: eval_loader_config(cell, opts, channels_last),
+        eval_cfg: LoaderConfig {
+            shard,
+            ..eval_loader_config(cell, opts, channels_last)
+        },
         augment_seed: derive_seed(cell.seed, SeedPurpose::Augment, &[&cell.id]),
         clock: Clock {
             start: Instant::now(),
             before_s: st.elapsed_s,
         },
         flops: flops_and_peak(model, cell, data, device),
+        buffers: vars
+            .iter()
+            .filter(|(n, _)| !trainable.contains(*n))
+            .map(|(_, t)| t.shallow_clone())
+            .collect(),
+        group,
     };
     let mut t = Tracking {
         st: &mut st,
@@ -356,8 +440,13 @@ pub fn run(
     let mut opt: Option<(PhaseKind, Optimizer)> = None;
     // Why CUDA only: `auto` means off on the CPU, whose results stay those
     // of the host-lr optimizers bit for bit.
-    let graphs_wanted =
-        opts.cuda_graphs && recipe.cuda_graphs == CudaGraphs::Auto && device.is_cuda();
+    // Why not under data parallelism: the gradient all-reduce runs from
+    // autograd hooks outside any captured graph.
+    let graphs_wanted = opts.cuda_graphs
+        && recipe.cuda_graphs == CudaGraphs::Auto
+        && device.is_cuda()
+        && run.group.is_none();
+    let mut reducer: Option<Reducer> = None;
     let mut graph = GraphStep::eager();
     let mut status = TrainStatus::Done;
     while t.st.epoch < total_epochs {
@@ -390,6 +479,13 @@ pub fn run(
                     })?;
             }
             t.st.optim_phase = Some(phase.kind.name().to_string());
+            if let Some(g) = &run.group {
+                // A phase trains its own parameter set: its own reducer (the
+                // old one's hooks go with it first).
+                drop(reducer.take());
+                let params: Vec<&Tensor> = vars.values().filter(|v| v.requires_grad()).collect();
+                reducer = Some(Reducer::new(g, &params).map_err(TrainError::Other)?);
+            }
             let (g, why) = GraphStep::for_phase(graphs_wanted, device, mode.loss_scaling, &o);
             if let Some(why) = why {
                 t.progress.note(&format!(
@@ -403,15 +499,29 @@ pub fn run(
         let Some((_, optimizer)) = opt.as_mut() else {
             break;
         };
-        let trained = match train_epoch(&run, &mut t, &phase, &sched, optimizer, &mut graph)? {
+        let trained = match train_epoch(
+            &run,
+            &mut t,
+            &phase,
+            &sched,
+            optimizer,
+            &mut graph,
+            reducer.as_ref(),
+        )? {
             EpochRun::Trained(e) => e,
             EpochRun::Interrupted { epoch, step } => {
                 return Ok(RunEnd::Interrupted { epoch, step })
             }
         };
-        if let Some(end) =
-            finish_epoch(&run, &mut t, &phase, trained, opt.as_ref().map(|(_, o)| o))?
-        {
+        let overlap = reducer.as_ref().and_then(Reducer::overlap);
+        if let Some(end) = finish_epoch(
+            &run,
+            &mut t,
+            &phase,
+            trained,
+            opt.as_ref().map(|(_, o)| o),
+            overlap,
+        )? {
             status = end;
             break;
         }
@@ -439,6 +549,9 @@ pub fn run(
     };
     st.outcome = Some(outcome.clone());
     st.elapsed_s = run.clock.elapsed();
+    if !run.writes() {
+        return Ok(RunEnd::Finished(outcome));
+    }
     save_checkpoint(
         &run.ckpt,
         vars,

@@ -88,6 +88,7 @@ impl StaticBatch {
             soft_targets: self.soft_targets.as_ref().map(Tensor::shallow_clone),
             metadata: self.metadata.shallow_clone(),
             index: (0..n).collect(),
+            global_len: n,
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct TrainOptions {
     /// Whole-step CUDA graphs where the recipe allows them (`exp run
     /// --no-cuda-graphs` clears it).
     pub cuda_graphs: bool,
+    /// This process's place in a data-parallel cell (`exp run --ddp N`,
+    /// Slurm `--nodes`); `None`: one process trains the cell.
+    pub dist: Option<crate::dist::DistSpec>,
 }
 
 pub use exp_lang::options::TB_EVERY_DEFAULT;

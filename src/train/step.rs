@@ -4,6 +4,7 @@
 use super::optim::Optimizer;
 use super::precision::LossScaler;
 use crate::data::Batch;
+use crate::dist::Reducer;
 use crate::models::runtime::{self, Half};
 use crate::models::BakeoffModel;
 use tch::{Kind, Reduction, Tensor};
@@ -47,6 +48,12 @@ pub fn training_loss(
 /// Each part's mean loss is weighted by its share of the batch, so the
 /// summed gradient is that of the whole batch's mean loss; with a scaler
 /// each part's loss is scaled before its backward.
+///
+/// With a `reducer` (data parallelism) only the last part's backward
+/// all-reduces, as torch DDP's `no_sync` over the others: the reducer then
+/// averages the accumulated gradients over the ranks while that backward
+/// still runs.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn accumulate_gradients(
     model: &BakeoffModel,
     b: &Batch,
@@ -55,20 +62,47 @@ pub(super) fn accumulate_gradients(
     frozen: bool,
     label_smoothing: f64,
     scaler: Option<&LossScaler>,
-) -> Tensor {
-    let backward = |loss: &Tensor| match scaler {
-        Some(s) => s.scale_loss(loss).backward(),
-        None => loss.backward(),
+    reducer: Option<&Reducer>,
+) -> Result<Tensor, String> {
+    let backward = |loss: &Tensor, last: bool| -> Result<(), String> {
+        if let (Some(r), true) = (reducer, last) {
+            r.pre_backward()?;
+        }
+        let scaled;
+        let l = match scaler {
+            Some(s) => {
+                scaled = s.scale_loss(loss);
+                &scaled
+            }
+            None => loss,
+        };
+        // Why f_backward: a failed all-reduce inside the backward (a rank
+        // gone) is an error of the cell, not a panic.
+        l.f_backward().map_err(|e| e.to_string())
     };
-    let forward = |images: &Tensor, metadata: &Tensor, labels: &Tensor, soft: Option<&Tensor>| {
+    let forward = |images: &Tensor,
+                   metadata: &Tensor,
+                   labels: &Tensor,
+                   soft: Option<&Tensor>,
+                   last: bool|
+     -> Result<Tensor, String> {
+        if let (Some(r), true) = (reducer, last) {
+            r.pre_forward()?;
+        }
         let logits = runtime::autocast(autocast, || model.forward(images, metadata, true, frozen))
             .to_kind(Kind::Float);
-        training_loss(&logits, labels, soft, label_smoothing)
+        Ok(training_loss(&logits, labels, soft, label_smoothing))
     };
     if micro_batches <= 1 {
-        let loss = forward(&b.images, &b.metadata, &b.labels, b.soft_targets.as_ref());
-        backward(&loss);
-        return loss.detach();
+        let loss = forward(
+            &b.images,
+            &b.metadata,
+            &b.labels,
+            b.soft_targets.as_ref(),
+            true,
+        )?;
+        backward(&loss, true)?;
+        return Ok(loss.detach());
     }
     let n = b.index.len().max(1) as f64;
     let images = b.images.chunk(micro_batches, 0);
@@ -76,18 +110,20 @@ pub(super) fn accumulate_gradients(
     let labels = b.labels.chunk(micro_batches, 0);
     let soft = b.soft_targets.as_ref().map(|t| t.chunk(micro_batches, 0));
     let mut total: Option<Tensor> = None;
+    let parts = images.len();
     for (i, ((x, m), y)) in images.iter().zip(&metadata).zip(&labels).enumerate() {
         let share = y.size().first().copied().unwrap_or(0) as f64 / n;
         let t = soft.as_ref().and_then(|s| s.get(i));
-        let loss = forward(x, m, y, t) * share;
-        backward(&loss);
+        let last = i + 1 == parts;
+        let loss = forward(x, m, y, t, last)? * share;
+        backward(&loss, last)?;
         let loss = loss.detach();
         total = Some(match total {
             Some(sum) => sum + loss,
             None => loss,
         });
     }
-    total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, b.images.device())))
+    Ok(total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, b.images.device()))))
 }
 
 /// What every step of a phase shares.
@@ -99,6 +135,8 @@ pub(super) struct StepSetup<'a> {
     pub frozen: bool,
     pub label_smoothing: f64,
     pub grad_clip: Option<f64>,
+    /// Data parallelism: the reducer that averages gradients over ranks.
+    pub reducer: Option<&'a Reducer>,
 }
 
 /// One update of `optimizer` at lr `lr` from batch `b`: fresh gradients,
@@ -120,7 +158,8 @@ pub(super) fn train_step(
         setup.frozen,
         setup.label_smoothing,
         scaler.as_deref(),
-    );
+        setup.reducer,
+    )?;
     match scaler {
         Some(scaler) => {
             scaler.step(optimizer, setup.grad_clip, lr)?;
@@ -151,7 +190,8 @@ pub(super) fn accumulate_step(
         setup.frozen,
         setup.label_smoothing,
         None,
-    );
+        setup.reducer,
+    )?;
     if let Some(max) = setup.grad_clip {
         let _ = optimizer.clip_grad_norm(max);
     }

@@ -171,7 +171,8 @@ pub fn remove_event_files(dir: &Path) {
 /// to log the step loss. A write failure is kept and returned at the next
 /// epoch end, so the per-step path stays infallible.
 pub struct CellLog {
-    writer: EventWriter,
+    /// `None` on data-parallel ranks other than 0: one event file per cell.
+    writer: Option<EventWriter>,
     every: u64,
     failed: Option<std::io::Error>,
 }
@@ -179,10 +180,19 @@ pub struct CellLog {
 impl CellLog {
     pub fn create(cell_dir: &Path, every: u64) -> std::io::Result<Self> {
         Ok(CellLog {
-            writer: EventWriter::create(cell_dir)?,
+            writer: Some(EventWriter::create(cell_dir)?),
             every,
             failed: None,
         })
+    }
+
+    /// A log that writes nothing (a data-parallel rank other than 0).
+    pub fn off() -> Self {
+        CellLog {
+            writer: None,
+            every: 0,
+            failed: None,
+        }
     }
 
     /// The loss of global step `step` (logged every `every` steps).
@@ -190,7 +200,7 @@ impl CellLog {
         if self.every == 0 || step % self.every != 0 || self.failed.is_some() {
             return;
         }
-        if let Err(e) = self.writer.step_loss(step, loss) {
+        if let Some(Err(e)) = self.writer.as_mut().map(|w| w.step_loss(step, loss)) {
             self.failed = Some(e);
         }
     }
@@ -200,7 +210,7 @@ impl CellLog {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        self.writer.epoch(row)
+        self.writer.as_mut().map_or(Ok(()), |w| w.epoch(row))
     }
 }
 

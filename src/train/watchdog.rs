@@ -36,6 +36,18 @@ impl LossWindow {
         self.sizes.push(batch_size);
     }
 
+    /// Replace each rank's losses by their mean over the ranks (the loss of
+    /// the whole batch, each rank holding an equal share of it), so every
+    /// rank's watchdog sees the same numbers.
+    pub(super) fn average_over(&mut self, g: &crate::dist::Group) -> Result<(), String> {
+        if self.sizes.is_empty() {
+            return Ok(());
+        }
+        g.all_reduce_sum(&[&self.buf])?;
+        let _ = self.buf.g_div_scalar_(g.world as f64);
+        Ok(())
+    }
+
     pub(super) fn full(&self) -> bool {
         self.sizes.len() >= LOSS_WINDOW
     }

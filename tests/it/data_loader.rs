@@ -24,6 +24,7 @@ fn cfg(train: bool, workers: usize, augment: Vec<Augment>) -> LoaderConfig {
         start_batch: 0,
         channels_last: false,
         augment_on: exp::data::AugmentOn::Auto,
+        shard: None,
     }
 }
 
@@ -65,6 +66,53 @@ fn collect(d: &PreparedData, split: &str, c: &LoaderConfig) -> Vec<Parts> {
 fn prepared(t: &std::path::Path) -> PreparedData {
     let s = generated(&t.join("shapes"), &t.join("cache"));
     prepare(&s, &budget(None, None), 1, false).expect("prepare")
+}
+
+#[test]
+fn rank_shards_of_every_batch_are_the_single_process_batch_in_order() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let d = prepared(t.path());
+    // No batch-level mix: those pair samples within each rank's share.
+    let augments: Vec<Augment> = all_augments()
+        .into_iter()
+        .filter(|a| !matches!(a, Augment::Mixup { .. } | Augment::Cutmix { .. }))
+        .collect();
+    for train in [true, false] {
+        let whole = collect(&d, "train", &cfg(train, 2, augments.clone()));
+        let shard = |rank| LoaderConfig {
+            shard: Some((rank, 2)),
+            ..cfg(train, 2, augments.clone())
+        };
+        let (a, b) = (
+            collect(&d, "train", &shard(0)),
+            collect(&d, "train", &shard(1)),
+        );
+        assert_eq!(a.len(), whole.len());
+        for ((w, x), y) in whole.iter().zip(&a).zip(&b) {
+            assert_eq!(x.4.len(), 4, "equal halves of a batch of 8");
+            assert_eq!(
+                [x.4.clone(), y.4.clone()].concat(),
+                w.4,
+                "indices, train={train}"
+            );
+            let images = Tensor::cat(&[&x.0, &y.0], 0);
+            assert!(images.equal(&w.0), "images, train={train}");
+            assert!(Tensor::cat(&[&x.1, &y.1], 0).equal(&w.1), "labels");
+        }
+    }
+    let b = loader(
+        &d,
+        "train",
+        &LoaderConfig {
+            shard: Some((1, 2)),
+            ..cfg(true, 1, Vec::new())
+        },
+    )
+    .expect("loader")
+    .next()
+    .expect("a batch")
+    .expect("batch");
+    assert_eq!((b.index.len(), b.global_len), (4, 8));
 }
 
 #[test]

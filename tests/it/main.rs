@@ -34,6 +34,7 @@ mod models_keys;
 mod models_parity;
 mod models_weights;
 mod report_html;
+mod run_ddp;
 mod run_e2e;
 mod run_score;
 mod run_signals;

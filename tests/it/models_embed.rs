@@ -225,6 +225,7 @@ fn embed_features_are_the_model_on_the_data_modules_eval_batch() {
         start_batch: 0,
         channels_last: false,
         augment_on: exp::data::AugmentOn::Auto,
+        shard: None,
     };
     let batch = loader(&data, "test", &cfg)
         .unwrap()

@@ -5,12 +5,14 @@
 //! can read and extend the results), and a closed stdout ends `exp` quietly.
 #![allow(clippy::unwrap_used)]
 
-use crate::run_support::{cmd, run_ok, text, tiny_pipeline};
+use crate::run_support::{
+    cmd, metric_columns, processes_in, read, run_ok, text, tiny_pipeline, wait_for, wait_none_left,
+};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SIGINT: i32 = 2;
 const SIGKILL: i32 = 9;
@@ -63,62 +65,6 @@ fn signal(pid: u32, sig: i32) {
     let _ = ok;
 }
 
-/// Processes (other than zombies) whose working directory is `dir`: the
-/// `exp` parent and its children all run there.
-fn processes_in(dir: &Path) -> Vec<u32> {
-    let dir = dir.canonicalize().unwrap();
-    let mut pids = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if std::fs::read_link(e.path().join("cwd")).ok().as_deref() != Some(dir.as_path()) {
-            continue;
-        }
-        let zombie = std::fs::read_to_string(e.path().join("stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true);
-        if !zombie {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
-/// Wait (bounded) until no process runs in `dir`.
-fn wait_none_left(dir: &Path, what: &str) {
-    let start = Instant::now();
-    while !processes_in(dir).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "{what}: processes left behind: {:?}",
-            processes_in(dir)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Wait (bounded) until `ready`, or the child ended; true when ready.
-fn wait_for(child: &mut Child, ready: impl Fn() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        if ready() {
-            return true;
-        }
-        assert!(start.elapsed() < Duration::from_secs(300), "never ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The seeded moments: xorshift, so the test is the same on every machine.
 struct Moments(u64);
 
@@ -129,20 +75,6 @@ impl Moments {
         self.0 ^= self.0 << 17;
         lo + self.0 % (hi - lo)
     }
-}
-
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-/// `metrics.csv` without the two wall-clock columns (img_per_s, data_wait).
-fn metric_columns(p: &Path) -> String {
-    String::from_utf8(read(p))
-        .unwrap()
-        .lines()
-        .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn files_named(dir: &Path, pred: &dyn Fn(&str) -> bool, found: &mut Vec<PathBuf>) {

@@ -3,8 +3,9 @@
 //! as root, as CI does; scripts/ci_deps.sh installs the packages):
 //! a 4-cell CPU sweep submitted as a job array gives the same results.csv as
 //! a local run, a task sent SIGUSR1 requeues itself and finishes with the
-//! same metrics as an uninterrupted run, and cells already queued are never
-//! submitted twice.
+//! same metrics as an uninterrupted run, a 2-rank data-parallel cell
+//! (`--ddp 2`, Gloo) started by `srun` matches the local `--ddp 2` run, and
+//! cells already queued are never submitted twice.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,21 @@ sweep requeue {
   backbone = [resnet_test]
   recipe   = [fast]
   budget   = long
+  score    = test
+}
+"#;
+
+/// A global batch of 32 for two ranks of 16.
+const DP: &str = r#"
+recipe wide extends fast {
+  batch = 32
+}
+
+sweep dp {
+  data     = tiny
+  backbone = [convnextv2_test]
+  recipe   = [wide]
+  budget   = short
   score    = test
 }
 "#;
@@ -177,7 +193,7 @@ fn read(p: &Path) -> Vec<u8> {
 fn slurm_array_matches_a_local_run_and_usr1_requeues_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    std::fs::write(d.join("sweeps.exp"), SWEEP).unwrap();
+    std::fs::write(d.join("sweeps.exp"), format!("{SWEEP}{DP}")).unwrap();
     let cluster = Cluster::start(&d.join("cluster"));
     let conf = cluster.conf.clone();
     let base = ["run", "sweeps.exp", "--device", "cpu", "--deterministic"];
@@ -322,7 +338,47 @@ fn slurm_array_matches_a_local_run_and_usr1_requeues_and_resumes() {
         read(&d.join("local/requeue/results.csv"))
     );
 
-    // 3. No duplicate submission. With the node drained the tasks stay
+    // 3. One cell on two ranks: `srun` starts them on the node, rank 0's
+    //    host serves the rendezvous; the result is the local --ddp 2 run's.
+    let ddp = ["--sweep", "dp", "--ddp", "2"];
+    let local = exp(d, &conf, &[&base[..], &ddp, &["--out", "local"]].concat());
+    assert_eq!(local.status.code(), Some(0), "{}", text(&local));
+    let submit = exp(
+        d,
+        &conf,
+        &[&base[..], &ddp, &["--out", "slurm", "--on", "slurm"]].concat(),
+    );
+    let job = job_id(&submit);
+    wait_gone(&cluster, &job, Duration::from_secs(600));
+    let cell = "dp/convnextv2_test-wide-s4";
+    // Both ranks write to the task's log: each reports the overlap.
+    let task_log =
+        std::fs::read_to_string(d.join("slurm/.exp/slurm").join(format!("{job}_0.log"))).unwrap();
+    assert!(
+        task_log.matches("data-parallel backward").count() >= 2,
+        "{task_log}"
+    );
+    for f in ["metrics.csv", "predictions.csv", "scores.json"] {
+        let a = read(&d.join("slurm").join(cell).join(f));
+        let b = read(&d.join("local").join(cell).join(f));
+        if f == "metrics.csv" {
+            let cols = |v: &[u8]| {
+                String::from_utf8_lossy(v)
+                    .lines()
+                    .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                cols(&a),
+                cols(&b),
+                "metrics: Slurm and local --ddp 2 differ"
+            );
+        } else {
+            assert!(a == b, "{f}: Slurm and local --ddp 2 differ");
+        }
+    }
+
+    // 4. No duplicate submission. With the node drained the tasks stay
     //    queued: submitting again submits nothing; after one task is
     //    cancelled, only its cell. The hint repeats --out and --set.
     let node = String::from_utf8_lossy(&cluster.cmd("sinfo", &["-h", "-o", "%N"]).stdout)

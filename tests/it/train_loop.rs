@@ -111,6 +111,7 @@ fn cell(name: &str) -> Cell {
             val_loss_factor: 10.0,
             on_unstable: exp::spec::OnUnstable::Continue,
             cuda_graphs: exp::spec::CudaGraphs::Auto,
+            sync_bn: false,
         },
         budget: BudgetSpec {
             name: "b".into(),
@@ -160,6 +161,7 @@ fn opts() -> TrainOptions {
         progress: false,
         tb_every: 1,
         cuda_graphs: true,
+        dist: None,
     }
 }
 
@@ -631,6 +633,7 @@ fn cuda_opts(cuda_graphs: bool) -> TrainOptions {
         progress: false,
         tb_every: 0,
         cuda_graphs,
+        dist: None,
     }
 }
 

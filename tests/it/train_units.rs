@@ -748,6 +748,7 @@ fn loader_batch(seed: i64, n: i64, soft: bool) -> exp::data::Batch {
         soft_targets: soft.then(|| Tensor::rand([n, 5], cpu)),
         metadata: Tensor::randn([n, 2], cpu),
         index: (0..n as usize).collect(),
+        global_len: n as usize,
     }
 }
 

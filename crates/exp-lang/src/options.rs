@@ -72,6 +72,12 @@ pub enum Backend {
     Slurm,
 }
 
+/// Default of `exp run --ddp-timeout`: long enough for a slow first step
+/// (cuDNN autotuning, a cold decode cache), short enough that a hung rank
+/// cannot hold a node for long. A rank that dies is noticed at once (its
+/// sockets close); the timeout is for one that stops answering.
+pub const DDP_TIMEOUT_DEFAULT_S: u64 = 300;
+
 /// `exp run`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
@@ -94,6 +100,15 @@ pub struct RunOptions {
     pub workers: Option<usize>,
     /// Training-loss TensorBoard scalars every N steps (0: per epoch only).
     pub tb_every: u64,
+    /// Data-parallel ranks per cell on this machine (`--ddp N`; 1: off).
+    /// Under Slurm: ranks per node on the CPU.
+    pub ddp: usize,
+    /// Seconds a data-parallel collective may wait for the other ranks.
+    pub ddp_timeout_s: u64,
+    /// Slurm: nodes per data-parallel cell (`--nodes K`).
+    pub nodes: usize,
+    /// Slurm: GPUs (one rank each) per node (`--gpus-per-node G`).
+    pub gpus_per_node: Option<usize>,
     pub on: Backend,
     pub partition: Option<String>,
     pub gres: Option<String>,
@@ -102,6 +117,11 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Ranks one cell trains on: `--nodes` × (`--gpus-per-node` or `--ddp`).
+    pub fn world_size(&self) -> usize {
+        self.nodes.max(1) * self.gpus_per_node.unwrap_or(self.ddp).max(1)
+    }
+
     /// The options of `exp run FILE` with every flag at its default.
     pub fn new(file: impl Into<PathBuf>) -> Self {
         RunOptions {
@@ -117,6 +137,10 @@ impl RunOptions {
             gpus: Vec::new(),
             workers: None,
             tb_every: TB_EVERY_DEFAULT,
+            ddp: 1,
+            ddp_timeout_s: DDP_TIMEOUT_DEFAULT_S,
+            nodes: 1,
+            gpus_per_node: None,
             on: Backend::Local,
             partition: None,
             gres: None,

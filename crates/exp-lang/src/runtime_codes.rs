@@ -63,6 +63,7 @@ pub const RUNTIME_DOCS: &[(&str, &str)] = &[
     ("exp::exec::unknown_sweep", "`--sweep NAME` names no sweep of the file; the sweeps are the file's `sweep NAME { ... }` blocks."),
     ("exp::exec::missing_weights", "Before any training, `exp run` found backbones whose `pretrained` weights are not on this machine (listed in the message). exp never downloads: copy the weights or the Hugging Face cache here, or fix the backbone. `exp check --data` reports the same as `exp::lint::missing_weights`."),
     ("exp::exec::no_sweep", "The file declares no sweep, so `exp run` has nothing to run. Add a `sweep NAME { ... }` block."),
+    ("exp::exec::ddp", "`exp run --ddp N` (or `--nodes`, `--gpus-per-node`) cannot start the cell's ranks as asked: fewer GPUs than ranks, a global batch that does not split over the ranks, or a rank's environment that is incomplete; the help says what to change."),
     ("exp::exec::slurm", "Submitting to or polling Slurm failed (`sbatch` / `squeue` missing, rejected job, bad account or partition); the help says what to check."),
     ("exp::exec::spawn", "The child process that trains a cell could not start. Check that the `exp` binary is still in place and the machine can start processes."),
     ("exp::exec::bad_data_ref", "`exp score --data` takes `FILE.exp:NAME`: a pipeline file and one of its data declarations, e.g. `--data pipelines/external.exp:clinic`."),

@@ -255,6 +255,11 @@ pub struct RecipeSpec {
     // without the field keep the keys they had before it.
     #[serde(default, skip_serializing_if = "CudaGraphs::is_auto")]
     pub cuda_graphs: CudaGraphs,
+    /// Data-parallel cells: batch-norm statistics over every rank's samples
+    /// (SyncBatchNorm) instead of each rank's own (docs/distributed.md).
+    // Why skipped when false: recipes without the field keep their keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sync_bn: bool,
 }
 
 /// `cuda_graphs`: capture each phase's training step as a CUDA graph where

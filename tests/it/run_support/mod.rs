@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// The tiny pipeline: 3 classes of 32 px generated images, recipe `fast`,
 /// budget `short` (1 frozen + 4 finetune epochs, plus `budget_extra` lines),
@@ -88,4 +89,74 @@ pub fn csv_rows(path: &Path) -> Vec<Vec<String>> {
         .lines()
         .map(|l| l.split(',').map(String::from).collect())
         .collect()
+}
+
+/// Processes (other than zombies) whose working directory is `dir`: the
+/// `exp` parent and its children all run there.
+pub fn processes_in(dir: &Path) -> Vec<u32> {
+    let dir = dir.canonicalize().unwrap();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if std::fs::read_link(e.path().join("cwd")).ok().as_deref() != Some(dir.as_path()) {
+            continue;
+        }
+        let zombie = std::fs::read_to_string(e.path().join("stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true);
+        if !zombie {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Wait (bounded) until no process runs in `dir`.
+pub fn wait_none_left(dir: &Path, what: &str) {
+    let start = Instant::now();
+    while !processes_in(dir).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "{what}: processes left behind: {:?}",
+            processes_in(dir)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Wait (bounded) until `ready`, or the child ended; true when ready.
+pub fn wait_for(child: &mut Child, ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if ready() {
+            return true;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// `metrics.csv` without the two wall-clock columns (img_per_s, data_wait).
+pub fn metric_columns(p: &Path) -> String {
+    String::from_utf8(read(p))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

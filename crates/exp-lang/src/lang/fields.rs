@@ -56,6 +56,7 @@ pub const FIELD_DOCS: &[FieldDoc] = &[
     FieldDoc { kind: DeclKind::Recipe, field: "val_loss_factor", ty: "number > 1", doc: "Instability: a validation loss above this × the best so far. Default 10." },
     FieldDoc { kind: DeclKind::Recipe, field: "on_unstable", ty: "`continue` | `stop`", doc: "On a tripped instability check: train on and end `unstable` (default), or stop and end `diverged`." },
     FieldDoc { kind: DeclKind::Recipe, field: "cuda_graphs", ty: "`auto` | `off`", doc: "Capture each phase's training step as a CUDA graph on CUDA (`auto`, default; off on the CPU), or run every step eagerly (`off`)." },
+    FieldDoc { kind: DeclKind::Recipe, field: "sync_bn", ty: "`true` | `false`", doc: "In a data-parallel cell (`exp run --ddp N`), compute batch-norm statistics over every rank's samples (SyncBatchNorm); default `false`: each rank's own, as timm." },
     // budget
     FieldDoc { kind: DeclKind::Budget, field: "train", ty: "quantity in `samples`", doc: "Seeded train subset, `24_000 samples`. Default the full split." },
     FieldDoc { kind: DeclKind::Budget, field: "val", ty: "quantity in `samples`", doc: "Seeded val subset, `4_000 samples`. Default the full split." },

@@ -321,6 +321,7 @@ pub mod testing {
             val_loss_factor: 10.0,
             on_unstable: crate::spec::OnUnstable::Continue,
             cuda_graphs: crate::spec::CudaGraphs::Auto,
+            sync_bn: false,
         };
         let budget = BudgetSpec {
             name: "tiny".into(),

@@ -69,6 +69,7 @@ pub const RECIPE_FIELDS: &[&str] = &[
     "val_loss_factor",
     "on_unstable",
     "cuda_graphs",
+    "sync_bn",
 ];
 /// Arguments of every optimizer call.
 pub const OPTIMIZER_ARGS: &[&str] = &[

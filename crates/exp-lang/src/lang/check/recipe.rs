@@ -233,6 +233,11 @@ impl Checker<'_, '_> {
             Some(Some(_)) => CudaGraphs::Off,
             Some(None) => return None,
         };
+        let sync_bn = match f.get("sync_bn").map(|e| self.v.boolean(e, "sync_bn")) {
+            None => false,
+            Some(Some(b)) => b,
+            Some(None) => return None,
+        };
         ok.then_some(RecipeSpec {
             name: m.name.name.clone(),
             optimizer,
@@ -255,6 +260,7 @@ impl Checker<'_, '_> {
             val_loss_factor,
             on_unstable,
             cuda_graphs,
+            sync_bn,
         })
     }
 
