@@ -20,6 +20,12 @@
 #    when OUT is set). MFU of exp is metrics.csv's `mfu` (the zoo's own FLOP
 #    count, docs/benchmarks.md); the peers' MFU scales it by their img/s (same
 #    model, same device).
+# 4. data parallelism over NCCL (issue 16): with more than one GPU, a
+#    resnet50 cell at 224 px on every GPU (`--ddp N`, one rank per GPU,
+#    global batch 64 × N); with one GPU, the same cell as a one-rank NCCL
+#    group (EXP_DIST_* set by hand). img/s, the reducer's overlap line and
+#    the ranks' val losses go to $out/ddp.log and the table's last line.
+#    GPU_CHECK_SMOKE runs it as two CPU ranks over Gloo.
 # Targets (issue 12): exp ≥ 1.0× peer A everywhere, ≥ 1.0× peer B for
 # resnet50 and convnextv2_tiny, data-wait ≤ 5 %. Meant to finish in under
 # 8 minutes on one H100/H200 (peer B's compiles are the largest part).
@@ -122,6 +128,67 @@ EXP
 } > "$work/tput.exp"
 "$EXP" run "$work/tput.exp" --device "$DEVICE" --out "$work/tput" 2>&1 | grep -v " epoch " | tee "$out/tput.log" || true
 
+echo "== data-parallel (issue 16)"
+if [ "$DEVICE" = cuda ]; then
+  NGPU="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)"
+  NGPU="${NGPU:-1}"; [ "$NGPU" -gt 8 ] && NGPU=8
+  DP_ARCH=resnet50 DP_BATCH=$((64 * NGPU)) DP_N=$((640 * NGPU))
+else
+  NGPU=2 DP_ARCH=resnet18 DP_BATCH=8 DP_N=32
+fi
+cat > "$work/ddp.exp" <<EXP
+data dsynth {
+  source = generated(classes = 10, train = $DP_N samples, val = 64 samples, test = 64 samples,
+                     size = $SIZE, seed = 2, image_signal = 0.5, metadata_signal = 0.0)
+  root = "$work/dsynth"
+  image_size = $SIZE
+}
+backbone d_$DP_ARCH {
+  arch       = "$DP_ARCH"
+  input_size = $SIZE
+  mean       = [0.485, 0.456, 0.406]
+  std        = [0.229, 0.224, 0.225]
+}
+recipe rdp {
+  optimizer = adamw(lr = 1e-3, finetune_lr = 1e-3, weight_decay = 0.05)
+  schedule  = constant
+  warmup    = 0 steps
+  batch     = $DP_BATCH
+  precision = $PRECISION
+}
+budget bdp {
+  frozen   = 0 epochs
+  finetune = 2 epochs
+}
+score sdp {
+  split   = "test"
+  metrics = [top1]
+}
+sweep dp {
+  data = dsynth
+  backbone = d_$DP_ARCH
+  recipe = rdp
+  budget = bdp
+  score = sdp
+}
+EXP
+if [ "$NGPU" -ge 2 ]; then
+  dp_what="--ddp $NGPU ($( [ "$DEVICE" = cuda ] && echo NCCL || echo Gloo ))"
+  "$EXP" run "$work/ddp.exp" --device "$DEVICE" --ddp "$NGPU" --out "$work/ddp" > "$out/ddp.log" 2>&1 || true
+else
+  dp_what="one-rank NCCL group"
+  EXP_DIST_RANK=0 EXP_DIST_WORLD=1 EXP_DIST_ADDR=127.0.0.1 EXP_DIST_PORT=29517 \
+    "$EXP" run "$work/ddp.exp" --device cuda:0 --out "$work/ddp" > "$out/ddp.log" 2>&1 || true
+fi
+dp_cell="$(dirname "$(find "$work/ddp/dp" -mindepth 2 -maxdepth 2 -name metrics.csv 2>/dev/null | head -1)")"
+if [ -f "$dp_cell/metrics.csv" ]; then
+  cat "$dp_cell/metrics.csv" "$dp_cell"/run*.log >> "$out/ddp.log" 2>/dev/null || true
+  dp_line="data-parallel $dp_what, $DP_ARCH, global batch $DP_BATCH: $(tail -1 "$dp_cell/metrics.csv" | cut -d, -f7) img/s last epoch; $(grep 'data-parallel backward' "$dp_cell/run.log" 2>/dev/null | tail -1 | sed 's/^[^:]*: //')"
+else
+  dp_line="data-parallel $dp_what: FAILED, see $out/ddp.log"
+fi
+echo "$dp_line" | tee -a "$out/ddp.log"
+
 echo "== peers A (timm eager) and B (timm + torch.compile)"
 for i in "${!ARCHS[@]}"; do
   "$PY" scripts/bench_train_timm.py peer --arch "${TIMM[$i]}" --size "$SIZE" --classes 10 \
@@ -131,7 +198,7 @@ for i in "${!ARCHS[@]}"; do
 done
 
 # One row per (model, batch): the last epoch of exp's metrics.csv and the peers' JSON.
-"$PY" - "$work" "$GPU" "$qs_line" "$(( $(date +%s) - t0 ))" "${BATCHES[*]}" "${ARCHS[@]}" <<'PY' | tee "$out/gpu_check.md"
+DP_LINE="$dp_line" "$PY" - "$work" "$GPU" "$qs_line" "$(( $(date +%s) - t0 ))" "${BATCHES[*]}" "${ARCHS[@]}" <<'PY' | tee "$out/gpu_check.md"
 import csv, glob, json, os, sys
 
 work, gpu, qs_line, secs, batches, archs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5].split(), sys.argv[6:]
@@ -181,6 +248,8 @@ for arch in archs:
         scale = lambda y: mfu * y / e if mfu is not None and e and y else None
         mfus = " / ".join(fmt(m * 100 if m is not None else None, ".1f") for m in (mfu, scale(a), scale(p)))
         print(f"| {arch} | {b} | {fmt(e, '.1f')} | {fmt(a, '.1f')} | {fmt(p, '.1f')} | {fmt(ratio(e, a), '.2f')} | {fmt(ratio(e, p), '.2f')} | {mfus} % | {fmt(wait * 100 if wait is not None else None, '.1f')} % |")
+print()
+print(os.environ.get("DP_LINE", ""))
 print()
 print(f"total: {secs}s")
 PY

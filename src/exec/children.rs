@@ -61,6 +61,16 @@ pub(crate) fn run_children(
                         .push_back((cell, true));
                     continue;
                 }
+                if dev.len() > 1 {
+                    // Why the parent waits: rank 0 would wait for the lock
+                    // while the other ranks time out at the rendezvous.
+                    while lock::is_held(&lock_path) {
+                        if signals::stop_requested() {
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(500));
+                    }
+                }
                 let started = Instant::now();
                 let since = std::time::SystemTime::now();
                 let report = match spawn_cell(&exe, a, out, cell, dev, workers, &dir) {

@@ -279,3 +279,54 @@ pub fn follow(
         Err(e) => fail(format!("training: {e}")),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn ranks_pack_onto_listed_gpus_in_groups_and_cpu_slots_follow_jobs() {
+        let s = slots(2, 1, &[0, 1, 2, 3], Device::Cuda(0), 4).unwrap();
+        assert_eq!(s, vec![vec!["cuda:0", "cuda:1"], vec!["cuda:2", "cuda:3"]]);
+        let s = slots(4, 1, &[], Device::Cuda(0), 8).unwrap();
+        assert_eq!(s, vec![vec!["cuda:0", "cuda:1", "cuda:2", "cuda:3"]]);
+        let s = slots(2, 3, &[], Device::Cpu, 0).unwrap();
+        assert_eq!(s, vec![vec!["cpu", "cpu"]; 3]);
+    }
+
+    #[test]
+    fn too_few_gpus_are_refused_with_what_to_change() {
+        let e = slots(2, 1, &[0, 1, 2], Device::Cuda(0), 4).unwrap_err();
+        let ExecError::Ddp { reason, help } = e else {
+            panic!("not a ddp error")
+        };
+        assert!(reason.contains("3 are listed in --gpus"), "{reason}");
+        assert!(help.contains("multiple of 2"), "{help}");
+        let e = slots(4, 1, &[], Device::Cuda(0), 2).unwrap_err();
+        let ExecError::Ddp { reason, help } = e else {
+            panic!("not a ddp error")
+        };
+        assert!(reason.contains("2 are visible"), "{reason}");
+        assert!(help.contains("at most 2"), "{help}");
+    }
+
+    #[test]
+    fn rank_ends_name_the_rank_and_how_it_ended() {
+        let killed = RankEnd {
+            rank: 1,
+            code: None,
+            signal: Some(libc::SIGKILL),
+        };
+        assert_eq!(killed.describe(2), "rank 1 of 2 was killed by SIGKILL");
+        let failed = RankEnd {
+            rank: 3,
+            code: Some(1),
+            signal: None,
+        };
+        assert_eq!(failed.describe(4), "rank 3 of 4 exited with status 1");
+        assert_eq!(rank_log(Path::new("/c"), 0), Path::new("/c/run.log"));
+        assert_eq!(rank_log(Path::new("/c"), 2), Path::new("/c/run.rank2.log"));
+    }
+}

@@ -310,11 +310,14 @@ pub fn run(
 
     // Why after the finished check: every rank reads the same checkpoint,
     // so all of them either return above or meet here.
+    // A group of one is a real group too (scripts/gpu_check.sh's NCCL
+    // sanity run on a one-GPU machine); the launcher starts ranks only for
+    // `--ddp 2` and more.
     let group = match &opts.dist {
-        Some(d) if d.world > 1 => Some(Arc::new(
+        Some(d) => Some(Arc::new(
             Group::join(d, device.is_cuda(), recipe.sync_bn).map_err(TrainError::Other)?,
         )),
-        _ => None,
+        None => None,
     };
     let _sync_bn = group.as_ref().map(dist::Activation::new);
     let writer = group.as_ref().is_none_or(|g| g.rank == 0);
