@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -249,18 +250,20 @@ char *exp_dist_reducer_new(ExpDist *d, const at::Tensor *const *params, int64_t 
   try {
     auto tensors = gather(params, n);
     std::vector<bool> sparse(tensors.size(), false);
+    // As torch DDP without unused parameters: one bucket for the first
+    // step, whose backward records the order gradients become ready; the
+    // reducer then rebuilds the buckets in that order (1 MiB first, then
+    // 25 MiB each), so each one is all-reduced as soon as it is complete.
     auto [buckets, limits] = c10d::compute_bucket_assignment_by_size(
-        tensors, {static_cast<size_t>(kFirstBucketBytes), static_cast<size_t>(kBucketBytes)},
-        sparse, {}, std::nullopt);
-    // As torch DDP: gradients become ready roughly in reverse order of
-    // definition; the first backward's order then rebuilds the buckets.
+        tensors, {std::numeric_limits<size_t>::max()}, sparse, {}, std::nullopt);
+    (void)limits;
     std::reverse(buckets.begin(), buckets.end());
-    std::vector<int64_t> caps(limits.rbegin(), limits.rend());
     std::unordered_map<size_t, std::string> names;
     auto reducer = std::make_shared<c10d::Reducer>(
         tensors, buckets, d->pg, sparse, kBucketBytes, /*find_unused_parameters=*/false,
         /*gradient_as_bucket_view=*/false, names, kFirstBucketBytes,
-        /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false, caps);
+        /*skip_all_reduce_unused_params=*/false, /*use_python_reducer=*/false,
+        /*bucket_bytes_cap_list=*/std::vector<int64_t>{});
     auto logger = std::make_shared<c10d::Logger>(reducer);
     logger->set_construction_data_and_log("exp", {}, -1, /*broadcast_buffers=*/true,
                                           /*has_sync_bn=*/false, /*static_graph=*/false);
