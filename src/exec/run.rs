@@ -104,6 +104,19 @@ pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
         eprintln!("{:?}", miette::Report::new(err));
         return Ok(ExitCode::from(1));
     }
+    if a.on == crate::options::Backend::Local
+        && dist.is_none()
+        && (a.nodes != 1 || a.gpus_per_node.is_some())
+    {
+        return Err(ExecError::Ddp {
+            reason: "--nodes and --gpus-per-node place the ranks of a Slurm job".into(),
+            help: format!(
+                "add `--on slurm`, or on this machine use `--ddp {}`",
+                a.gpus_per_node.unwrap_or(a.ddp.max(2))
+            ),
+        }
+        .into());
+    }
     let world = dist.as_ref().map_or(a.world_size(), |d| d.world);
     if world > 1 {
         // Why before anything starts: a batch that does not split would

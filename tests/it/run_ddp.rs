@@ -282,4 +282,12 @@ fn a_batch_that_does_not_split_over_the_ranks_is_refused_before_anything_runs() 
     assert!(t.contains("global batch of 32"), "{t}");
     assert!(t.contains("does not split over 3 ranks"), "{t}");
     assert!(!d.join("odd").join(CELL).exists());
+
+    let mut args = run_args("odd", "s", false);
+    args.extend(["--nodes", "2"]);
+    let t = text(&exp(d, &args));
+    assert!(
+        t.contains("exp::exec::ddp") && t.contains("--on slurm"),
+        "{t}"
+    );
 }
