@@ -17,15 +17,9 @@
 #include <optional>
 #endif
 
-namespace {
-char *graph_error(const std::string &msg) {
-  char *out = static_cast<char *>(std::malloc(msg.size() + 1));
-  if (out != nullptr) {
-    std::memcpy(out, msg.c_str(), msg.size() + 1);
-  }
-  return out;
-}
+#include "error.h"
 
+namespace {
 #ifdef EXP_CUDA_GRAPHS
 // A graph and the stream it records on. Why a stream from the pool: CUDA
 // cannot capture the legacy default stream, and the side stream keeps the
@@ -74,7 +68,7 @@ char *exp_shim_graph_new(void **out) {
     *out = new Graph();
     return nullptr;
   } catch (const std::exception &e) {
-    return graph_error(e.what());
+    return exp_error(e.what());
   }
 }
 
@@ -88,7 +82,7 @@ char *exp_shim_graph_side_begin(void *g) {
     enter_side_stream(static_cast<Graph *>(g));
     return nullptr;
   } catch (const std::exception &e) {
-    return graph_error(e.what());
+    return exp_error(e.what());
   }
 }
 
@@ -97,7 +91,7 @@ char *exp_shim_graph_side_end(void *g) {
     leave_side_stream(static_cast<Graph *>(g));
     return nullptr;
   } catch (const std::exception &e) {
-    return graph_error(e.what());
+    return exp_error(e.what());
   }
 }
 
@@ -115,7 +109,7 @@ char *exp_shim_graph_capture_begin(void *g) {
       leave_side_stream(graph);
     } catch (const std::exception &) {
     }
-    return graph_error(e.what());
+    return exp_error(e.what());
   }
 }
 
@@ -134,7 +128,7 @@ char *exp_shim_graph_capture_end(void *g) {
       leave_side_stream(graph);
     } catch (const std::exception &) {
     }
-    return graph_error(msg);
+    return exp_error(msg);
   }
 }
 
@@ -144,13 +138,13 @@ char *exp_shim_graph_replay(void *g) {
     static_cast<Graph *>(g)->graph.replay();
     return nullptr;
   } catch (const std::exception &e) {
-    return graph_error(e.what());
+    return exp_error(e.what());
   }
 }
 #else
 namespace {
 char *unavailable() {
-  return graph_error(
+  return exp_error(
       "CUDA graphs unavailable in this build (the CUDA runtime headers were not found when "
       "exp was compiled)");
 }

@@ -34,15 +34,9 @@
 #include <string>
 #include <vector>
 
-namespace {
-char *dist_error(const std::string &msg) {
-  char *out = static_cast<char *>(std::malloc(msg.size() + 1));
-  if (out != nullptr) {
-    std::memcpy(out, msg.c_str(), msg.size() + 1);
-  }
-  return out;
-}
+#include "error.h"
 
+namespace {
 std::vector<at::Tensor> gather(const at::Tensor *const *ts, int64_t n) {
   std::vector<at::Tensor> out;
   out.reserve(static_cast<size_t>(n));
@@ -184,14 +178,14 @@ char *exp_dist_init(const char *host, int port, int rank, int world, int cuda, i
       pg->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, nccl);
       pg->setDefaultBackend(c10d::ProcessGroup::BackendType::NCCL);
 #else
-      return dist_error("this exp was built without NCCL (no nccl.h found next to torch); "
+      return exp_error("this exp was built without NCCL (no nccl.h found next to torch); "
                         "data-parallel training on CUDA needs it");
 #endif
     }
     *out = new ExpDist{store, pg, timeout};
     return nullptr;
   } catch (const std::exception &e) {
-    return dist_error(e.what());
+    return exp_error(e.what());
   }
 }
 
@@ -208,7 +202,7 @@ char *exp_dist_broadcast(ExpDist *d, const at::Tensor *const *ts, int64_t n, int
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return dist_error(e.what());
+    return exp_error(e.what());
   }
 }
 
@@ -238,7 +232,7 @@ char *exp_dist_allreduce(ExpDist *d, const at::Tensor *const *ts, int64_t n, int
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return dist_error(e.what());
+    return exp_error(e.what());
   }
 }
 
@@ -271,7 +265,7 @@ char *exp_dist_reducer_new(ExpDist *d, const at::Tensor *const *params, int64_t 
     *out = new ExpReducer{reducer, logger};
     return nullptr;
   } catch (const std::exception &e) {
-    return dist_error(e.what());
+    return exp_error(e.what());
   }
 }
 
@@ -287,7 +281,7 @@ char *exp_dist_reducer_pre_forward(ExpReducer *r) {
     r->reducer->rebuild_buckets();
     return nullptr;
   } catch (const std::exception &e) {
-    return dist_error(e.what());
+    return exp_error(e.what());
   }
 }
 
@@ -297,7 +291,7 @@ char *exp_dist_reducer_pre_backward(ExpReducer *r) {
     r->reducer->prepare_for_backward({});
     return nullptr;
   } catch (const std::exception &e) {
-    return dist_error(e.what());
+    return exp_error(e.what());
   }
 }
 
@@ -331,7 +325,7 @@ char *exp_dist_sync_batch_norm(ExpDist *d, const at::Tensor *x, const at::Tensor
     *out = new at::Tensor(y);
     return nullptr;
   } catch (const std::exception &e) {
-    return dist_error(e.what());
+    return exp_error(e.what());
   }
 }
 

@@ -13,16 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace {
-char *copy_error(const std::exception &e) {
-  std::string msg = e.what();
-  char *out = static_cast<char *>(std::malloc(msg.size() + 1));
-  if (out != nullptr) {
-    std::memcpy(out, msg.c_str(), msg.size() + 1);
-  }
-  return out;
-}
-}  // namespace
+#include "error.h"
 
 extern "C" {
 
@@ -41,7 +32,7 @@ char *exp_shim_set_deterministic(int on) {
     at::globalContext().setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV, f32);
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_error(e);
+    return exp_error(e.what());
   }
 }
 
@@ -61,7 +52,7 @@ char *exp_shim_autocast_enter(int dtype, int *prev_enabled, int *prev_dtype) {
     at::autocast::increment_nesting();
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_error(e);
+    return exp_error(e.what());
   }
 }
 
@@ -76,7 +67,7 @@ char *exp_shim_autocast_exit(int prev_enabled, int prev_dtype) {
     at::autocast::set_autocast_dtype(at::kCUDA, static_cast<at::ScalarType>(prev_dtype));
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_error(e);
+    return exp_error(e.what());
   }
 }
 
@@ -99,7 +90,7 @@ char *exp_shim_channels_last(const at::Tensor *t, at::Tensor **out) {
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_error(e);
+    return exp_error(e.what());
   }
 }
 
@@ -117,7 +108,7 @@ char *exp_shim_empty_u8(const int64_t *dims, int64_t ndims, int pinned, at::Tens
     *out = new at::Tensor(at::empty(at::IntArrayRef(dims, ndims), opts));
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_error(e);
+    return exp_error(e.what());
   }
 }
 
@@ -131,7 +122,7 @@ char *exp_shim_clear_grads(const at::Tensor *const *ts, int64_t n) {
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_error(e);
+    return exp_error(e.what());
   }
 }
 
@@ -182,7 +173,7 @@ char *exp_shim_fused_adam(const at::Tensor *const *params, const at::Tensor *con
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_error(e);
+    return exp_error(e.what());
   }
 }
 
@@ -216,7 +207,7 @@ char *exp_shim_fused_sgd(const at::Tensor *const *params, const at::Tensor *cons
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_error(e);
+    return exp_error(e.what());
   }
 }
 
@@ -284,7 +275,7 @@ char *exp_shim_rmsprop(const at::Tensor *const *params, const at::Tensor *const 
     }
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_error(e);
+    return exp_error(e.what());
   }
 }
 
@@ -303,7 +294,7 @@ char *exp_shim_amp_unscale(const at::Tensor *const *grads, int64_t n, at::Tensor
     at::_amp_foreach_non_finite_check_and_unscale_(g, *found_inf, *inv_scale);
     return nullptr;
   } catch (const std::exception &e) {
-    return copy_error(e);
+    return exp_error(e.what());
   }
 }
 
