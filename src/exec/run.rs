@@ -121,10 +121,7 @@ pub fn cmd_run(a: &crate::options::RunOptions) -> miette::Result<ExitCode> {
     if world > 1 {
         // Why before anything starts: a batch that does not split would
         // fail every rank of every cell after the data is prepared.
-        if let Some(c) = cells
-            .iter()
-            .find(|c| c.recipe.effective_batch() as usize % world != 0)
-        {
+        if let Some(c) = cells.iter().find(|c| c.recipe.rank_share(world).is_none()) {
             return Err(ExecError::Ddp {
                 reason: format!(
                     "cell `{}` has a global batch of {} (batch × accumulate), which does not split over {world} ranks",

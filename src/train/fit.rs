@@ -302,7 +302,7 @@ pub fn run(
         ..
     }) = &resumed
     {
-        if opts.dist.as_ref().is_none_or(|d| d.rank == 0) {
+        if opts.writes() {
             history::write(&metrics_path, rows)?;
         }
         return Ok(RunEnd::Finished(outcome.clone()));
@@ -320,8 +320,7 @@ pub fn run(
         None => None,
     };
     let _sync_bn = group.as_ref().map(dist::Activation::new);
-    let writer = group.as_ref().is_none_or(|g| g.rank == 0);
-    let mut tb = if writer {
+    let mut tb = if opts.writes() {
         CellLog::create(cell_dir, opts.tb_every).map_err(io)?
     } else {
         CellLog::off()
@@ -382,7 +381,7 @@ pub fn run(
     let micro_batches = recipe.accumulate.max(1) as i64;
     let shard = group.as_ref().map(|g| (g.rank, g.world));
     if let Some(g) = &group {
-        if batch % g.world != 0 || batch / g.world < micro_batches as usize {
+        if recipe.rank_share(g.world).is_none() {
             return Err(TrainError::Other(format!(
                 "the global batch of {batch} does not split into {} equal shares of at least {micro_batches} sample(s); choose a batch (× accumulate) divisible by the number of ranks",
                 g.world

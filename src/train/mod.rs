@@ -49,6 +49,14 @@ pub struct TrainOptions {
     pub dist: Option<crate::dist::DistSpec>,
 }
 
+impl TrainOptions {
+    /// Whether this process writes the cell's files: the only process, or
+    /// rank 0 of a data-parallel cell.
+    pub fn writes(&self) -> bool {
+        self.dist.as_ref().is_none_or(|d| d.rank == 0)
+    }
+}
+
 pub use exp_lang::options::TB_EVERY_DEFAULT;
 
 /// How a cell's training ended.

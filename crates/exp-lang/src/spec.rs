@@ -301,6 +301,15 @@ impl RecipeSpec {
         u64::from(self.batch.max(1)) * u64::from(self.accumulate.max(1))
     }
 
+    /// Samples each of `ranks` data-parallel ranks takes from every
+    /// effective batch: `None` unless it splits into equal shares of at
+    /// least one sample per micro-batch (docs/distributed.md).
+    pub fn rank_share(&self, ranks: usize) -> Option<u64> {
+        let (batch, ranks) = (self.effective_batch(), ranks.max(1) as u64);
+        let share = batch / ranks;
+        (batch % ranks == 0 && share >= u64::from(self.accumulate.max(1))).then_some(share)
+    }
+
     /// Optimizer steps in one epoch over `train_len` samples, as the trainer
     /// counts them: the last incomplete effective batch is dropped, unless
     /// the split is smaller than one effective batch (then one short step).
