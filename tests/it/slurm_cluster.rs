@@ -8,6 +8,7 @@
 //! cells already queued are never submitted twice.
 #![allow(clippy::unwrap_used)]
 
+use crate::run_support::{metric_columns, read, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -145,14 +146,6 @@ fn exp(dir: &Path, conf: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn job_id(submit: &Output) -> String {
     let t = text(submit);
     assert_eq!(submit.status.code(), Some(0), "{t}");
@@ -183,10 +176,6 @@ fn wait_gone(c: &Cluster, job: &str, limit: Duration) {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-}
-
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 #[test]
@@ -358,24 +347,17 @@ fn slurm_array_matches_a_local_run_and_usr1_requeues_and_resumes() {
         task_log.matches("data-parallel backward").count() >= 2,
         "{task_log}"
     );
-    for f in ["metrics.csv", "predictions.csv", "scores.json"] {
-        let a = read(&d.join("slurm").join(cell).join(f));
-        let b = read(&d.join("local").join(cell).join(f));
-        if f == "metrics.csv" {
-            let cols = |v: &[u8]| {
-                String::from_utf8_lossy(v)
-                    .lines()
-                    .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
-                    .collect::<Vec<_>>()
-            };
-            assert_eq!(
-                cols(&a),
-                cols(&b),
-                "metrics: Slurm and local --ddp 2 differ"
-            );
-        } else {
-            assert!(a == b, "{f}: Slurm and local --ddp 2 differ");
-        }
+    let (slurm, local) = (d.join("slurm").join(cell), d.join("local").join(cell));
+    assert_eq!(
+        metric_columns(&slurm.join("metrics.csv")),
+        metric_columns(&local.join("metrics.csv")),
+        "metrics: Slurm and local --ddp 2 differ"
+    );
+    for f in ["predictions.csv", "scores.json"] {
+        assert!(
+            read(&slurm.join(f)) == read(&local.join(f)),
+            "{f}: Slurm and local --ddp 2 differ"
+        );
     }
 
     // 4. No duplicate submission. With the node drained the tasks stay

@@ -5,7 +5,7 @@
 //! changed data retrains while copied or moved data does not.
 #![allow(clippy::unwrap_used)]
 
-use crate::run_support::{cmd, cpu_run, run_ok, text, tiny_pipeline};
+use crate::run_support::{cmd, cpu_run, read, run_ok, text, tiny_pipeline};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -38,10 +38,6 @@ fn weights(p: &Path) -> Vec<(String, Vec<u8>)> {
         .collect();
     v.sort();
     v
-}
-
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 #[test]

@@ -60,77 +60,44 @@ fn data_spec(metadata_signal: f64, image_signal: f64) -> DataSpec {
     }
 }
 
+/// The shared sample cell (`plan::store::testing`) with this file's data,
+/// a 32 px ResNet, AdamW at 1e-2 / 3e-3 with 2 warmup steps, batch 16, and
+/// 1 frozen + 3 finetune epochs scored on top-1 only.
 fn cell(name: &str) -> Cell {
-    let data = data_spec(0.0, 1.0);
+    let base = exp::plan::store::testing::sample_cell("t", "tiny", "adamw", 17);
     Cell {
         id: format!("t/{name}"),
-        sweep: "t".into(),
-        seed: 17,
-        data,
+        data: data_spec(0.0, 1.0),
         backbone: BackboneSpec {
-            name: "tiny".into(),
-            arch: "resnet_test".into(),
-            pretrained: None,
-            drop_path: 0.0,
             input_size: 32,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
             family: Family::ResNet,
+            ..base.backbone
         },
         recipe: RecipeSpec {
-            name: "adamw".into(),
             optimizer: OptimizerSpec {
-                kind: OptimizerKind::AdamW {
-                    beta1: 0.9,
-                    beta2: 0.999,
-                    eps: 1e-8,
-                },
                 lr: 1e-2,
                 finetune_lr: 3e-3,
-                weight_decay: 0.05,
+                ..base.recipe.optimizer
             },
-            schedule: Schedule::Cosine { min_lr_ratio: 0.0 },
             warmup: Warmup::Steps(2),
             batch: 16,
-            accumulate: 1,
-            augment: vec![],
-            dropout: Dropout {
-                head: 0.0,
-                metadata: 0.0,
-            },
-            label_smoothing: 0.0,
-            early_stop: None,
-            monitor: Monitor::ValLoss,
-            select_split: "val".into(),
-            precision: Precision::Auto,
-            grad_clip: None,
-            ema: None,
-            layer_decay: None,
-            metadata_hidden: 8,
-            diverge_factor: 10.0,
-            val_loss_factor: 10.0,
-            on_unstable: exp::spec::OnUnstable::Continue,
-            cuda_graphs: exp::spec::CudaGraphs::Auto,
-            sync_bn: false,
+            ..base.recipe
         },
         budget: BudgetSpec {
             name: "b".into(),
-            train_samples: None,
-            val_samples: None,
-            frozen_epochs: 1,
             finetune_epochs: 3,
-            time_limit_s: None,
-            max_samples: None,
-            checkpoint_every_steps: None,
+            ..base.budget
         },
         score: ScoreSpec {
             name: "s".into(),
-            split: "test".into(),
             metrics: vec![Metric::Top1],
-            confidence: 0.95,
             bootstrap: 0,
+            ..base.score
         },
         axis_values: BTreeMap::new(),
+        ..base
     }
 }
 
