@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+source scripts/bench_pipeline.sh
 ARCH="${1:-resnet18}"
 RANKS="${2:-2}"
 EPOCHS="${EPOCHS:-2}"
@@ -24,46 +25,7 @@ EXP="${EXP_BIN:-target/release/exp}"
 "$EXP_VENV/bin/python" -c 'import timm' 2>/dev/null || "$EXP_VENV/bin/python" -m pip install --quiet timm "torchvision==0.26.0"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cat > "$work/bench.exp" <<EXP
-data images {
-  source = generated(classes = 5, train = 1024 samples, val = 64 samples, test = 64 samples,
-                     size = 64, seed = 11, image_signal = 0.8, metadata_signal = 0.0)
-  root = "data"
-  image_size = 64
-}
-
-backbone net {
-  arch       = "$ARCH"
-  input_size = 64
-  mean       = [0.485, 0.456, 0.406]
-  std        = [0.229, 0.224, 0.225]
-}
-
-recipe plain {
-  optimizer = adamw(lr = 1e-3, finetune_lr = 1e-3, weight_decay = 0.05)
-  schedule  = constant
-  warmup    = 0 steps
-  batch     = 32
-}
-
-budget b {
-  frozen   = 0 epochs
-  finetune = $EPOCHS epochs
-}
-
-score test {
-  split   = "test"
-  metrics = [top1]
-}
-
-sweep bench {
-  data     = images
-  backbone = net
-  recipe   = plain
-  budget   = b
-  score    = test
-}
-EXP
+bench_pipeline "$ARCH" "$EPOCHS" 1024 64 64 > "$work/bench.exp"
 REPEATS="${REPEATS:-3}"
 rows=()
 for r in $(seq "$REPEATS"); do

@@ -21,52 +21,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+source scripts/bench_pipeline.sh
 ARCH="${1:-resnet18}"
 EPOCHS="${2:-2}"
 EXP="${EXP_BIN:-target/release/exp}"
 [ -x "$EXP" ] || cargo build --release --locked
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cat > "$work/bench.exp" <<EXP
-data images {
-  source = generated(classes = 5, train = 1000 samples, val = 200 samples, test = 500 samples,
-                     size = 64, seed = 11, image_signal = 0.8, metadata_signal = 0.0)
-  root = "data"
-  image_size = 64
-}
-
-backbone net {
-  arch       = "$ARCH"
-  input_size = 64
-  mean       = [0.485, 0.456, 0.406]
-  std        = [0.229, 0.224, 0.225]
-}
-
-recipe plain {
-  optimizer = adamw(lr = 1e-3, finetune_lr = 1e-3, weight_decay = 0.05)
-  schedule  = constant
-  warmup    = 0 steps
-  batch     = 32
-}
-
-budget b {
-  frozen   = 0 epochs
-  finetune = $EPOCHS epochs
-}
-
-score test {
-  split   = "test"
-  metrics = [top1]
-}
-
-sweep bench {
-  data     = images
-  backbone = net
-  recipe   = plain
-  budget   = b
-  score    = test
-}
-EXP
+bench_pipeline "$ARCH" "$EPOCHS" 1000 200 500 > "$work/bench.exp"
 REPEATS="${REPEATS:-3}"
 exp_ips=(); exp_top1=""; timm_ips=(); timm_top1=""; fused_ips=(); fused_top1=""
 for r in $(seq "$REPEATS"); do
